@@ -1,0 +1,28 @@
+// Typed errors shared by every layer. Each carries a stable `code` so the CLI can print one clear
+// line and the server can map it to an HTTP status without string matching.
+
+export type ErrorKind =
+  | 'invalid_audio' // unreadable, corrupt or unsupported input
+  | 'audio_too_long' // over the configured duration bound
+  | 'invalid_argument' // a bad option or parameter
+  | 'model_not_found' // unknown model id, or a file missing from the hub / cache
+  | 'model_unavailable' // offline and not cached, gated, or download failed
+  | 'integrity' // a downloaded file failed verification
+  | 'internal';
+
+export class EarshotError extends Error {
+  readonly kind: ErrorKind;
+  /** Finer-grained machine-readable reason, e.g. 'empty_file', 'truncated', 'not_audio'. */
+  readonly code: string;
+
+  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EarshotError';
+    this.kind = kind;
+    this.code = code;
+  }
+}
+
+export function isEarshotError(e: unknown): e is EarshotError {
+  return e instanceof EarshotError;
+}

@@ -1,0 +1,67 @@
+// Which repository files a model needs for a dtype choice: the JSON configs, the two ONNX graphs,
+// and each graph's external-data files. External data is declared the way transformers.js reads
+// it, in config.json's `transformers.js_config.use_external_data_format` (true, a chunk count, or a
+// record keyed by full file name or base name); a catalogue entry can add what an older
+// repository's config leaves out.
+import { COMPONENT_BASENAME, COMPONENTS, DTYPE_SUFFIX, onnxFile, type Component, type ComponentDtypes } from './dtype.ts';
+import type { CatalogueEntry } from './catalogue.ts';
+
+/** JSON files every model folder needs; config.json first, as it decides the rest. */
+export const CONFIG_FILES = [
+  'config.json',
+  'generation_config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+] as const;
+
+/** onnxruntime refuses more chunks than this too; a config asking for more is broken. */
+const MAX_EXTERNAL_CHUNKS = 100;
+
+type ExternalDataSetting = boolean | number | Record<string, boolean | number>;
+
+function chunkCount(setting: unknown, fullName: string, baseName: string): number {
+  if (setting === null || setting === undefined || setting === false) return 0;
+  let n: unknown = setting;
+  if (typeof setting === 'object') {
+    const rec = setting as Record<string, unknown>;
+    n = Object.hasOwn(rec, fullName) ? rec[fullName] : Object.hasOwn(rec, baseName) ? rec[baseName] : 0;
+  }
+  const count = n === true ? 1 : n === false ? 0 : Number(n);
+  return Number.isInteger(count) && count > 0 ? Math.min(count, MAX_EXTERNAL_CHUNKS) : 0;
+}
+
+/** `encoder_model.onnx_data`, `encoder_model.onnx_data_1`, ... */
+export function externalDataNames(onnxPath: string, chunks: number): string[] {
+  return Array.from({ length: chunks }, (_, i) => `${onnxPath}_data${i === 0 ? '' : `_${i}`}`);
+}
+
+export function externalDataSetting(config: unknown): ExternalDataSetting | undefined {
+  if (typeof config !== 'object' || config === null) return undefined;
+  const js = (config as Record<string, unknown>)['transformers.js_config'];
+  if (typeof js !== 'object' || js === null) return undefined;
+  return (js as Record<string, unknown>).use_external_data_format as ExternalDataSetting | undefined;
+}
+
+/** The graph of one component plus its external-data files, as repository paths. */
+export function componentFiles(
+  component: Component,
+  dtypes: ComponentDtypes,
+  config: unknown,
+  entry?: CatalogueEntry,
+): string[] {
+  const dtype = dtypes[component];
+  const path = onnxFile(component, dtype);
+  const baseName = COMPONENT_BASENAME[component];
+  const fullName = `${baseName}${DTYPE_SUFFIX[dtype]}.onnx`;
+  const chunks = Math.max(
+    chunkCount(externalDataSetting(config), fullName, baseName),
+    entry?.externalData?.[component]?.[dtype] ?? 0,
+  );
+  return [path, ...externalDataNames(path, chunks)];
+}
+
+/** Every file the model needs, configs first. */
+export function requiredFiles(dtypes: ComponentDtypes, config: unknown, entry?: CatalogueEntry): string[] {
+  return [...CONFIG_FILES, ...COMPONENTS.flatMap((c) => componentFiles(c, dtypes, config, entry))];
+}

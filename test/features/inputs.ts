@@ -85,7 +85,7 @@ export function longInput(jfk: Float32Array, seconds = 45): Float32Array {
   for (let i = 0; i < out.length; i++) {
     const copy = Math.floor(i / jfk.length);
     const gain = copy % 2 === 0 ? 0.8 : 0.3;
-    const loud = i > 36 * rate && i < 38 * rate ? 3 : 1;
+    const loud = i > 36 * rate && i < 38 * rate ? 8 : 1;
     const tone = 0.05 * Math.sin((2 * Math.PI * (220 + 40 * copy) * i) / rate);
     out[i] = loud * gain * jfk[i % jfk.length] + tone + 0.002 * (next() * 2 - 1);
   }

@@ -1,0 +1,185 @@
+// A loaded Whisper model: the encoder and the merged decoder as onnxruntime sessions, with the KV
+// cache threaded between decoder steps. Everything above this file speaks in token ids, feature
+// arrays and logits; only this file knows the hub's tensor names and the cache layout.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { EarshotError } from '../errors.ts';
+import { type EngineOptions, sessionOptions } from './execution.ts';
+
+type Tensor = ort.Tensor;
+
+export interface WhisperDims {
+  nMels: number;
+  dModel: number;
+  decoderLayers: number;
+  decoderHeads: number;
+  vocabSize: number;
+  /** Encoder frames per 30 s window (1500). */
+  nAudioCtx: number;
+  /** Longest decoder sequence the model was trained on (448). */
+  nTextCtx: number;
+}
+
+export function readDims(modelDir: string): WhisperDims {
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
+  } catch (e) {
+    throw new EarshotError('model_not_found', 'bad_config', `cannot read ${join(modelDir, 'config.json')}: ${(e as Error).message}`);
+  }
+  const num = (k: string, fallback?: number): number => {
+    const v = cfg[k] ?? fallback;
+    if (typeof v !== 'number') {
+      throw new EarshotError('model_not_found', 'bad_config', `config.json has no numeric "${k}"`);
+    }
+    return v;
+  };
+  return {
+    nMels: num('num_mel_bins'),
+    dModel: num('d_model'),
+    decoderLayers: num('decoder_layers'),
+    decoderHeads: num('decoder_attention_heads'),
+    vocabSize: num('vocab_size'),
+    nAudioCtx: num('max_source_positions', 1500),
+    nTextCtx: num('max_target_positions', 448),
+  };
+}
+
+/**
+ * Per-sequence decoder state: the self-attention K/V of every layer, grown by one step each call,
+ * and the cross-attention K/V computed once from the encoder output on the first step.
+ */
+export interface DecoderCache {
+  batch: number;
+  /** Tokens already in the self-attention cache. */
+  length: number;
+  /** present.N.decoder.key|value, in layer order: [k0, v0, k1, v1, ...]. */
+  self: Tensor[];
+  /** present.N.encoder.key|value, in layer order. */
+  cross: Tensor[];
+}
+
+export interface DecodeOutput {
+  /** Logits of the LAST position of each row: [batch * vocab]. */
+  logits: Float32Array;
+  cache: DecoderCache;
+}
+
+export interface ModelFiles {
+  encoder: string;
+  decoder: string;
+}
+
+export class WhisperModel {
+  readonly dims: WhisperDims;
+  readonly dir: string;
+  private readonly encoder: ort.InferenceSession;
+  private readonly decoder: ort.InferenceSession;
+  private readonly selfNames: { past: string; present: string }[];
+  private readonly crossNames: { past: string; present: string }[];
+  private readonly decoderInputs: Set<string>;
+  private readonly headDim: number;
+
+  private constructor(dir: string, dims: WhisperDims, encoder: ort.InferenceSession, decoder: ort.InferenceSession) {
+    this.dir = dir;
+    this.dims = dims;
+    this.encoder = encoder;
+    this.decoder = decoder;
+    this.headDim = dims.dModel / dims.decoderHeads;
+    this.decoderInputs = new Set(decoder.inputNames);
+    const names = (kind: 'decoder' | 'encoder') =>
+      Array.from({ length: dims.decoderLayers }, (_, l) =>
+        (['key', 'value'] as const).map((kv) => ({
+          past: `past_key_values.${l}.${kind}.${kv}`,
+          present: `present.${l}.${kind}.${kv}`,
+        })),
+      ).flat();
+    this.selfNames = names('decoder');
+    this.crossNames = names('encoder');
+    for (const { past } of [...this.selfNames, ...this.crossNames]) {
+      if (!this.decoderInputs.has(past)) {
+        throw new EarshotError(
+          'model_not_found',
+          'bad_model',
+          `${dir}: the decoder has no input ${past}; earshot needs a merged decoder with a KV cache (decoder_model_merged)`,
+        );
+      }
+    }
+  }
+
+  static async load(dir: string, files: ModelFiles, opts: EngineOptions): Promise<WhisperModel> {
+    const dims = readDims(dir);
+    const so = sessionOptions(opts);
+    const [encoder, decoder] = await Promise.all([
+      ort.InferenceSession.create(files.encoder, so),
+      ort.InferenceSession.create(files.decoder, so),
+    ]);
+    return new WhisperModel(dir, dims, encoder, decoder);
+  }
+
+  /** Runs the encoder on `batch` windows of log-mel features laid out [batch, nMels, 3000]. */
+  async encode(features: Float32Array, batch: number): Promise<Tensor> {
+    const frames = features.length / (batch * this.dims.nMels);
+    const input = new ort.Tensor('float32', features, [batch, this.dims.nMels, frames]);
+    const out = await this.encoder.run({ input_features: input });
+    return out.last_hidden_state!;
+  }
+
+  /**
+   * One decoder call. With no cache, `tokens` is the whole prompt of each row and the cross-attention
+   * K/V are computed from `encoded`; with a cache, `tokens` holds the new token(s) of each row.
+   */
+  async decode(tokens: BigInt64Array, batch: number, encoded: Tensor, cache: DecoderCache | null): Promise<DecodeOutput> {
+    const seq = tokens.length / batch;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new ort.Tensor('int64', tokens, [batch, seq]),
+      use_cache_branch: new ort.Tensor('bool', new Uint8Array([cache ? 1 : 0]), [1]),
+    };
+    if (this.decoderInputs.has('encoder_hidden_states')) feeds.encoder_hidden_states = encoded;
+    const heads = this.dims.decoderHeads;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [batch, heads, 0, this.headDim]);
+    this.selfNames.forEach(({ past }, i) => (feeds[past] = cache ? cache.self[i]! : empty));
+    this.crossNames.forEach(({ past }, i) => (feeds[past] = cache ? cache.cross[i]! : empty));
+
+    const out = await this.decoder.run(feeds);
+    const logits = out.logits!;
+    const vocab = logits.dims[2]!;
+    const all = logits.data as Float32Array;
+    const last = new Float32Array(batch * vocab);
+    for (let b = 0; b < batch; b++) {
+      last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
+    }
+    return {
+      logits: last,
+      cache: {
+        batch,
+        length: (cache?.length ?? 0) + seq,
+        self: this.selfNames.map(({ present }) => out[present]!),
+        // The cached branch passes the cross K/V through; keep the first step's tensors so that
+        // models whose cached branch returns empty placeholders still work.
+        cross: cache ? cache.cross : this.crossNames.map(({ present }) => out[present]!),
+      },
+    };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+}
+
+/** A cache holding only the rows `rows` of `cache`, in that order (beam reordering, finished rows). */
+export function selectCacheRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
+  const pick = (t: Tensor): Tensor => {
+    const [b, h, s, d] = t.dims as [number, number, number, number];
+    const rowSize = h * s * d;
+    const src = t.data as Float32Array;
+    const dst = new Float32Array(rows.length * rowSize);
+    rows.forEach((r, i) => {
+      if (r < 0 || r >= b) throw new RangeError(`cache row ${r} out of range 0..${b - 1}`);
+      dst.set(src.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize);
+    });
+    return new ort.Tensor('float32', dst, [rows.length, h, s, d]);
+  };
+  return { batch: rows.length, length: cache.length, self: cache.self.map(pick), cross: cache.cross.map(pick) };
+}

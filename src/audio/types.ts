@@ -1,0 +1,63 @@
+// Shapes and limits shared by the audio stage: what a decoder hands on, and the default bounds.
+import { EarshotError } from '../errors.ts';
+
+/** Decoded audio as the rest of earshot wants it: 16 kHz mono float in [-1, 1]. */
+export interface DecodedAudio {
+  samples: Float32Array;
+  sampleRate: 16000;
+  durationS: number;
+  sourceSampleRate: number;
+  sourceChannels: number;
+  /** Short name of the source format, e.g. 'wav/pcm_s16le', 'ffmpeg/mp3'. */
+  format: string;
+}
+
+export interface DecodeOptions {
+  /** Longest accepted input, in seconds of audio (default 3 h). Enforced while decoding. */
+  maxDurationS?: number;
+  signal?: AbortSignal;
+}
+
+/** Mono audio at the source's own rate: what the WAV reader and the ffmpeg path produce. */
+export interface MonoPcm {
+  samples: Float32Array;
+  sampleRate: number;
+  /** Channel count of the source, before the downmix. */
+  channels: number;
+  format: string;
+}
+
+export const TARGET_SAMPLE_RATE = 16000;
+export const DEFAULT_MAX_DURATION_S = 3 * 3600;
+/** Rates outside this range are treated as a lying header rather than audio. */
+export const MIN_SAMPLE_RATE = 1000;
+export const MAX_SAMPLE_RATE = 768000;
+export const MAX_CHANNELS = 64;
+
+export function invalidAudio(code: string, message: string, cause?: unknown): EarshotError {
+  return new EarshotError('invalid_audio', code, message, cause === undefined ? undefined : { cause });
+}
+
+export function tooLong(maxDurationS: number): EarshotError {
+  return new EarshotError(
+    'audio_too_long',
+    'too_long',
+    `audio is longer than the allowed ${maxDurationS} s`,
+  );
+}
+
+/** Frame budget for a stream at `sampleRate` under `maxDurationS`. */
+export function maxFrames(maxDurationS: number, sampleRate: number): number {
+  return Math.floor(maxDurationS * sampleRate);
+}
+
+export function checkMaxDuration(maxDurationS: unknown): number {
+  if (typeof maxDurationS !== 'number' || !(maxDurationS > 0) || !Number.isFinite(maxDurationS)) {
+    throw new EarshotError(
+      'invalid_argument',
+      'bad_max_duration',
+      `maxDurationS must be a positive finite number of seconds, got ${String(maxDurationS)}`,
+    );
+  }
+  return maxDurationS;
+}

@@ -1,0 +1,75 @@
+// The pieces Whisper's encoder and decoder share: LayerNorm, exact (erf) GELU, multi-head attention
+// and the feed-forward block, written as plain ONNX ops the way the hub's exports compute them.
+import type { GraphBuilder } from './graph.ts';
+import { linear, randomParam, type ParamContext } from './params.ts';
+
+export function layerNorm(ctx: ParamContext, x: string, name: string, dModel: number): string {
+  // Gains near 1 and small offsets keep activations bounded whatever the depth.
+  const gamma = randomParam(ctx, `${name}.weight`, [dModel], { std: 0.1, mean: 1 });
+  const beta = randomParam(ctx, `${name}.bias`, [dModel], { std: 0.02 });
+  return ctx.g.op1('LayerNormalization', [x, gamma, beta], { axis: { i: -1 }, epsilon: { f: 1e-5 } });
+}
+
+/** gelu(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact form Whisper uses. */
+export function gelu(g: GraphBuilder, x: string): string {
+  const erf = g.op1('Erf', [g.op1('Mul', [x, g.float([Math.SQRT1_2])])]);
+  return g.op1('Mul', [g.op1('Mul', [x, g.float([0.5])]), g.op1('Add', [erf, g.float([1])])]);
+}
+
+/** [batch, seq, heads*headDim] -> [batch, heads, seq, headDim]; shapes are computed, so seq may be 0. */
+export function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
+  const shape = g.op1('Concat', [g.op1('Shape', [x], { start: { i: 0 }, end: { i: 2 } }), g.int64([heads, headDim])], {
+    axis: { i: 0 },
+  });
+  return g.op1('Transpose', [g.op1('Reshape', [x, shape])], { perm: { ints: [0, 2, 1, 3] } });
+}
+
+/** [batch, heads, seq, headDim] -> [batch, seq, heads*headDim] */
+export function mergeHeads(g: GraphBuilder, x: string, dModel: number): string {
+  const t = g.op1('Transpose', [x], { perm: { ints: [0, 2, 1, 3] } });
+  const shape = g.op1('Concat', [g.op1('Shape', [t], { start: { i: 0 }, end: { i: 2 } }), g.int64([dModel])], {
+    axis: { i: 0 },
+  });
+  return g.op1('Reshape', [t, shape]);
+}
+
+/**
+ * softmax(q k^T) v over [batch, heads, *, headDim] tensors; q is already scaled. `allowed`, if given,
+ * is a bool [q_len, k_len] mask: scores where it is false become -inf before the softmax.
+ */
+export function attend(g: GraphBuilder, q: string, k: string, v: string, allowed?: string): string {
+  let scores = g.op1('MatMul', [q, g.op1('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+  if (allowed) scores = g.op1('Where', [allowed, scores, g.float([-Infinity])]);
+  return g.op1('MatMul', [g.op1('Softmax', [scores], { axis: { i: -1 } }), v]);
+}
+
+export interface AttentionDims {
+  dModel: number;
+  heads: number;
+}
+
+/** q_proj (with bias, scaled by headDim^-0.5), split into heads. */
+export function queryHeads(ctx: ParamContext, h: string, name: string, d: AttentionDims): string {
+  const headDim = d.dModel / d.heads;
+  const q = linear(ctx, h, `${name}.q_proj`, d.dModel, d.dModel, true);
+  return splitHeads(ctx.g, ctx.g.op1('Mul', [q, ctx.g.float([headDim ** -0.5])]), d.heads, headDim);
+}
+
+/** k_proj (no bias, as in Whisper) and v_proj (with bias) of `src`, split into heads. */
+export function keyValueHeads(ctx: ParamContext, src: string, name: string, d: AttentionDims): [string, string] {
+  const headDim = d.dModel / d.heads;
+  const k = linear(ctx, src, `${name}.k_proj`, d.dModel, d.dModel, false);
+  const v = linear(ctx, src, `${name}.v_proj`, d.dModel, d.dModel, true);
+  return [splitHeads(ctx.g, k, d.heads, headDim), splitHeads(ctx.g, v, d.heads, headDim)];
+}
+
+/** Merges attention heads and applies out_proj. */
+export function attentionOutput(ctx: ParamContext, heads: string, name: string, d: AttentionDims): string {
+  return linear(ctx, mergeHeads(ctx.g, heads, d.dModel), `${name}.out_proj`, d.dModel, d.dModel, true);
+}
+
+/** fc1 -> GELU -> fc2 */
+export function feedForward(ctx: ParamContext, h: string, name: string, dModel: number, ffnDim: number): string {
+  const inner = gelu(ctx.g, linear(ctx, h, `${name}.fc1`, dModel, ffnDim, true));
+  return linear(ctx, inner, `${name}.fc2`, ffnDim, dModel, true);
+}

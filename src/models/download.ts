@@ -6,11 +6,9 @@
 // reader never sees a half-written file. Redirects are followed by hand so the bearer token only
 // ever goes to the hub's own origin, never to a CDN on another host.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { EarshotError } from '../errors.ts';
 import { validateRepoFilePath, validateRepoId, validateRevision } from './ids.ts';
 
@@ -185,23 +183,20 @@ async function attempt(req: DownloadRequest, partial: string): Promise<DownloadR
   if (hash && offset > 0) await hashFilePrefix(hash, partial);
 
   let received = offset;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      received += chunk.length;
-      hash?.update(chunk);
-      req.onProgress?.({ file: req.file, received, ...(total !== undefined ? { total } : {}) });
-      done(null, chunk);
-    },
-  });
   if (!res.body) throw new TransferBroken('empty response');
+  // Each chunk is on disk before the next is read, so a broken transfer keeps every byte it got.
+  const out = await open(partial, offset > 0 ? 'a' : 'w');
   try {
-    await pipeline(
-      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-      counter,
-      createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' }),
-    );
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      await out.write(chunk);
+      hash?.update(chunk);
+      received += chunk.length;
+      req.onProgress?.({ file: req.file, received, ...(total !== undefined ? { total } : {}) });
+    }
   } catch (e) {
     throw new TransferBroken(`transfer of ${req.file} broke after ${received} bytes: ${(e as Error).message}`);
+  } finally {
+    await out.close();
   }
 
   if (total !== undefined && received < total) throw new TransferBroken(`short read: ${received} of ${total} bytes`);

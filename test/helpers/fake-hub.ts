@@ -15,7 +15,7 @@ export interface FakeHubOptions {
   repos: Record<string, string>;
   /** Repositories that need `Authorization: Bearer <token>`. */
   gated?: Record<string, string>;
-  /** Files at least this big, and every *.onnx / *.onnx_data, are LFS (default 100 kB). */
+  /** Files at least this big, and every *.onnx / *.onnx_data, are LFS (default 10 MB, as on the hub). */
   lfsThreshold?: number;
 }
 
@@ -53,7 +53,7 @@ function listen(server: Server): Promise<string> {
 }
 
 export async function startFakeHub(opts: FakeHubOptions): Promise<FakeHub> {
-  const threshold = opts.lfsThreshold ?? 100_000;
+  const threshold = opts.lfsThreshold ?? 10_000_000;
   const commit = sha('sha1', 'fake-hub-commit');
   const requests: LoggedRequest[] = [];
   const cutAfter = new Map<string, number>();

@@ -63,13 +63,20 @@ export function keyValueHeads(ctx: ParamContext, src: string, name: string, d: A
   return [splitHeads(ctx.g, k, d.heads, headDim), splitHeads(ctx.g, v, d.heads, headDim)];
 }
 
-/** Merges attention heads and applies out_proj. */
-export function attentionOutput(ctx: ParamContext, heads: string, name: string, d: AttentionDims): string {
-  return linear(ctx, mergeHeads(ctx.g, heads, d.dModel), `${name}.out_proj`, d.dModel, d.dModel, true);
+/** Merges attention heads and applies out_proj (see `linear` for `gain`). */
+export function attentionOutput(ctx: ParamContext, heads: string, name: string, d: AttentionDims, gain = 1): string {
+  return linear(ctx, mergeHeads(ctx.g, heads, d.dModel), `${name}.out_proj`, d.dModel, d.dModel, true, gain);
 }
 
-/** fc1 -> GELU -> fc2 */
-export function feedForward(ctx: ParamContext, h: string, name: string, dModel: number, ffnDim: number): string {
+/** fc1 -> GELU -> fc2 (see `linear` for `gain`). */
+export function feedForward(
+  ctx: ParamContext,
+  h: string,
+  name: string,
+  dModel: number,
+  ffnDim: number,
+  gain = 1,
+): string {
   const inner = gelu(ctx.g, linear(ctx, h, `${name}.fc1`, dModel, ffnDim, true));
-  return linear(ctx, inner, `${name}.fc2`, ffnDim, dModel, true);
+  return linear(ctx, inner, `${name}.fc2`, ffnDim, dModel, true, gain);
 }

@@ -21,6 +21,14 @@ export const DECODER_DIMS = {
   presentSeq: 'past_decoder_sequence_length + decoder_sequence_length',
 } as const;
 
+/**
+ * Output gains of the residual branches. With all at 1 the near-uniform cross-attention average
+ * dominates the residual stream and a random model repeats one token forever; a strong MLP branch
+ * (a random non-linear function of token and position) makes the next token vary with both, so
+ * decoding tests see varied sequences that depend on the cache and positions being right.
+ */
+const GAIN = { self: 1, cross: 0.5, mlp: 3 };
+
 export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, seed: number): GraphBuilder {
   const g = new GraphBuilder('whisper_decoder_merged');
   const ctx: ParamContext = { g, dtype, seed };
@@ -79,7 +87,7 @@ export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, s
     const v = concat(cache.dv, vNew);
     g.output(k, `present.${l}.decoder.key`, 'float', kvShape(D.presentSeq));
     g.output(v, `present.${l}.decoder.value`, 'float', kvShape(D.presentSeq));
-    x = g.op1('Add', [x, attentionOutput(ctx, attend(g, q, k, v, causal), `${p}.self_attn`, d)]);
+    x = g.op1('Add', [x, attentionOutput(ctx, attend(g, q, k, v, causal), `${p}.self_attn`, d, GAIN.self)]);
 
     const hc = layerNorm(ctx, x, `${p}.encoder_attn_layer_norm`, dims.dModel);
     const qc = queryHeads(ctx, hc, `${p}.encoder_attn`, d);
@@ -88,10 +96,10 @@ export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, s
     const ev = concat(cache.ev, evNew);
     g.output(ek, `present.${l}.encoder.key`, 'float', kvShape(D.encoderOut));
     g.output(ev, `present.${l}.encoder.value`, 'float', kvShape(D.encoderOut));
-    x = g.op1('Add', [x, attentionOutput(ctx, attend(g, qc, ek, ev), `${p}.encoder_attn`, d)]);
+    x = g.op1('Add', [x, attentionOutput(ctx, attend(g, qc, ek, ev), `${p}.encoder_attn`, d, GAIN.cross)]);
 
     const hf = layerNorm(ctx, x, `${p}.final_layer_norm`, dims.dModel);
-    x = g.op1('Add', [x, feedForward(ctx, hf, p, dims.dModel, dims.ffnDim)]);
+    x = g.op1('Add', [x, feedForward(ctx, hf, p, dims.dModel, dims.ffnDim, GAIN.mlp)]);
   }
   x = layerNorm(ctx, x, 'model.decoder.layer_norm', dims.dModel);
 

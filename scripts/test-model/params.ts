@@ -76,7 +76,11 @@ function rescale(g: GraphBuilder, acc: string, xScale: string, wScale: string): 
   return g.op1('Mul', [g.op1('Cast', [acc], { to: { i: 1 } }), scale]);
 }
 
-/** x[..., inDim] @ W[inDim, outDim] (+ b): a Linear layer, weight stored as the export does, [in, out]. */
+/**
+ * x[..., inDim] @ W[inDim, outDim] (+ b): a Linear layer, weight stored as the export does, [in, out].
+ * Weights have standard deviation gain / sqrt(inDim), so unit-variance inputs give outputs of
+ * variance gain^2.
+ */
 export function linear(
   ctx: ParamContext,
   x: string,
@@ -84,9 +88,10 @@ export function linear(
   inDim: number,
   outDim: number,
   bias: boolean,
+  gain = 1,
 ): string {
   const { g } = ctx;
-  const w = randomValues(ctx.seed, `${name}.weight`, inDim * outDim, 1 / Math.sqrt(inDim));
+  const w = randomValues(ctx.seed, `${name}.weight`, inDim * outDim, gain / Math.sqrt(inDim));
   let y: string;
   if (isQuantized(ctx.dtype)) {
     const qw = quantizedInitializers(ctx, `${name}.weight`, [inDim, outDim], quantizeFor(ctx.dtype, 'matmul')(w));

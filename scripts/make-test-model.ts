@@ -1,0 +1,41 @@
+// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] --out DIR`:
+// writes a Whisper model with deterministic random weights in the hub's onnx-community layout.
+import { Command, InvalidArgumentError } from 'commander';
+import { isEarshotError } from '../src/errors.ts';
+import { buildTestModel, DIMS_NAMES, DTYPES, PRESETS, type DimsName, type Dtype, type Preset } from './test-model/index.ts';
+
+function seedArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+const program = new Command('make-test-model')
+  .description('write a Whisper test model (random weights) in the onnx-community/whisper-* layout')
+  .requiredOption('--preset <name>', `tokenizer and mel bands: ${PRESETS.join(', ')}`)
+  .option('--dims <name>', `dimension set: ${DIMS_NAMES.join(', ')}`, 'small')
+  .option('--dtypes <list>', `weight formats, comma separated (fp32 is always written): ${DTYPES.join(', ')}`, 'fp32')
+  .option('--seed <n>', 'seed of the random weights', seedArg, 1)
+  .requiredOption('--out <dir>', 'folder to write')
+  .showHelpAfterError();
+
+program.parse();
+const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; out: string }>();
+
+try {
+  const started = performance.now();
+  const files = buildTestModel({
+    // Checked against the allowed names by the builder, which throws a clear error otherwise.
+    preset: opts.preset as Preset,
+    dims: opts.dims as DimsName,
+    dtypes: opts.dtypes.split(',').map((d) => d.trim()).filter(Boolean) as Dtype[],
+    seed: opts.seed,
+    outDir: opts.out,
+  });
+  process.stdout.write(`${files.map((f) => `${opts.out}/${f}`).join('\n')}\n`);
+  process.stderr.write(`built ${files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+} catch (e) {
+  if (!isEarshotError(e)) throw e;
+  process.stderr.write(`make-test-model: ${e.message}\n`);
+  process.exitCode = 2;
+}

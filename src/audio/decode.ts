@@ -51,7 +51,7 @@ async function decodeFile(path: string, maxDurationS: number, signal?: AbortSign
     if (kind.kind === 'not_audio') throw notAudio(kind.what);
     if (kind.kind === 'wav') {
       try {
-        const header = await readWavFileHeader(fh, stat.size, head);
+        const header = await readWavFileHeader(fh, stat.size, head, maxDurationS);
         return await readWavFile(fh, header, { maxDurationS, signal });
       } catch (e) {
         if (!isUnsupported(e)) throw e;

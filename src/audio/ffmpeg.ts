@@ -128,7 +128,7 @@ export function decodeWithFfmpeg(
       pending = buf.slice(n * header!.blockAlign);
     };
 
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       if (failure !== undefined) return;
       try {
         if (header) return consume(chunk);
@@ -143,7 +143,7 @@ export function decodeWithFfmpeg(
         fail(e);
       }
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
     });
     child.on('error', (e) =>

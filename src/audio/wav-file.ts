@@ -20,9 +20,14 @@ async function readAt(fh: FileHandle, offset: number, length: number): Promise<U
 }
 
 /** Parses the header of an open WAV file of `size` bytes whose first bytes are `head`. */
-export async function readWavFileHeader(fh: FileHandle, size: number, head: Uint8Array): Promise<WavHeader> {
+export async function readWavFileHeader(
+  fh: FileHandle,
+  size: number,
+  head: Uint8Array,
+  maxDurationS: number,
+): Promise<WavHeader> {
   for (;;) {
-    const r = parseWavHeader(head, size);
+    const r = parseWavHeader(head, size, maxDurationS);
     if ('header' in r) return r.header;
     if (r.needBytes > MAX_HEADER_BYTES) {
       throw invalidAudio('bad_header', `no WAV data chunk in the first ${MAX_HEADER_BYTES} bytes`);
@@ -38,6 +43,8 @@ export async function readWavFile(
   opts: { maxDurationS: number; signal?: AbortSignal },
 ): Promise<MonoPcm> {
   const frames = Math.floor(h.dataBytes / h.blockAlign);
+  // parseWavHeader has checked the header against the bound; the count is checked again here so
+  // that this function is safe on its own.
   if (frames > maxFrames(opts.maxDurationS, h.sampleRate)) throw tooLong(opts.maxDurationS);
   if (frames === 0) throw invalidAudio('no_audio_data', 'the WAV file contains no samples');
   const samples = new Float32Array(frames);

@@ -125,9 +125,10 @@ function parseFmt(b: Uint8Array, at: number, size: number): Fmt {
 
 /**
  * Parses the header of a WAV file of `totalBytes` bytes (Infinity for a stream) from its first
- * bytes `head`. Returns `{ needBytes }` when `head` stops before the data chunk starts.
+ * bytes `head`. Returns `{ needBytes }` when `head` stops before the data chunk starts. With
+ * `maxDurationS`, a data chunk declaring (or, read to the end, holding) more is 'too_long'.
  */
-export function parseWavHeader(head: Uint8Array, totalBytes: number): WavHeaderResult {
+export function parseWavHeader(head: Uint8Array, totalBytes: number, maxDurationS?: number): WavHeaderResult {
   if (totalBytes === 0) throw invalidAudio('empty_file', 'the file is empty');
   const need = (n: number): { needBytes: number } | undefined => {
     if (head.length >= n) return undefined;
@@ -175,6 +176,12 @@ export function parseWavHeader(head: Uint8Array, totalBytes: number): WavHeaderR
       }
       const available = totalBytes - body;
       const placeholder = riff === 'RIFF' && (size === 0 || size === 0xffffffff);
+      const dataBytes = placeholder ? available : declared;
+      // The declared length is checked first: a header claiming hours is refused as too long
+      // whether or not the hours are really there.
+      if (maxDurationS !== undefined && Math.floor(dataBytes / fmt.blockAlign) > maxFrames(maxDurationS, fmt.sampleRate)) {
+        throw tooLong(maxDurationS);
+      }
       if (!placeholder && declared > available) {
         throw invalidAudio(
           'truncated',
@@ -185,7 +192,7 @@ export function parseWavHeader(head: Uint8Array, totalBytes: number): WavHeaderR
         header: {
           ...fmt,
           dataOffset: body,
-          dataBytes: placeholder ? available : declared,
+          dataBytes,
           readToEnd: placeholder,
         },
       };
@@ -289,13 +296,10 @@ export function formatName(h: WavHeader): string {
  * before decoding anything.
  */
 export function parseWav(bytes: Uint8Array, opts: { maxDurationS?: number } = {}): MonoPcm {
-  const r = parseWavHeader(bytes, bytes.length);
+  const r = parseWavHeader(bytes, bytes.length, opts.maxDurationS);
   if ('needBytes' in r) throw invalidAudio('truncated', 'the WAV file ends inside its header');
   const h = r.header;
   const frames = Math.floor(h.dataBytes / h.blockAlign);
-  if (opts.maxDurationS !== undefined && frames > maxFrames(opts.maxDurationS, h.sampleRate)) {
-    throw tooLong(opts.maxDurationS);
-  }
   if (frames === 0) throw invalidAudio('no_audio_data', 'the WAV file contains no samples');
   const samples = new Float32Array(frames);
   decodeWavFrames(h, bytes.subarray(h.dataOffset, h.dataOffset + frames * h.blockAlign), samples, 0);

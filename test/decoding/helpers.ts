@@ -1,7 +1,7 @@
 // Shared fixtures for the decoding tests: our tokenizer and transformers.js's, both loaded offline
 // from test/fixtures, plus the raw config files as reference data.
 import { readFileSync } from 'node:fs';
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { loadWhisperTokenizer, type WhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 
 export const MODELS = ['whisper-tiny', 'whisper-tiny.en'] as const;
@@ -21,10 +21,18 @@ export function ourTokenizer(m: ModelName): Promise<WhisperTokenizer> {
 }
 
 const refs = new Map<ModelName, Promise<PreTrainedTokenizer>>();
+/** transformers.js is imported only by the tests that compare against it (it takes a second to load). */
 export function referenceTokenizer(m: ModelName): Promise<PreTrainedTokenizer> {
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = fixtures;
-  if (!refs.has(m)) refs.set(m, AutoTokenizer.from_pretrained(m));
+  if (!refs.has(m)) {
+    refs.set(
+      m,
+      import('@huggingface/transformers').then(({ AutoTokenizer, env }) => {
+        env.allowRemoteModels = false;
+        env.allowLocalModels = true;
+        env.localModelPath = fixtures;
+        return AutoTokenizer.from_pretrained(m);
+      }),
+    );
+  }
   return refs.get(m)!;
 }

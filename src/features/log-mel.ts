@@ -99,19 +99,19 @@ function checkedOut(out: Float32Array | undefined, length: number): Float32Array
 export class LogMelExtractor {
   readonly config: FeatureConfig;
   private readonly fft: RealPowerSpectrum;
-  private readonly hann: Float64Array;
   private readonly filters: SparseMelFilters;
-  private readonly frame: Float64Array;
+  /** Frames that reach into the padding are assembled here (samples are float32, so is this). */
+  private readonly frame: Float32Array;
   private readonly power: Float64Array;
 
   constructor(config: FeatureConfig) {
     this.config = config;
-    this.fft = new RealPowerSpectrum(config.nFft);
-    this.hann = new Float64Array(config.nFft);
-    for (let n = 0; n < config.nFft; n++) this.hann[n] = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / config.nFft);
+    const hann = new Float64Array(config.nFft);
+    for (let n = 0; n < config.nFft; n++) hann[n] = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / config.nFft);
+    this.fft = new RealPowerSpectrum(hann);
     const bank = melFilterBank(config.nMels, config.nFft, config.sampleRate);
     this.filters = sparseMelFilters(bank, config.nMels);
-    this.frame = new Float64Array(config.nFft);
+    this.frame = new Float32Array(config.nFft);
     this.power = new Float64Array(this.fft.bins);
   }
 
@@ -161,11 +161,10 @@ export class LogMelExtractor {
     let logMax = -Infinity;
     for (let t = 0; t < nFrames; t++) {
       const begin = t * hopLength - half;
-      let silent = true;
       if (begin >= 0 && begin + nFft <= content) {
-        for (let n = 0; n < nFft; n++) frame[n] = samples[begin + n];
-        silent = false;
+        this.fft.compute(samples, begin, power);
       } else {
+        let silent = true;
         for (let n = 0; n < nFft; n++) {
           let i = begin + n;
           if (i < 0) i = -i;
@@ -174,13 +173,13 @@ export class LogMelExtractor {
           frame[n] = v;
           if (v !== 0) silent = false;
         }
+        if (silent) {
+          for (let m = 0; m < nMels; m++) out[m * nFrames + t] = LOG_FLOOR;
+          if (LOG_FLOOR > logMax) logMax = LOG_FLOOR;
+          continue;
+        }
+        this.fft.compute(frame, 0, power);
       }
-      if (silent) {
-        for (let m = 0; m < nMels; m++) out[m * nFrames + t] = LOG_FLOOR;
-        if (LOG_FLOOR > logMax) logMax = LOG_FLOOR;
-        continue;
-      }
-      this.fft.compute(frame, 0, this.hann, power);
       for (let m = 0; m < nMels; m++) {
         const k0 = start[m];
         const w0 = offset[m];

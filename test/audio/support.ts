@@ -35,10 +35,21 @@ export function ffmpeg(args: string[], input?: Uint8Array): Buffer {
   return r.stdout;
 }
 
-/** ffmpeg's own decode of a file: mono float at the file's rate (the reference decoder). */
-export function ffmpegDecode(path: string): Float32Array {
-  const out = ffmpeg(['-i', path, '-ac', '1', '-f', 'f32le', '-c:a', 'pcm_f32le', 'pipe:1']);
-  return new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
+/**
+ * ffmpeg's own decode of a file: float at the file's rate (the reference decoder). A file with
+ * `channels` > 1 is averaged to mono here (ffmpeg's -ac 1 mixes stereo at another gain).
+ */
+export function ffmpegDecode(path: string, channels = 1): Float32Array {
+  const out = ffmpeg(['-i', path, ...(channels === 1 ? ['-ac', '1'] : []), '-f', 'f32le', '-c:a', 'pcm_f32le', 'pipe:1']);
+  const all = new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
+  if (channels === 1) return all;
+  const mono = new Float32Array(all.length / channels);
+  for (let f = 0; f < mono.length; f++) {
+    let acc = 0;
+    for (let c = 0; c < channels; c++) acc += all[f * channels + c]!;
+    mono[f] = acc / channels;
+  }
+  return mono;
 }
 
 /** The 16 kHz mono s16 samples of jfk.wav as floats, read by ffmpeg (not by the code under test). */

@@ -18,11 +18,14 @@
 // FFT: their value is log10(1e-10) = -10 exactly, as in the references.
 import { EarshotError } from '../errors.ts';
 import type { FeatureConfig } from './config.ts';
+import { log10f } from './fast-log10.ts';
 import { RealPowerSpectrum } from './fft.ts';
 import { melFilterBank, sparseMelFilters, type SparseMelFilters } from './mel-filters.ts';
 
 const MEL_FLOOR = 1e-10;
-const LOG_FLOOR = Math.log10(MEL_FLOOR);
+const LOG_FLOOR = log10f(MEL_FLOOR);
+/** Frames computed before being written out (writes along mel rows then come in runs). */
+const BLOCK = 64;
 /** Dynamic range kept below the maximum, in log10 units (80 dB). */
 const LOG_RANGE = 8;
 
@@ -103,6 +106,8 @@ export class LogMelExtractor {
   /** Frames that reach into the padding are assembled here (samples are float32, so is this). */
   private readonly frame: Float32Array;
   private readonly power: Float64Array;
+  /** Log-mel of BLOCK consecutive frames, frame-major, before they are written out mel-major. */
+  private readonly block: Float32Array;
 
   constructor(config: FeatureConfig) {
     this.config = config;
@@ -113,6 +118,7 @@ export class LogMelExtractor {
     this.filters = sparseMelFilters(bank, config.nMels);
     this.frame = new Float32Array(config.nFft);
     this.power = new Float64Array(this.fft.bins);
+    this.block = new Float32Array(BLOCK * config.nMels);
   }
 
   /**
@@ -156,39 +162,49 @@ export class LogMelExtractor {
     const { start, length, offset, weights } = this.filters;
     const frame = this.frame;
     const power = this.power;
+    const block = this.block;
     const half = nFft >> 1;
     const last = total - 1;
     let logMax = -Infinity;
-    for (let t = 0; t < nFrames; t++) {
-      const begin = t * hopLength - half;
-      if (begin >= 0 && begin + nFft <= content) {
-        this.fft.compute(samples, begin, power);
-      } else {
-        let silent = true;
-        for (let n = 0; n < nFft; n++) {
-          let i = begin + n;
-          if (i < 0) i = -i;
-          else if (i > last) i = 2 * last - i;
-          const v = i < content ? samples[i] : 0;
-          frame[n] = v;
-          if (v !== 0) silent = false;
+    for (let t0 = 0; t0 < nFrames; t0 += BLOCK) {
+      const count = Math.min(BLOCK, nFrames - t0);
+      for (let b = 0; b < count; b++) {
+        const begin = (t0 + b) * hopLength - half;
+        const row = b * nMels;
+        if (begin >= 0 && begin + nFft <= content) {
+          this.fft.compute(samples, begin, power);
+        } else {
+          let silent = true;
+          for (let n = 0; n < nFft; n++) {
+            let i = begin + n;
+            if (i < 0) i = -i;
+            else if (i > last) i = 2 * last - i;
+            const v = i < content ? samples[i] : 0;
+            frame[n] = v;
+            if (v !== 0) silent = false;
+          }
+          if (silent) {
+            block.fill(LOG_FLOOR, row, row + nMels);
+            if (LOG_FLOOR > logMax) logMax = LOG_FLOOR;
+            continue;
+          }
+          this.fft.compute(frame, 0, power);
         }
-        if (silent) {
-          for (let m = 0; m < nMels; m++) out[m * nFrames + t] = LOG_FLOOR;
-          if (LOG_FLOOR > logMax) logMax = LOG_FLOOR;
-          continue;
+        for (let m = 0; m < nMels; m++) {
+          const k0 = start[m];
+          const w0 = offset[m];
+          const len = length[m];
+          let sum = 0;
+          for (let k = 0; k < len; k++) sum += weights[w0 + k] * power[k0 + k];
+          const value = log10f(sum > MEL_FLOOR ? sum : MEL_FLOOR);
+          block[row + m] = value;
+          if (value > logMax) logMax = value;
         }
-        this.fft.compute(frame, 0, power);
       }
+      // Frames were computed frame-major; the output is mel-major.
       for (let m = 0; m < nMels; m++) {
-        const k0 = start[m];
-        const w0 = offset[m];
-        const len = length[m];
-        let sum = 0;
-        for (let k = 0; k < len; k++) sum += weights[w0 + k] * power[k0 + k];
-        const value = Math.log10(sum > MEL_FLOOR ? sum : MEL_FLOOR);
-        out[m * nFrames + t] = value;
-        if (value > logMax) logMax = value;
+        const to = m * nFrames + t0;
+        for (let b = 0; b < count; b++) out[to + b] = block[b * nMels + m];
       }
     }
     return logMax;

@@ -3,10 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { testModelDir } from '../../scripts/test-model/index.ts';
-import { argmax, correlation, decode, encode, HEAD_DIM, maxAbsDiff, pastFrom, row, session, SMALL } from './support.ts';
+import { argmax, correlation, decode, encode, HEAD_DIM, maxAbsDiff, modelDir, pastFrom, row, session, SMALL } from './support.ts';
 
-const dir = testModelDir({ preset: 'multilingual', dtypes: ['int8'] });
+const dir = modelDir('multilingual');
 const PROMPT = [50258, 50259, 50359, 50363];
 const TEXT = [440, 2068, 7051, 291, 1029];
 const SEQ = [...PROMPT, ...TEXT];

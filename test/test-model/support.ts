@@ -4,9 +4,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { DIMS, onnxFileNames, PRESET_SPECS, type Dtype, type Preset } from '../../scripts/test-model/index.ts';
+import { DIMS, onnxFileNames, PRESET_SPECS, testModelDir, type Dtype, type Preset } from '../../scripts/test-model/index.ts';
 
 export const { onnx } = onnxProto;
+
+/** Every test asks for this dtype list, so one cached build per preset serves the whole suite. */
+export const ALL_DTYPES: Dtype[] = ['fp32', 'fp16', 'q8', 'int8'];
+
+export function modelDir(preset: Preset): string {
+  return testModelDir({ preset, dtypes: ALL_DTYPES });
+}
 export const SMALL = DIMS.small;
 export const HEAD_DIM = SMALL.dModel / SMALL.heads;
 

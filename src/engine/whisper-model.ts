@@ -63,6 +63,8 @@ export interface DecoderCache {
 export interface DecodeOutput {
   /** Logits of the LAST position of each row: [batch * vocab]. */
   logits: Float32Array;
+  /** With `alsoPosition`: the logits at that position of each row, [batch * vocab]. */
+  positionLogits?: Float32Array;
   cache: DecoderCache;
 }
 
@@ -130,13 +132,25 @@ export class WhisperModel {
    * One decoder call. With no cache, `tokens` is the whole prompt of each row and the cross-attention
    * K/V are computed from `encoded`; with a cache, `tokens` holds the new token(s) of each row.
    */
-  async decode(tokens: BigInt64Array, batch: number, encoded: Tensor, cache: DecoderCache | null): Promise<DecodeOutput> {
+  async decode(
+    tokens: BigInt64Array,
+    batch: number,
+    encoded: Tensor,
+    cache: DecoderCache | null,
+    opts: { alsoPosition?: number } = {},
+  ): Promise<DecodeOutput> {
     const seq = tokens.length / batch;
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, seq]),
       use_cache_branch: new ort.Tensor('bool', new Uint8Array([cache ? 1 : 0]), [1]),
     };
-    if (this.decoderInputs.has('encoder_hidden_states')) feeds.encoder_hidden_states = encoded;
+    if (this.decoderInputs.has('encoder_hidden_states')) {
+      // The cached branch reads the cross-attention K/V from the cache, never the encoder output,
+      // so it gets a zero-length stand-in with the right batch instead of `batch` copies of it.
+      feeds.encoder_hidden_states = cache
+        ? new ort.Tensor('float32', new Float32Array(0), [batch, 0, this.dims.dModel])
+        : encoded;
+    }
     const heads = this.dims.decoderHeads;
     const empty = new ort.Tensor('float32', new Float32Array(0), [batch, heads, 0, this.headDim]);
     this.selfNames.forEach(({ past }, i) => (feeds[past] = cache ? cache.self[i]! : empty));
@@ -146,12 +160,14 @@ export class WhisperModel {
     const logits = out.logits!;
     const vocab = logits.dims[2]!;
     const all = logits.data as Float32Array;
-    const last = new Float32Array(batch * vocab);
-    for (let b = 0; b < batch; b++) {
-      last.set(all.subarray((b * seq + seq - 1) * vocab, (b * seq + seq) * vocab), b * vocab);
-    }
+    const at = (pos: number): Float32Array => {
+      const rows = new Float32Array(batch * vocab);
+      for (let b = 0; b < batch; b++) rows.set(all.subarray((b * seq + pos) * vocab, (b * seq + pos + 1) * vocab), b * vocab);
+      return rows;
+    };
     return {
-      logits: last,
+      logits: batch === 1 && seq === 1 ? all : at(seq - 1),
+      positionLogits: opts.alsoPosition === undefined ? undefined : at(opts.alsoPosition),
       cache: {
         batch,
         length: (cache?.length ?? 0) + seq,

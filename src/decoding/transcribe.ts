@@ -1,0 +1,217 @@
+// Long-form transcription, as openai/whisper's transcribe(): the whole file's log-mel is walked in
+// 30 s windows from `seek`; each window is decoded with temperature fallback, split into segments
+// at timestamp pairs, and the window moves to the last complete segment. Segments come out as an
+// async iterator, one window at a time, so callers can stream them.
+import { EarshotError } from '../errors.ts';
+import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';
+import { detectLanguage } from './language.ts';
+import { resolveLanguage } from './languages.ts';
+import type { Segment, TranscriptionInfo, Transcription } from './segment.ts';
+import { seekToSeconds, splitWindow } from './segmentation.ts';
+import { encodePrompt, type Task } from './sot.ts';
+import type { Whisper } from './whisper.ts';
+
+export const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0] as const;
+
+export interface TranscribeOptions {
+  /** A code or name, or `auto` / undefined to detect (multilingual models). */
+  language?: string;
+  task?: Task;
+  /** One temperature, or the fallback ladder (default 0, 0.2, …, 1.0). */
+  temperature?: number | readonly number[];
+  compressionRatioThreshold?: number | null;
+  logprobThreshold?: number | null;
+  noSpeechThreshold?: number | null;
+  conditionOnPreviousText?: boolean;
+  initialPrompt?: string;
+  withoutTimestamps?: boolean;
+  beamSize?: number;
+  bestOf?: number;
+  patience?: number;
+  lengthPenalty?: number | null;
+  sampleLen?: number;
+  suppressTokens?: string | readonly number[];
+  suppressBlank?: boolean;
+  random?: () => number;
+  /** Called after each window with seconds of audio done and the total. */
+  onProgress?: (doneSeconds: number, totalSeconds: number) => void;
+}
+
+export interface TranscriptionRun extends TranscriptionInfo {
+  segments: AsyncGenerator<Segment, void, undefined>;
+}
+
+const HOP = 160;
+const SAMPLE_RATE = 16000;
+
+export interface FallbackThresholds {
+  compressionRatio: number | null;
+  logprob: number | null;
+  noSpeech: number | null;
+}
+
+/**
+ * Decodes one window at rising temperatures until the result looks neither repetitive nor unsure
+ * (transcribe.py's decode_with_fallback). Beam search applies at temperature 0 only, best_of above it.
+ */
+export async function decodeWithFallback(
+  decode: (options: WindowDecodeOptions) => Promise<WindowDecodeResult>,
+  temperatures: readonly number[],
+  base: WindowDecodeOptions,
+  thresholds: FallbackThresholds,
+): Promise<WindowDecodeResult> {
+  let result: WindowDecodeResult | undefined;
+  for (const t of temperatures) {
+    const opts: WindowDecodeOptions = { ...base, temperature: t };
+    if (t > 0) {
+      delete opts.beamSize;
+      delete opts.patience;
+    } else {
+      delete opts.bestOf;
+    }
+    result = await decode(opts);
+    let needsFallback = false;
+    if (thresholds.compressionRatio !== null && result.compressionRatio > thresholds.compressionRatio) needsFallback = true;
+    if (thresholds.logprob !== null && result.avgLogprob < thresholds.logprob) needsFallback = true;
+    if (
+      thresholds.noSpeech !== null &&
+      result.noSpeechProb > thresholds.noSpeech &&
+      thresholds.logprob !== null &&
+      result.avgLogprob < thresholds.logprob
+    ) {
+      needsFallback = false; // silence: a retry would only invent words
+    }
+    if (!needsFallback) break;
+  }
+  return result!;
+}
+
+/**
+ * Starts transcribing 16 kHz mono `samples`. Resolves once the language is known (detected on the
+ * first window when not given); the segments are decoded as the iterator is pulled.
+ */
+export async function transcribe(w: Whisper, samples: Float32Array, options: TranscribeOptions = {}): Promise<TranscriptionRun> {
+  const task = options.task ?? 'transcribe';
+  const temperatures = typeof options.temperature === 'number' ? [options.temperature] : [...(options.temperature ?? DEFAULT_TEMPERATURES)];
+  if (temperatures.length === 0 || temperatures.some((t) => !(t >= 0 && t <= 10))) {
+    throw new EarshotError('invalid_argument', 'bad_temperature', 'temperature must be a number from 0 to 10 (or a list of them)');
+  }
+  const thresholds: FallbackThresholds = {
+    compressionRatio: options.compressionRatioThreshold === undefined ? 2.4 : options.compressionRatioThreshold,
+    logprob: options.logprobThreshold === undefined ? -1.0 : options.logprobThreshold,
+    noSpeech: options.noSpeechThreshold === undefined ? 0.6 : options.noSpeechThreshold,
+  };
+  const tok = w.tokenizer;
+  const mel = w.features.longForm(samples);
+  const contentFrames = mel.contentFrames;
+  const duration = samples.length / SAMPLE_RATE;
+  const chunkFrames = mel.chunkFrames;
+  const windowFeatures = new Float32Array(mel.nMels * chunkFrames);
+
+  let language = 'en';
+  let languageProbability = 1;
+  let firstEncoded: Awaited<ReturnType<typeof w.model.encode>> | undefined;
+  const requested = options.language?.trim().toLowerCase();
+  if (tok.isMultilingual) {
+    if (requested === undefined || requested === '' || requested === 'auto') {
+      firstEncoded = await w.model.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
+      const detected = await detectLanguage(w.model, tok, firstEncoded);
+      language = detected.language;
+      languageProbability = detected.probability;
+    } else {
+      language = resolveLanguage(requested);
+    }
+  } else if (requested !== undefined && requested !== 'auto' && resolveLanguage(requested) !== 'en') {
+    throw new EarshotError('invalid_argument', 'unsupported_language', `this model is English-only; it cannot transcribe "${options.language}"`);
+  }
+
+  const base: WindowDecodeOptions = {
+    task,
+    language,
+    withoutTimestamps: options.withoutTimestamps,
+    beamSize: options.beamSize,
+    bestOf: options.bestOf,
+    patience: options.patience,
+    lengthPenalty: options.lengthPenalty,
+    sampleLen: options.sampleLen,
+    suppressTokens: options.suppressTokens,
+    suppressBlank: options.suppressBlank,
+    random: options.random,
+  };
+
+  async function* segments(): AsyncGenerator<Segment, void, undefined> {
+    let seek = 0;
+    const allTokens: number[] = options.initialPrompt ? encodePrompt(tok, options.initialPrompt) : [];
+    let promptResetSince = 0;
+    let nextId = 0;
+    while (seek < contentFrames) {
+      const segmentSize = Math.min(chunkFrames, contentFrames - seek);
+      const encoded =
+        seek === 0 && firstEncoded ? firstEncoded : await w.model.encode(mel.window(seek, segmentSize, windowFeatures), 1);
+      const result = await decodeWithFallback(
+        (o) => decodeWindow(w.model, w.tokenizer, encoded, o),
+        temperatures,
+        { ...base, prompt: allTokens.slice(promptResetSince) },
+        thresholds,
+      );
+      const previousSeek = seek;
+
+      let skip = thresholds.noSpeech !== null && result.noSpeechProb > thresholds.noSpeech;
+      if (skip && thresholds.logprob !== null && result.avgLogprob > thresholds.logprob) skip = false;
+      if (skip) {
+        seek += segmentSize;
+      } else {
+        const split = splitWindow(result.tokens, {
+          timestampBegin: tok.timestampBegin,
+          eot: tok.eot,
+          segmentSize,
+          seek,
+        });
+        if (options.withoutTimestamps) {
+          // No timestamp tokens: the window is one segment spanning its audio.
+          split.segments = [
+            { start: seekToSeconds(seek), end: seekToSeconds(seek + segmentSize), tokens: result.tokens, textTokens: result.tokens },
+          ];
+          split.seekAdvance = segmentSize;
+        }
+        seek += split.seekAdvance;
+        const windowTokens: number[] = [];
+        for (const s of split.segments) {
+          let text = tok.decode(s.textTokens);
+          let tokens = s.tokens;
+          if (s.start === s.end || text.trim() === '') {
+            text = '';
+            tokens = [];
+          }
+          windowTokens.push(...tokens);
+          yield {
+            id: nextId++,
+            seek: previousSeek,
+            start: s.start,
+            end: s.end,
+            text,
+            tokens,
+            temperature: result.temperature,
+            avg_logprob: result.avgLogprob,
+            compression_ratio: result.compressionRatio,
+            no_speech_prob: result.noSpeechProb,
+          };
+        }
+        allTokens.push(...windowTokens);
+        if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
+      }
+      options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration);
+    }
+  }
+
+  return { language, languageProbability, duration, task, segments: segments() };
+}
+
+/** Transcribes to the end and gathers the result (text is the segments' text joined). */
+export async function transcribeAll(w: Whisper, samples: Float32Array, options: TranscribeOptions = {}): Promise<Transcription> {
+  const run = await transcribe(w, samples, options);
+  const segments: Segment[] = [];
+  for await (const s of run.segments) segments.push(s);
+  const { language, languageProbability, duration, task } = run;
+  return { language, languageProbability, duration, task, text: segments.map((s) => s.text).join(''), segments };
+}

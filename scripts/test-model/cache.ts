@@ -1,9 +1,11 @@
 // testModelDir: builds a model once per option set and builder version into a cache folder under the
 // OS temp dir, so every test file can just ask for one. Builds go to a private temp folder that is
 // renamed into place, so a folder that exists is complete, and two processes building the same model
-// at once both end up with the same finished folder.
+// at once both end up with the same finished folder. Folders sit under one folder per builder version;
+// those of other versions are removed once they are an hour old (a checkout with other builder code
+// may still be using a fresh one).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILDER_VERSION, buildTestModel } from './build.ts';
@@ -11,10 +13,24 @@ import { resolveOptions, type ResolvedOptions, type TestModelOptions } from './o
 
 export const DEFAULT_CACHE_ROOT = join(tmpdir(), 'earshot-test-models');
 
-/** Folder name for an option set: readable prefix plus a digest of the options and builder version. */
+const STALE_MS = 60 * 60 * 1000;
+
+/** Folder of an option set, relative to the cache root: builder version / readable prefix + digest. */
 export function cacheKey(o: ResolvedOptions): string {
-  const digest = createHash('sha256').update(JSON.stringify([o, BUILDER_VERSION])).digest('hex');
-  return `${o.preset}-${o.dims}-${digest.slice(0, 16)}`;
+  const digest = createHash('sha256').update(JSON.stringify(o)).digest('hex');
+  return join(BUILDER_VERSION, `${o.preset}-${o.dims}-${digest.slice(0, 16)}`);
+}
+
+function pruneOtherVersions(root: string): void {
+  for (const name of readdirSync(root)) {
+    if (name === BUILDER_VERSION) continue;
+    const path = join(root, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Another process pruned it first.
+    }
+  }
 }
 
 /**
@@ -37,8 +53,10 @@ export function testModelDir(options: TestModelOptions, root: string = DEFAULT_C
   const o = resolveOptions(options);
   const finalDir = join(root, cacheKey(o));
   if (existsSync(finalDir)) return finalDir;
-  mkdirSync(root, { recursive: true });
-  const buildDir = mkdtempSync(join(root, `.building-${cacheKey(o)}-`));
+  const versionDir = join(root, BUILDER_VERSION);
+  mkdirSync(versionDir, { recursive: true });
+  pruneOtherVersions(root);
+  const buildDir = mkdtempSync(join(versionDir, '.building-'));
   try {
     buildTestModel({ ...o, outDir: buildDir });
   } catch (e) {

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildTestModel, publishBuild, testModelDir } from '../../scripts/test-model/index.ts';
+import { basename, dirname, join } from 'node:path';
+import { BUILDER_VERSION, buildTestModel, publishBuild, testModelDir } from '../../scripts/test-model/index.ts';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const tsx = ['--import', 'tsx'];
@@ -32,7 +32,21 @@ test(
     const b = testModelDir({ preset: 'english', seed: 2 }, root);
     assert.notEqual(b, a);
     assert.ok(existsSync(join(b, 'onnx/encoder_model.onnx')));
-    assert.deepEqual(readdirSync(root).filter((f) => f.startsWith('.building')), []);
+    assert.deepEqual(readdirSync(dirname(a)).sort(), [basename(a), basename(b)].sort());
+  }),
+);
+
+test(
+  'cached folders of other builder versions are removed once they are an hour old',
+  withRoot((root) => {
+    const old = join(root, 'old-version');
+    const recent = join(root, 'recent-version');
+    mkdirSync(join(old, 'english-small-x'), { recursive: true });
+    mkdirSync(recent);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    testModelDir({ preset: 'english' }, root);
+    assert.deepEqual(readdirSync(root).sort(), [BUILDER_VERSION, 'recent-version'].sort());
   }),
 );
 
@@ -67,7 +81,7 @@ test(
     const [a, b] = await Promise.all([run(), run()]);
     assert.equal(a, b);
     assert.ok(existsSync(join(a, 'onnx/decoder_model_merged.onnx')));
-    assert.deepEqual(readdirSync(root), [a.slice(root.length + 1)]);
+    assert.deepEqual(readdirSync(dirname(a)), [basename(a)]); // no half-built leftovers
   }),
 );
 

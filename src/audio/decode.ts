@@ -1,12 +1,14 @@
 // decodeAudio: any supported input (a file path or the bytes of an upload) to 16 kHz mono float.
 // WAV is read in-process; anything else, and WAV codecs we do not decode ourselves, go through
-// ffmpeg. Both paths yield mono at the source rate, then the one resampler brings it to 16 kHz.
+// ffmpeg. Both stream mono chunks at the source rate into the one resampler, so the audio is only
+// ever held whole at 16 kHz.
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { decodeWithFfmpeg } from './ffmpeg.ts';
-import { resample } from './resample.ts';
+import { StreamResampler } from './resample.ts';
+import { concatFloat32 } from './chunks.ts';
 import { SNIFF_BYTES, sniff } from './sniff.ts';
 import {
   checkMaxDuration,
@@ -15,9 +17,10 @@ import {
   TARGET_SAMPLE_RATE,
   type DecodedAudio,
   type DecodeOptions,
-  type MonoPcm,
+  type OpenSink,
+  type SourceInfo,
 } from './types.ts';
-import { parseWav } from './wav.ts';
+import { decodeWavBytes } from './wav.ts';
 import { readWavFile, readWavFileHeader } from './wav-file.ts';
 
 const HEAD_BYTES = 64 << 10;
@@ -28,7 +31,7 @@ function notAudio(what: string): EarshotError {
   return invalidAudio('not_audio', `the input is ${what}, not audio`);
 }
 
-async function decodeFile(path: string, maxDurationS: number, signal?: AbortSignal): Promise<MonoPcm> {
+async function decodeFile(path: string, maxDurationS: number, sink: OpenSink, signal?: AbortSignal): Promise<void> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -52,7 +55,8 @@ async function decodeFile(path: string, maxDurationS: number, signal?: AbortSign
     if (kind.kind === 'wav') {
       try {
         const header = await readWavFileHeader(fh, stat.size, head, maxDurationS);
-        return await readWavFile(fh, header, { maxDurationS, signal });
+        await readWavFile(fh, header, { maxDurationS, signal }, sink);
+        return;
       } catch (e) {
         if (!isUnsupported(e)) throw e;
       }
@@ -60,16 +64,17 @@ async function decodeFile(path: string, maxDurationS: number, signal?: AbortSign
   } finally {
     await fh.close();
   }
-  return decodeWithFfmpeg({ path }, { maxDurationS, signal });
+  await decodeWithFfmpeg({ path }, { maxDurationS, signal }, sink);
 }
 
-async function decodeBytes(bytes: Uint8Array, maxDurationS: number, signal?: AbortSignal): Promise<MonoPcm> {
+async function decodeBytes(bytes: Uint8Array, maxDurationS: number, sink: OpenSink, signal?: AbortSignal): Promise<void> {
   if (bytes.length === 0) throw invalidAudio('empty_file', 'the file is empty');
   const kind = sniff(bytes.subarray(0, SNIFF_BYTES));
   if (kind.kind === 'not_audio') throw notAudio(kind.what);
   if (kind.kind === 'wav') {
     try {
-      return parseWav(bytes, { maxDurationS });
+      decodeWavBytes(bytes, { maxDurationS }, sink);
+      return;
     } catch (e) {
       if (!isUnsupported(e)) throw e;
     }
@@ -81,12 +86,13 @@ async function decodeBytes(bytes: Uint8Array, maxDurationS: number, signal?: Abo
     try {
       const path = join(dir, 'input');
       await writeFile(path, bytes, { mode: 0o600 });
-      return await decodeWithFfmpeg({ path }, { maxDurationS, signal });
+      await decodeWithFfmpeg({ path }, { maxDurationS, signal }, sink);
+      return;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  return decodeWithFfmpeg({ bytes }, { maxDurationS, signal });
+  await decodeWithFfmpeg({ bytes }, { maxDurationS, signal }, sink);
 }
 
 /**
@@ -98,18 +104,28 @@ export async function decodeAudio(input: string | Uint8Array, opts: DecodeOption
   const maxDurationS = checkMaxDuration(opts.maxDurationS ?? DEFAULT_MAX_DURATION_S);
   const { signal } = opts;
   signal?.throwIfAborted();
-  const mono =
-    typeof input === 'string'
-      ? await decodeFile(input, maxDurationS, signal)
-      : await decodeBytes(input, maxDurationS, signal);
+  let source: SourceInfo | undefined;
+  let resampler: StreamResampler | undefined;
+  const parts: Float32Array[] = [];
+  const sink: OpenSink = (info) => {
+    source = info;
+    resampler = new StreamResampler(info.sampleRate, TARGET_SAMPLE_RATE);
+    return (chunk) => {
+      const out = resampler!.push(chunk);
+      if (out.length) parts.push(out);
+    };
+  };
+  if (typeof input === 'string') await decodeFile(input, maxDurationS, sink, signal);
+  else await decodeBytes(input, maxDurationS, sink, signal);
   signal?.throwIfAborted();
-  const samples = resample(mono.samples, mono.sampleRate, TARGET_SAMPLE_RATE);
+  parts.push(resampler!.end());
+  const samples = concatFloat32(parts);
   return {
     samples,
     sampleRate: TARGET_SAMPLE_RATE,
     durationS: samples.length / TARGET_SAMPLE_RATE,
-    sourceSampleRate: mono.sampleRate,
-    sourceChannels: mono.channels,
-    format: mono.format,
+    sourceSampleRate: source!.sampleRate,
+    sourceChannels: source!.channels,
+    format: source!.format,
   };
 }

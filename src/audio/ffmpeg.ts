@@ -8,7 +8,7 @@
 // How: the input goes in on stdin (or as a file when the caller has one), and ffmpeg writes the
 // first audio stream as float32 WAV to stdout, at the source's own rate and channel count: the WAV
 // header tells us both, our WAV reader decodes the samples, and our resampler does the rest, so
-// there is one downmix and one resampler for every format. Output is consumed as it streams and
+// there is one downmix and one resampler for every format. Output is handed on as it streams and
 // the duration bound is enforced on the samples counted so far: ffmpeg is killed the moment a
 // decompression bomb passes it. The child is killed on every error or abort, and the promise only
 // settles after it has exited.
@@ -21,7 +21,8 @@ import { createRequire } from 'node:module';
 import { delimiter, join, resolve } from 'node:path';
 import { EarshotError } from '../errors.ts';
 import { decodeWavFrames, parseWavHeader, type WavHeader } from './wav.ts';
-import { invalidAudio, maxFrames, tooLong, type MonoPcm } from './types.ts';
+import { invalidAudio, maxFrames, tooLong, type OpenSink } from './types.ts';
+import { concatBytes } from './chunks.ts';
 
 const DEMUXERS = [
   'wav', 'w64', 'aiff', 'caf', 'au', 'voc', 'mp3', 'aac', 'loas', 'ac3', 'eac3', 'dts', 'truehd',
@@ -78,11 +79,15 @@ function errorFromStderr(stderr: string, exitCode: number | null): EarshotError 
   );
 }
 
-/** Decodes `input` with ffmpeg into mono samples at the source rate, within `maxDurationS`. */
+/**
+ * Decodes `input` with ffmpeg to mono chunks at the source rate, handed to the sink `open`
+ * returns, within `maxDurationS`. Resolves to the frame count once ffmpeg has exited.
+ */
 export function decodeWithFfmpeg(
   input: FfmpegInput,
   opts: { maxDurationS: number; signal?: AbortSignal },
-): Promise<MonoPcm> {
+  open: OpenSink,
+): Promise<number> {
   const { maxDurationS, signal } = opts;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const fromFile = 'path' in input;
@@ -95,7 +100,7 @@ export function decodeWithFfmpeg(
     '-c:a', 'pcm_f32le', '-f', 'wav', '-fflags', '+bitexact', 'pipe:1',
   ];
   const bin = ffmpegPath();
-  return new Promise<MonoPcm>((resolvePromise, reject) => {
+  return new Promise<number>((resolvePromise, reject) => {
     const child = spawn(bin, fromFile ? ['-nostdin', ...args] : args, {
       stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
@@ -106,7 +111,7 @@ export function decodeWithFfmpeg(
     let pending: Uint8Array = new Uint8Array(0);
     let limit = Infinity;
     let frames = 0;
-    const parts: Float32Array[] = [];
+    let write: ((samples: Float32Array) => void) | undefined;
 
     const fail = (e: unknown): void => {
       if (failure === undefined) failure = e;
@@ -116,14 +121,14 @@ export function decodeWithFfmpeg(
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const consume = (bytes: Uint8Array): void => {
-      const buf = pending.length ? concat(pending, bytes) : bytes;
+      const buf = pending.length ? concatBytes(pending, bytes) : bytes;
       const n = Math.floor(buf.length / header!.blockAlign);
       if (frames + n > limit) throw tooLong(maxDurationS);
       if (n > 0) {
         const part = new Float32Array(n);
         decodeWavFrames(header!, buf.subarray(0, n * header!.blockAlign), part, 0, frames);
-        parts.push(part);
         frames += n;
+        write!(part);
       }
       pending = buf.slice(n * header!.blockAlign);
     };
@@ -132,11 +137,12 @@ export function decodeWithFfmpeg(
       if (failure !== undefined) return;
       try {
         if (header) return consume(chunk);
-        head = concat(head, chunk);
+        head = concatBytes(head, chunk);
         const r = parseWavHeader(head, Infinity);
         if ('needBytes' in r) return;
         header = r.header;
         limit = maxFrames(maxDurationS, header.sampleRate);
+        write = open({ sampleRate: header.sampleRate, channels: header.channels, format: 'ffmpeg' });
         consume(head.subarray(header.dataOffset));
         head = new Uint8Array(0);
       } catch (e) {
@@ -155,15 +161,7 @@ export function decodeWithFfmpeg(
       if (code !== 0) return reject(errorFromStderr(stderr, code));
       if (!header) return reject(invalidAudio('unsupported_format', 'ffmpeg produced no audio'));
       if (frames === 0) return reject(invalidAudio('no_audio_data', 'the input contains no audio samples'));
-      const samples = parts.length === 1 ? parts[0]! : new Float32Array(frames);
-      if (parts.length > 1) {
-        let at = 0;
-        for (const p of parts) {
-          samples.set(p, at);
-          at += p.length;
-        }
-      }
-      resolvePromise({ samples, sampleRate: header.sampleRate, channels: header.channels, format: 'ffmpeg' });
+      resolvePromise(frames);
     });
     if (!fromFile) {
       // ffmpeg may exit before reading everything (killed, or it has what it needs): not an error.
@@ -171,11 +169,4 @@ export function decodeWithFfmpeg(
       child.stdin!.end(input.bytes);
     }
   });
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -90,54 +90,126 @@ function checkRate(name: string, rate: number): void {
 }
 
 /**
+ * Streaming resampler: feed mono chunks with `push`, then call `end` once. The output is the same
+ * as one `resample` call over the concatenated input, so a long decode never needs to hold its
+ * audio at the source rate. When the rates are equal, `push` returns its argument.
+ */
+export class StreamResampler {
+  private readonly bank: Bank | undefined;
+  private buf: Float32Array;
+  /** Virtual index of buf[0]; the input is preceded by zeros (index < 0) and followed by zeros. */
+  private bufStart: number;
+  private bufLen: number;
+  private inputs = 0;
+  private j = 0;
+  private base = 0;
+  private rem = 0;
+  private ended = false;
+
+  constructor(fromRate: number, toRate: number) {
+    checkRate('fromRate', fromRate);
+    checkRate('toRate', toRate);
+    this.bank = fromRate === toRate ? undefined : design(fromRate, toRate);
+    const taps = this.bank?.taps ?? 0;
+    this.buf = new Float32Array(Math.max(1024, 4 * taps));
+    // Zeros before the first sample, so the first outputs need no special case.
+    this.bufStart = -(taps / 2 - 1);
+    this.bufLen = Math.max(0, taps / 2 - 1);
+  }
+
+  push(samples: Float32Array): Float32Array {
+    if (this.ended) throw new EarshotError('internal', 'resampler_ended', 'push after end');
+    this.inputs += samples.length;
+    if (!this.bank) return samples;
+    this.append(samples);
+    return this.produce(Infinity);
+  }
+
+  end(): Float32Array {
+    if (this.ended) throw new EarshotError('internal', 'resampler_ended', 'end called twice');
+    this.ended = true;
+    if (!this.bank) return new Float32Array(0);
+    const { l, m, taps } = this.bank;
+    this.append(new Float32Array(taps + 1)); // trailing zeros
+    return this.produce(Math.ceil((this.inputs * l) / m));
+  }
+
+  private append(x: Float32Array): void {
+    const need = this.bufLen + x.length;
+    if (need > this.buf.length) {
+      const bigger = new Float32Array(Math.max(need, 2 * this.buf.length));
+      bigger.set(this.buf.subarray(0, this.bufLen));
+      this.buf = bigger;
+    }
+    this.buf.set(x, this.bufLen);
+    this.bufLen += x.length;
+  }
+
+  /** Computes every output whose taps are all in the buffer (and below `limit`), then compacts. */
+  private produce(limit: number): Float32Array {
+    const { l, m, phases, taps, coef } = this.bank!;
+    const half = taps / 2;
+    const stepInt = Math.floor(m / l);
+    const stepRem = m % l;
+    const buf = this.buf;
+    const avail = this.bufStart + this.bufLen;
+    // Upper bound on the outputs whose last tap is below `avail`.
+    const room = Math.min(limit, Math.ceil(((avail - half + 1) * l) / m) + 1) - this.j;
+    const out = new Float32Array(Math.max(0, room));
+    let k = 0;
+    let { j, base, rem } = this;
+    while (j < limit && k < out.length) {
+      let p = phases === l ? rem : Math.round((rem * phases) / l);
+      let b = base;
+      if (p === phases) {
+        p = 0;
+        b++;
+      }
+      const start = b - half + 1 - this.bufStart;
+      if (start + taps > this.bufLen) break;
+      const row = p * taps;
+      // Four independent sums let the CPU overlap the multiply-adds (taps is a multiple of 4).
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let t = 0, i = start, c = row; t < taps; t += 4, i += 4, c += 4) {
+        a0 += buf[i]! * coef[c]!;
+        a1 += buf[i + 1]! * coef[c + 1]!;
+        a2 += buf[i + 2]! * coef[c + 2]!;
+        a3 += buf[i + 3]! * coef[c + 3]!;
+      }
+      out[k++] = a0 + a1 + a2 + a3;
+      j++;
+      base += stepInt;
+      rem += stepRem;
+      if (rem >= l) {
+        rem -= l;
+        base++;
+      }
+    }
+    this.j = j;
+    this.base = base;
+    this.rem = rem;
+    // Drop input no later output can need (everything before the next output's first tap).
+    const keepFrom = Math.max(0, Math.min(this.bufLen, base - half + 1 - this.bufStart));
+    if (keepFrom > 0) {
+      buf.copyWithin(0, keepFrom, this.bufLen);
+      this.bufLen -= keepFrom;
+      this.bufStart += keepFrom;
+    }
+    return k === out.length ? out : out.subarray(0, k);
+  }
+}
+
+/**
  * Resamples mono `samples` from `fromRate` to `toRate` (both integer Hz). Returns the input itself
  * when the rates are equal. Output length is ceil(n * toRate / fromRate); no delay is added.
  */
 export function resample(samples: Float32Array, fromRate: number, toRate: number): Float32Array {
-  checkRate('fromRate', fromRate);
-  checkRate('toRate', toRate);
-  if (fromRate === toRate) return samples;
-  const { l, m, phases, taps, coef } = design(fromRate, toRate);
-  const n = samples.length;
-  const outLength = Math.ceil((n * l) / m);
-  const out = new Float32Array(outLength);
-  const half = taps / 2;
-  const stepInt = Math.floor(m / l);
-  const stepRem = m % l;
-  let base = 0; // floor(j * m / l)
-  let rem = 0; // (j * m) mod l
-  for (let j = 0; j < outLength; j++) {
-    let p = phases === l ? rem : Math.round((rem * phases) / l);
-    let b = base;
-    if (p === phases) {
-      p = 0;
-      b++;
-    }
-    const start = b - half + 1;
-    const row = p * taps;
-    let acc = 0;
-    if (start >= 0 && start + taps <= n) {
-      // Four independent sums let the CPU overlap the multiply-adds (taps is a multiple of 4).
-      let a1 = 0, a2 = 0, a3 = 0;
-      for (let k = 0, i = start, c = row; k < taps; k += 4, i += 4, c += 4) {
-        acc += samples[i]! * coef[c]!;
-        a1 += samples[i + 1]! * coef[c + 1]!;
-        a2 += samples[i + 2]! * coef[c + 2]!;
-        a3 += samples[i + 3]! * coef[c + 3]!;
-      }
-      acc += a1 + a2 + a3;
-    } else {
-      const k0 = Math.max(0, -start);
-      const k1 = Math.min(taps, n - start);
-      for (let k = k0; k < k1; k++) acc += samples[start + k]! * coef[row + k]!;
-    }
-    out[j] = acc;
-    base += stepInt;
-    rem += stepRem;
-    if (rem >= l) {
-      rem -= l;
-      base++;
-    }
-  }
+  const r = new StreamResampler(fromRate, toRate);
+  const head = r.push(samples);
+  const tail = r.end();
+  if (tail.length === 0) return head;
+  const out = new Float32Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
   return out;
 }

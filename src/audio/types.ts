@@ -18,14 +18,24 @@ export interface DecodeOptions {
   signal?: AbortSignal;
 }
 
-/** Mono audio at the source's own rate: what the WAV reader and the ffmpeg path produce. */
-export interface MonoPcm {
-  samples: Float32Array;
+/** What a decoder knows about its source once the header is read. */
+export interface SourceInfo {
   sampleRate: number;
   /** Channel count of the source, before the downmix. */
   channels: number;
   format: string;
 }
+
+/** Mono audio at the source's own rate, as parseWav returns it. */
+export interface MonoPcm extends SourceInfo {
+  samples: Float32Array;
+}
+
+/**
+ * How decoders hand on their output without holding it: once the source is known they call
+ * `open`, then the returned writer with each chunk of mono samples at the source rate, in order.
+ */
+export type OpenSink = (info: SourceInfo) => (samples: Float32Array) => void;
 
 export const TARGET_SAMPLE_RATE = 16000;
 export const DEFAULT_MAX_DURATION_S = 3 * 3600;

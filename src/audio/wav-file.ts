@@ -2,7 +2,7 @@
 // header before anything big is read or allocated, and memory stays at one output buffer.
 import type { FileHandle } from 'node:fs/promises';
 import { decodeWavFrames, formatName, parseWavHeader, type WavHeader } from './wav.ts';
-import { invalidAudio, maxFrames, tooLong, type MonoPcm } from './types.ts';
+import { invalidAudio, maxFrames, tooLong, type OpenSink } from './types.ts';
 
 /** Past this, a file whose data chunk has still not started is not a WAV we will read. */
 const MAX_HEADER_BYTES = 64 << 20;
@@ -36,26 +36,32 @@ export async function readWavFileHeader(
   }
 }
 
-/** Decodes the data of a WAV file to mono samples at its own rate, within `maxDurationS`. */
+/**
+ * Decodes the data of a WAV file to mono chunks at its own rate, handed to the sink `open`
+ * returns, within `maxDurationS`. Returns the frame count.
+ */
 export async function readWavFile(
   fh: FileHandle,
   h: WavHeader,
   opts: { maxDurationS: number; signal?: AbortSignal },
-): Promise<MonoPcm> {
+  open: OpenSink,
+): Promise<number> {
   const frames = Math.floor(h.dataBytes / h.blockAlign);
   // parseWavHeader has checked the header against the bound; the count is checked again here so
   // that this function is safe on its own.
   if (frames > maxFrames(opts.maxDurationS, h.sampleRate)) throw tooLong(opts.maxDurationS);
   if (frames === 0) throw invalidAudio('no_audio_data', 'the WAV file contains no samples');
-  const samples = new Float32Array(frames);
+  const write = open({ sampleRate: h.sampleRate, channels: h.channels, format: formatName(h) });
   const framesPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / h.blockAlign));
   for (let done = 0; done < frames; ) {
     opts.signal?.throwIfAborted();
     const n = Math.min(framesPerChunk, frames - done);
     const bytes = await readAt(fh, h.dataOffset + done * h.blockAlign, n * h.blockAlign);
     if (bytes.length < n * h.blockAlign) throw invalidAudio('truncated', 'the WAV file shrank while being read');
-    decodeWavFrames(h, bytes, samples, done, done);
+    const part = new Float32Array(n);
+    decodeWavFrames(h, bytes, part, 0, done);
+    write(part);
     done += n;
   }
-  return { samples, sampleRate: h.sampleRate, channels: h.channels, format: formatName(h) };
+  return frames;
 }

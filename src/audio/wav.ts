@@ -18,7 +18,10 @@ import {
   MIN_SAMPLE_RATE,
   tooLong,
   type MonoPcm,
+  type OpenSink,
+  type SourceInfo,
 } from './types.ts';
+import { concatFloat32 } from './chunks.ts';
 
 export type WavSampleFormat =
   | 'pcm_u8'
@@ -290,18 +293,39 @@ export function formatName(h: WavHeader): string {
   return `wav/${h.sampleFormat}`;
 }
 
+/** Frames decoded per chunk handed to a sink. */
+export const CHUNK_FRAMES = 1 << 16;
+
 /**
- * Parses a complete WAV file held in memory into mono samples at its own rate (channels are
- * averaged: earshot only ever needs mono). Refuses files over `maxDurationS` from the header,
- * before decoding anything.
+ * Decodes a complete WAV file held in memory to mono chunks at its own rate (channels are
+ * averaged: earshot only ever needs mono), handed to the sink `open` returns. A file over
+ * `maxDurationS` is refused from its header, before anything is decoded. Returns the frame count.
  */
-export function parseWav(bytes: Uint8Array, opts: { maxDurationS?: number } = {}): MonoPcm {
+export function decodeWavBytes(bytes: Uint8Array, opts: { maxDurationS?: number }, open: OpenSink): number {
   const r = parseWavHeader(bytes, bytes.length, opts.maxDurationS);
   if ('needBytes' in r) throw invalidAudio('truncated', 'the WAV file ends inside its header');
   const h = r.header;
   const frames = Math.floor(h.dataBytes / h.blockAlign);
   if (frames === 0) throw invalidAudio('no_audio_data', 'the WAV file contains no samples');
-  const samples = new Float32Array(frames);
-  decodeWavFrames(h, bytes.subarray(h.dataOffset, h.dataOffset + frames * h.blockAlign), samples, 0);
-  return { samples, sampleRate: h.sampleRate, channels: h.channels, format: formatName(h) };
+  const write = open({ sampleRate: h.sampleRate, channels: h.channels, format: formatName(h) });
+  for (let done = 0; done < frames; ) {
+    const n = Math.min(CHUNK_FRAMES, frames - done);
+    const part = new Float32Array(n);
+    const from = h.dataOffset + done * h.blockAlign;
+    decodeWavFrames(h, bytes.subarray(from, from + n * h.blockAlign), part, 0, done);
+    write(part);
+    done += n;
+  }
+  return frames;
+}
+
+/** decodeWavBytes, collected: the whole file as mono samples at its own rate. */
+export function parseWav(bytes: Uint8Array, opts: { maxDurationS?: number } = {}): MonoPcm {
+  let info: SourceInfo | undefined;
+  const parts: Float32Array[] = [];
+  decodeWavBytes(bytes, opts, (i) => {
+    info = i;
+    return (x) => parts.push(x);
+  });
+  return { ...info!, samples: concatFloat32(parts) };
 }

@@ -2,7 +2,7 @@
 // a reference implementation (ffmpeg's soxr resampler) on real speech.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resample } from '../../src/audio/index.ts';
+import { resample, StreamResampler } from '../../src/audio/index.ts';
 import { SHARED_AUDIO, ffmpeg, ffmpegDecode, rms, sine, snrDb, correlation } from './support.ts';
 
 const db = (ratio: number) => 20 * Math.log10(ratio);
@@ -67,4 +67,26 @@ test('agrees with ffmpeg soxr (reference) on real speech, 48 kHz and 8 kHz to 16
     assert.ok(correlation(ref, ours) > 0.9999, `${file}: correlation ${correlation(ref, ours)}`);
     assert.ok(snrDb(ref, ours) > 40, `${file}: SNR ${snrDb(ref, ours)} dB`);
   }
+});
+
+test('StreamResampler fed in uneven chunks gives exactly the one-shot result', () => {
+  const x = sine(440, 44100, 1).map((v, i) => v + 0.1 * Math.sin(i * 0.37));
+  const whole = resample(x, 44100, 16000);
+  for (const sizes of [[1, 7, 4096, 3], [30000], [13, 13, 13, 100000]]) {
+    const r = new StreamResampler(44100, 16000);
+    const parts: number[] = [];
+    for (let at = 0, i = 0; at < x.length; i++) {
+      const n = sizes[i % sizes.length]!;
+      parts.push(...r.push(x.subarray(at, at + n)));
+      at += n;
+    }
+    parts.push(...r.end());
+    assert.equal(parts.length, whole.length);
+    assert.deepEqual(Float32Array.from(parts), whole);
+  }
+  assert.throws(() => {
+    const r = new StreamResampler(48000, 16000);
+    r.end();
+    r.push(new Float32Array(1));
+  }, { code: 'resampler_ended' });
 });

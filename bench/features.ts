@@ -22,16 +22,41 @@ function signal(seconds: number): Float32Array {
   return out;
 }
 
-async function median(reps: number, warmup: number, fn: () => unknown): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
+function median(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Times `fn` once per rep (after warm-up); each time is the mean over `inner` calls. */
+async function timings(reps: number, inner: number, fn: () => unknown): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
+    for (let j = 0; j < inner; j++) await fn();
+    times.push((performance.now() - start) / inner);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times;
+}
+
+const pause = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+/**
+ * Median time per call of `a` and `b`, measured alternately so that both see the same machine
+ * load (the cores are shared). The pause before each timing lets onnxruntime's worker threads,
+ * which transformers.js's matmul wakes and which spin for a while afterwards, go idle.
+ */
+async function interleaved(reps: number, a: () => unknown, b: () => unknown): Promise<[number, number]> {
+  await timings(3, 3, a);
+  await timings(2, 1, b);
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    await pause();
+    ta.push(...(await timings(1, 3, a)));
+    await pause();
+    tb.push(...(await timings(1, 1, b)));
+  }
+  return [median(ta), median(tb)];
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -45,7 +70,7 @@ export async function run(args: string[]): Promise<void> {
   const window = signal(30);
   const out = new Float32Array(128 * 3000);
 
-  console.log(`log-mel, one 30 s window of non-silent audio, median of ${reps} (after warm-up)`);
+  console.log(`log-mel, one 30 s window of non-silent audio, median of ${reps} alternating runs (after warm-up)`);
   for (const nMels of [80, 128] as const) {
     const ours = new LogMelExtractor(whisperFeatureConfig(nMels));
     const target = out.subarray(0, nMels * 3000);
@@ -58,8 +83,11 @@ export async function run(args: string[]): Promise<void> {
       n_samples: 480000,
       nb_max_frames: 3000,
     });
-    const oursMs = await median(reps * 3, 5, () => ours.window(window, target));
-    const refMs = await median(reps, 2, () => reference(window));
+    const [oursMs, refMs] = await interleaved(
+      reps,
+      () => ours.window(window, target),
+      () => reference(window),
+    );
     console.log(
       `  ${nMels} mels: earshot ${oursMs.toFixed(2)} ms, transformers.js ${refMs.toFixed(1)} ms, ` +
         `ratio ${(refMs / oursMs).toFixed(1)}x faster`,
@@ -69,14 +97,17 @@ export async function run(args: string[]): Promise<void> {
   const ours = new LogMelExtractor(whisperFeatureConfig(80));
   const file = signal(longSeconds);
   const windows = longSeconds / 30;
-  const wholeMs = await median(Math.max(3, Math.ceil(reps / 3)), 1, () => ours.longForm(file));
+  await timings(1, 1, () => ours.longForm(file));
+  const wholeMs = median(await timings(Math.max(3, Math.ceil(reps / 3)), 1, () => ours.longForm(file)));
   const mel = ours.longForm(file);
   const target = out.subarray(0, 80 * 3000);
   let seek = 0;
-  const sliceMs = await median(reps * 3, 5, () => {
+  const slice = () => {
     mel.window(seek, 3000, target);
     seek = (seek + 2999) % mel.contentFrames;
-  });
+  };
+  await timings(3, 3, slice);
+  const sliceMs = median(await timings(reps, 3, slice));
   console.log(`long-form, ${longSeconds} s file, 80 mels:`);
   console.log(
     `  whole-file mel ${wholeMs.toFixed(1)} ms = ${(wholeMs / windows).toFixed(2)} ms per 30 s of audio ` +

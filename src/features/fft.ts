@@ -105,8 +105,14 @@ export class RealPowerSpectrum {
     const window = this.window;
     let src = this.bufA;
     let dst = this.bufB;
-    for (let n = 0; n < 2 * half; n++) src[n] = samples[offset + n] * window[n];
-    for (let i = 0; i < this.stages.length; i++) {
+    let first = 0;
+    if (this.stages.length > 0 && this.stages[0].radix === 5) {
+      this.firstPass5(samples, offset, src);
+      first = 1;
+    } else {
+      for (let n = 0; n < 2 * half; n++) src[n] = samples[offset + n] * window[n];
+    }
+    for (let i = first; i < this.stages.length; i++) {
       this.pass(this.stages[i], src, dst);
       const t = src;
       src = dst;
@@ -134,6 +140,36 @@ export class RealPowerSpectrum {
       const ti = c * oi + s * or;
       power[k] = (er + tr) * (er + tr) + (ei + ti) * (ei + ti);
       power[half - k] = (er - tr) * (er - tr) + (ei - ti) * (ei - ti);
+    }
+  }
+
+  /**
+   * The first radix-5 pass (no twiddles) reading the windowed frame directly, which saves the
+   * packing pass: complex input j is (sample 2j, sample 2j + 1), each times its window value.
+   */
+  private firstPass5(samples: Float32Array, offset: number, y: Float64Array): void {
+    const w = this.window;
+    const count = this.half / 5;
+    const s1 = 2 * count, s2 = 4 * count, s3 = 6 * count, s4 = 8 * count;
+    for (let j = 0; j < count; j++) {
+      const i = 2 * j;
+      const a0r = samples[offset + i] * w[i], a0i = samples[offset + i + 1] * w[i + 1];
+      const a1r = samples[offset + i + s1] * w[i + s1], a1i = samples[offset + i + s1 + 1] * w[i + s1 + 1];
+      const a2r = samples[offset + i + s2] * w[i + s2], a2i = samples[offset + i + s2 + 1] * w[i + s2 + 1];
+      const a3r = samples[offset + i + s3] * w[i + s3], a3i = samples[offset + i + s3 + 1] * w[i + s3 + 1];
+      const a4r = samples[offset + i + s4] * w[i + s4], a4i = samples[offset + i + s4 + 1] * w[i + s4 + 1];
+      const b1r = a1r + a4r, b1i = a1i + a4i, d1r = a1r - a4r, d1i = a1i - a4i;
+      const b2r = a2r + a3r, b2i = a2i + a3i, d2r = a2r - a3r, d2i = a2i - a3i;
+      const p1r = a0r + C1 * b1r + C2 * b2r, p1i = a0i + C1 * b1i + C2 * b2i;
+      const q1r = S1 * d1r + S2 * d2r, q1i = S1 * d1i + S2 * d2i;
+      const p2r = a0r + C2 * b1r + C1 * b2r, p2i = a0i + C2 * b1i + C1 * b2i;
+      const q2r = S2 * d1r - S1 * d2r, q2i = S2 * d1i - S1 * d2i;
+      const o = 10 * j;
+      y[o] = a0r + b1r + b2r; y[o + 1] = a0i + b1i + b2i;
+      y[o + 2] = p1r + q1i; y[o + 3] = p1i - q1r;
+      y[o + 4] = p2r + q2i; y[o + 5] = p2i - q2r;
+      y[o + 6] = p2r - q2i; y[o + 7] = p2i + q2r;
+      y[o + 8] = p1r - q1i; y[o + 9] = p1i + q1r;
     }
   }
 

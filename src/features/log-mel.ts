@@ -30,7 +30,7 @@ const BLOCK = 64;
 const LOG_RANGE = 8;
 
 function normalise(value: number, floor: number): number {
-  return ((value > floor ? value : floor) + 4) / 4;
+  return ((value > floor ? value : floor) + 4) * 0.25;
 }
 
 /** The whole-file log-mel of the long-form path, sliced into encoder windows on demand. */
@@ -106,7 +106,7 @@ export class LogMelExtractor {
   /** Frames that reach into the padding are assembled here (samples are float32, so is this). */
   private readonly frame: Float32Array;
   private readonly power: Float64Array;
-  /** Log-mel of BLOCK consecutive frames, frame-major, before they are written out mel-major. */
+  /** Mel power of BLOCK consecutive frames, frame-major, before they are written out mel-major. */
   private readonly block: Float32Array;
 
   constructor(config: FeatureConfig) {
@@ -129,7 +129,6 @@ export class LogMelExtractor {
     const { nMels, chunkSamples, chunkFrames } = this.config;
     const target = checkedOut(out, nMels * chunkFrames);
     const content = Math.min(samples.length, chunkSamples);
-    assertFinite(samples, content);
     const logMax = this.rawLogMel(samples, content, chunkSamples, chunkFrames, target);
     const floor = logMax - LOG_RANGE;
     for (let i = 0; i < target.length; i++) target[i] = normalise(target[i], floor);
@@ -139,7 +138,6 @@ export class LogMelExtractor {
   /** The whole file's log-mel for the long-form loop (see the header). */
   longForm(samples: Float32Array): LongFormMel {
     const { nMels, chunkSamples, chunkFrames, hopLength } = this.config;
-    assertFinite(samples, samples.length);
     const total = samples.length + chunkSamples;
     const nFrames = Math.floor(total / hopLength);
     const raw = new Float32Array(nMels * nFrames);
@@ -184,8 +182,7 @@ export class LogMelExtractor {
             if (v !== 0) silent = false;
           }
           if (silent) {
-            block.fill(LOG_FLOOR, row, row + nMels);
-            if (LOG_FLOOR > logMax) logMax = LOG_FLOOR;
+            block.fill(0, row, row + nMels);
             continue;
           }
           this.fft.compute(frame, 0, power);
@@ -196,30 +193,31 @@ export class LogMelExtractor {
           const len = length[m];
           let sum = 0;
           for (let k = 0; k < len; k++) sum += weights[w0 + k] * power[k0 + k];
-          const value = log10f(sum > MEL_FLOOR ? sum : MEL_FLOOR);
-          block[row + m] = value;
-          if (value > logMax) logMax = value;
+          block[row + m] = sum;
         }
       }
       // Frames were computed frame-major; the output is mel-major.
       for (let m = 0; m < nMels; m++) {
         const to = m * nFrames + t0;
-        for (let b = 0; b < count; b++) out[to + b] = block[b * nMels + m];
+        for (let b = 0; b < count; b++) {
+          const sum = block[b * nMels + m];
+          if (sum !== sum) throw nonFinite(t0 + b, hopLength);
+          const value = sum > MEL_FLOOR ? log10f(sum) : LOG_FLOOR;
+          out[to + b] = value;
+          if (value > logMax) logMax = value;
+        }
       }
     }
     return logMax;
   }
 }
 
-function assertFinite(samples: Float32Array, count: number): void {
-  for (let i = 0; i < count; i++) {
-    const v = samples[i];
-    if (v - v !== 0) {
-      throw new EarshotError(
-        'invalid_audio',
-        'non_finite_samples',
-        `audio sample ${i} is ${v}: samples must be finite numbers`,
-      );
-    }
-  }
+// A NaN or ±Inf sample turns every bin of each frame that covers it into NaN (even at the
+// window's zero: Inf · 0 is NaN), so checking the mel sums catches them without a pass of its own.
+function nonFinite(frame: number, hopLength: number): EarshotError {
+  return new EarshotError(
+    'invalid_audio',
+    'non_finite_samples',
+    `audio holds a NaN or infinite sample near sample ${frame * hopLength}: samples must be finite numbers`,
+  );
 }

@@ -88,14 +88,26 @@ test('a given output buffer is filled and returned, with the same result as a fr
   assert.throws(() => extractor.window(jfk, new Float32Array(10)), isError('invalid_argument', 'bad_output_buffer'));
 });
 
-test('non-finite samples are refused with a typed error', () => {
+test('non-finite samples anywhere in the audio are refused with a typed error', () => {
   const extractor = new LogMelExtractor(whisperFeatureConfig(80));
+  const clip = jfk.slice(0, 16000);
   for (const bad of [NaN, Infinity, -Infinity]) {
-    const samples = jfk.slice(0, 16000);
-    samples[1234] = bad;
-    assert.throws(() => extractor.window(samples), isError('invalid_audio', 'non_finite_samples'));
-    assert.throws(() => extractor.longForm(samples), isError('invalid_audio', 'non_finite_samples'));
+    for (const at of [0, 1, 1234, 8000, clip.length - 1]) {
+      const samples = clip.slice();
+      samples[at] = bad;
+      assert.throws(() => extractor.window(samples), isError('invalid_audio', 'non_finite_samples'), `${bad} at ${at}`);
+      assert.throws(() => extractor.longForm(samples), isError('invalid_audio', 'non_finite_samples'), `${bad} at ${at}`);
+    }
   }
+  // window() reads the first 30 s only, like the reference: a bad sample past it is never used,
+  // while the long-form mel of the whole file still refuses it.
+  const long = long45.slice();
+  long[479999] = NaN;
+  assert.throws(() => extractor.window(long), isError('invalid_audio', 'non_finite_samples'));
+  long[479999] = 0;
+  long[long.length - 1] = NaN;
+  assert.equal(extractor.window(long).length, 80 * 3000);
+  assert.throws(() => extractor.longForm(long), isError('invalid_audio', 'non_finite_samples'));
 });
 
 test('long-form slices outside the file are refused with typed errors', () => {

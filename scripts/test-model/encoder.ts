@@ -31,7 +31,8 @@ export function buildEncoder(dims: ModelDims, nMels: number, dtype: Dtype, seed:
   x = gelu(g, conv1d(ctx, x, 'model.encoder.conv2', dims.dModel, dims.dModel, 2));
   x = g.op1('Transpose', [x], { perm: { ints: [0, 2, 1] } });
   const positions = sinusoids(dims.sourcePositions, dims.dModel);
-  x = g.op1('Add', [x, floatParam(ctx, 'model.encoder.embed_positions.weight', [dims.sourcePositions, dims.dModel], positions)]);
+  const table = floatParam(ctx, 'model.encoder.embed_positions.weight', [dims.sourcePositions, dims.dModel], positions);
+  x = g.op1('Add', [x, table]);
 
   for (let l = 0; l < dims.encoderLayers; l++) {
     const p = `model.encoder.layers.${l}`;

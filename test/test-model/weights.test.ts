@@ -102,8 +102,10 @@ test('fp16: half-float weights, float32 inputs and outputs (as the hub keeps its
 for (const [dtype, minCorrelation] of [['fp16', 0.9999], ['q8', 0.99], ['int8', 0.99]] as const) {
   test(`${dtype}: logits follow the fp32 model's`, async () => {
     const tokens = [[50258, 50259, 50359, 50363, 440, 2068]];
-    const ref = (await decode(await session(dir, 'decoder'), tokens, await encode(dir, 'multilingual'))).logits as ort.Tensor;
-    const out = (await decode(await session(dir, 'decoder', dtype), tokens, await encode(dir, 'multilingual', dtype))).logits as ort.Tensor;
+    const logitsOf = async (d: Dtype) =>
+      (await decode(await session(dir, 'decoder', d), tokens, await encode(dir, 'multilingual', d))).logits as ort.Tensor;
+    const ref = await logitsOf('fp32');
+    const out = await logitsOf(dtype);
     for (let t = 0; t < tokens[0]!.length; t++) {
       const c = correlation(row(out, 0, t), row(ref, 0, t));
       assert.ok(c > minCorrelation, `position ${t}: correlation ${c}`);

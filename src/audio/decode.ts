@@ -18,9 +18,10 @@ import {
   type DecodedAudio,
   type DecodeOptions,
   type OpenSink,
+  type RawPcmFormat,
   type SourceInfo,
 } from './types.ts';
-import { decodeWavBytes } from './wav.ts';
+import { decodeWavBytes, rawPcmHeader } from './wav.ts';
 import { readWavFile, readWavFileHeader } from './wav-file.ts';
 
 const HEAD_BYTES = 64 << 10;
@@ -31,7 +32,13 @@ function notAudio(what: string): EarshotError {
   return invalidAudio('not_audio', `the input is ${what}, not audio`);
 }
 
-async function decodeFile(path: string, maxDurationS: number, sink: OpenSink, signal?: AbortSignal): Promise<void> {
+async function decodeFile(
+  path: string,
+  maxDurationS: number,
+  sink: OpenSink,
+  signal?: AbortSignal,
+  raw?: RawPcmFormat,
+): Promise<void> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -48,6 +55,11 @@ async function decodeFile(path: string, maxDurationS: number, sink: OpenSink, si
     const stat = await fh.stat();
     if (!stat.isFile()) throw new EarshotError('invalid_argument', 'unreadable_file', `${path} is not a file`);
     if (stat.size === 0) throw invalidAudio('empty_file', 'the file is empty');
+    if (raw) {
+      const header = rawPcmHeader(raw, stat.size);
+      await readWavFile(fh, header, { maxDurationS, signal }, sink);
+      return;
+    }
     const head = new Uint8Array(Math.min(stat.size, HEAD_BYTES));
     await fh.read(head, 0, head.length, 0);
     const kind = sniff(head.subarray(0, SNIFF_BYTES));
@@ -67,8 +79,18 @@ async function decodeFile(path: string, maxDurationS: number, sink: OpenSink, si
   await decodeWithFfmpeg({ path }, { maxDurationS, signal }, sink);
 }
 
-async function decodeBytes(bytes: Uint8Array, maxDurationS: number, sink: OpenSink, signal?: AbortSignal): Promise<void> {
+async function decodeBytes(
+  bytes: Uint8Array,
+  maxDurationS: number,
+  sink: OpenSink,
+  signal?: AbortSignal,
+  raw?: RawPcmFormat,
+): Promise<void> {
   if (bytes.length === 0) throw invalidAudio('empty_file', 'the file is empty');
+  if (raw) {
+    decodeWavBytes(bytes, { maxDurationS, raw }, sink);
+    return;
+  }
   const kind = sniff(bytes.subarray(0, SNIFF_BYTES));
   if (kind.kind === 'not_audio') throw notAudio(kind.what);
   if (kind.kind === 'wav') {
@@ -96,7 +118,8 @@ async function decodeBytes(bytes: Uint8Array, maxDurationS: number, sink: OpenSi
 }
 
 /**
- * Decodes a file path or in-memory bytes to 16 kHz mono float samples in [-1, 1]. Throws an
+ * Decodes a file path or in-memory bytes to 16 kHz mono float samples in [-1, 1] (or, with
+ * `opts.raw`, headerless PCM of the given layout). Throws an
  * EarshotError ('invalid_audio' or 'audio_too_long') for anything that is not usable audio, and
  * rejects with `signal.reason` when aborted.
  */
@@ -115,8 +138,8 @@ export async function decodeAudio(input: string | Uint8Array, opts: DecodeOption
       if (out.length) parts.push(out);
     };
   };
-  if (typeof input === 'string') await decodeFile(input, maxDurationS, sink, signal);
-  else await decodeBytes(input, maxDurationS, sink, signal);
+  if (typeof input === 'string') await decodeFile(input, maxDurationS, sink, signal, opts.raw);
+  else await decodeBytes(input, maxDurationS, sink, signal, opts.raw);
   signal?.throwIfAborted();
   parts.push(resampler!.end());
   const samples = concatFloat32(parts);

@@ -11,5 +11,7 @@ export {
   type DecodeOptions,
   type MonoPcm,
   type OpenSink,
+  type RawPcmFormat,
+  type RawSampleFormat,
   type SourceInfo,
 } from './types.ts';

@@ -16,7 +16,31 @@ export interface DecodeOptions {
   /** Longest accepted input, in seconds of audio (default 3 h). Enforced while decoding. */
   maxDurationS?: number;
   signal?: AbortSignal;
+  /**
+   * The input is headerless PCM in this layout (it cannot be detected): e.g. raw s16le from a
+   * pipe, or a realtime client's pcm16 at 24 kHz.
+   */
+  raw?: RawPcmFormat;
 }
+
+/** Headerless PCM: how to read it. */
+export interface RawPcmFormat {
+  sampleRate: number;
+  /** Default 1. */
+  channels?: number;
+  sampleFormat: RawSampleFormat;
+}
+
+/** Sample layouts the in-process reader decodes (WAV data or raw PCM). */
+export type RawSampleFormat =
+  | 'pcm_u8'
+  | 'pcm_s16le'
+  | 'pcm_s24le'
+  | 'pcm_s32le'
+  | 'pcm_f32le'
+  | 'pcm_f64le'
+  | 'pcm_mulaw'
+  | 'pcm_alaw';
 
 /** What a decoder knows about its source once the header is read. */
 export interface SourceInfo {

@@ -9,6 +9,7 @@
 // Policy for a data chunk whose size is a placeholder (0 or 0xFFFFFFFF, as written by recorders
 // and by ffmpeg on a pipe that could not go back to patch the header): read to the end of the
 // file or stream. A data size larger than what follows is a truncated file: 'truncated'.
+import { EarshotError } from '../errors.ts';
 import { A_LAW, MU_LAW } from './g711.ts';
 import {
   invalidAudio,
@@ -19,19 +20,13 @@ import {
   tooLong,
   type MonoPcm,
   type OpenSink,
+  type RawPcmFormat,
+  type RawSampleFormat,
   type SourceInfo,
 } from './types.ts';
 import { concatFloat32 } from './chunks.ts';
 
-export type WavSampleFormat =
-  | 'pcm_u8'
-  | 'pcm_s16le'
-  | 'pcm_s24le'
-  | 'pcm_s32le'
-  | 'pcm_f32le'
-  | 'pcm_f64le'
-  | 'pcm_mulaw'
-  | 'pcm_alaw';
+export type WavSampleFormat = RawSampleFormat;
 
 export interface WavHeader {
   sampleRate: number;
@@ -204,6 +199,29 @@ export function parseWavHeader(head: Uint8Array, totalBytes: number, maxDuration
   }
 }
 
+/** The header a raw PCM input of `totalBytes` would have: all of it is sample data. */
+export function rawPcmHeader(raw: RawPcmFormat, totalBytes: number): WavHeader {
+  const channels = raw.channels ?? 1;
+  const bad = (what: string) => new EarshotError('invalid_argument', 'bad_raw_format', `raw PCM: ${what}`);
+  if (!(raw.sampleFormat in BYTES)) throw bad(`unknown sample format ${String(raw.sampleFormat)}`);
+  if (!Number.isInteger(raw.sampleRate) || raw.sampleRate < MIN_SAMPLE_RATE || raw.sampleRate > MAX_SAMPLE_RATE) {
+    throw bad(`sample rate must be an integer in ${MIN_SAMPLE_RATE}-${MAX_SAMPLE_RATE} Hz, got ${raw.sampleRate}`);
+  }
+  if (!Number.isInteger(channels) || channels < 1 || channels > MAX_CHANNELS) {
+    throw bad(`channels must be an integer in 1-${MAX_CHANNELS}, got ${channels}`);
+  }
+  if (totalBytes === 0) throw invalidAudio('empty_file', 'the file is empty');
+  return {
+    sampleRate: raw.sampleRate,
+    channels,
+    sampleFormat: raw.sampleFormat,
+    blockAlign: channels * BYTES[raw.sampleFormat],
+    dataOffset: 0,
+    dataBytes: totalBytes,
+    readToEnd: true,
+  };
+}
+
 /**
  * Decodes the whole frames in `src` (raw sample data of `h`) into mono samples at `out[at...]`,
  * averaging the channels. `firstFrame` is the index of src's first frame in the file, for errors.
@@ -290,7 +308,7 @@ export function decodeWavFrames(h: WavHeader, src: Uint8Array, out: Float32Array
 }
 
 export function formatName(h: WavHeader): string {
-  return `wav/${h.sampleFormat}`;
+  return `${h.dataOffset === 0 ? 'raw' : 'wav'}/${h.sampleFormat}`;
 }
 
 /** Frames decoded per chunk handed to a sink. */
@@ -301,11 +319,23 @@ export const CHUNK_FRAMES = 1 << 16;
  * averaged: earshot only ever needs mono), handed to the sink `open` returns. A file over
  * `maxDurationS` is refused from its header, before anything is decoded. Returns the frame count.
  */
-export function decodeWavBytes(bytes: Uint8Array, opts: { maxDurationS?: number }, open: OpenSink): number {
-  const r = parseWavHeader(bytes, bytes.length, opts.maxDurationS);
-  if ('needBytes' in r) throw invalidAudio('truncated', 'the WAV file ends inside its header');
-  const h = r.header;
+export function decodeWavBytes(
+  bytes: Uint8Array,
+  opts: { maxDurationS?: number; raw?: RawPcmFormat },
+  open: OpenSink,
+): number {
+  let h: WavHeader;
+  if (opts.raw) {
+    h = rawPcmHeader(opts.raw, bytes.length);
+  } else {
+    const r = parseWavHeader(bytes, bytes.length, opts.maxDurationS);
+    if ('needBytes' in r) throw invalidAudio('truncated', 'the WAV file ends inside its header');
+    h = r.header;
+  }
   const frames = Math.floor(h.dataBytes / h.blockAlign);
+  if (opts.maxDurationS !== undefined && frames > maxFrames(opts.maxDurationS, h.sampleRate)) {
+    throw tooLong(opts.maxDurationS);
+  }
   if (frames === 0) throw invalidAudio('no_audio_data', 'the WAV file contains no samples');
   const write = open({ sampleRate: h.sampleRate, channels: h.channels, format: formatName(h) });
   for (let done = 0; done < frames; ) {
@@ -319,8 +349,8 @@ export function decodeWavBytes(bytes: Uint8Array, opts: { maxDurationS?: number 
   return frames;
 }
 
-/** decodeWavBytes, collected: the whole file as mono samples at its own rate. */
-export function parseWav(bytes: Uint8Array, opts: { maxDurationS?: number } = {}): MonoPcm {
+/** decodeWavBytes, collected: the whole file (or raw PCM) as mono samples at its own rate. */
+export function parseWav(bytes: Uint8Array, opts: { maxDurationS?: number; raw?: RawPcmFormat } = {}): MonoPcm {
   let info: SourceInfo | undefined;
   const parts: Float32Array[] = [];
   decodeWavBytes(bytes, opts, (i) => {

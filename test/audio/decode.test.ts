@@ -229,3 +229,29 @@ test('abort: before start, and during an ffmpeg decode (child killed, reason pas
 test('a missing path is a typed invalid_argument error', async () => {
   await assert.rejects(decodeAudio(join(dir, 'nope.wav')), { kind: 'invalid_argument', code: 'file_not_found' });
 });
+
+test('raw headerless PCM decodes with opts.raw (path and bytes), and bad layouts are invalid_argument', async () => {
+  const pcm = readFileSync(JFK).subarray(44); // jfk.wav's s16le samples without the header
+  const path = join(dir, 'jfk.s16le');
+  writeFileSync(path, pcm);
+  for (const input of [path, pcm]) {
+    const d = await decodeAudio(input, { raw: { sampleRate: 16000, sampleFormat: 'pcm_s16le' } });
+    assert.equal(d.format, 'raw/pcm_s16le');
+    assert.deepEqual(d.samples, jfk);
+    await assert.rejects(decodeAudio(input, { raw: { sampleRate: 16000, sampleFormat: 'pcm_s16le' }, maxDurationS: 5 }), {
+      code: 'too_long',
+    });
+  }
+  // A realtime client's pcm16 at 24 kHz, with a stray odd byte at the end (ignored).
+  const at24 = ffmpeg(['-i', JFK, '-ar', '24000', '-f', 's16le', 'pipe:1']);
+  const d24 = await decodeAudio(Uint8Array.from([...at24, 7]), { raw: { sampleRate: 24000, sampleFormat: 'pcm_s16le' } });
+  assert.equal(d24.sourceSampleRate, 24000);
+  assertCloseToJfk(d24, 'raw 24 kHz', { minSnrDb: 30, minCorrelation: 0.999 });
+  for (const raw of [
+    { sampleRate: 0, sampleFormat: 'pcm_s16le' as const },
+    { sampleRate: 16000, channels: 0, sampleFormat: 'pcm_s16le' as const },
+    { sampleRate: 16000, sampleFormat: 'pcm_s12' as 'pcm_s16le' },
+  ]) {
+    await assert.rejects(decodeAudio(pcm, { raw }), { kind: 'invalid_argument', code: 'bad_raw_format' });
+  }
+});

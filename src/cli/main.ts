@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEarshotError } from '../errors.ts';
 import { modelsCommand } from './models.ts';
+import { transcribeCommand } from './transcribe.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .description('Local speech recognition: Whisper ONNX models on your own machine.')
     .version(pkg.version)
     .showHelpAfterError();
+  program.addCommand(transcribeCommand());
   program.addCommand(modelsCommand());
   return program;
 }

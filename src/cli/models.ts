@@ -17,7 +17,7 @@ function mb(bytes: number): string {
 }
 
 /** Progress reporting for one command: a bar per file on a TTY, a line per file otherwise. */
-function progressReporter(): Pick<ResolveOptions, 'onProgress' | 'onFetched'> & { stop(): void; fetched: string[] } {
+export function progressReporter(): Pick<ResolveOptions, 'onProgress' | 'onFetched'> & { stop(): void; fetched: string[] } {
   const fetched: string[] = [];
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | undefined;

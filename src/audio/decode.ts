@@ -26,6 +26,16 @@ import { readWavFile, readWavFileHeader } from './wav-file.ts';
 
 const HEAD_BYTES = 64 << 10;
 
+/** The sinc filter rings a little past full scale on clipped input; the contract is [-1, 1]. */
+function clip(x: Float32Array): Float32Array {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v > 1) x[i] = 1;
+    else if (v < -1) x[i] = -1;
+  }
+  return x;
+}
+
 const isUnsupported = (e: unknown): boolean => isEarshotError(e) && e.code === 'unsupported_format';
 
 function notAudio(what: string): EarshotError {
@@ -135,13 +145,13 @@ export async function decodeAudio(input: string | Uint8Array, opts: DecodeOption
     resampler = new StreamResampler(info.sampleRate, TARGET_SAMPLE_RATE);
     return (chunk) => {
       const out = resampler!.push(chunk);
-      if (out.length) parts.push(out);
+      if (out.length) parts.push(clip(out));
     };
   };
   if (typeof input === 'string') await decodeFile(input, maxDurationS, sink, signal, opts.raw);
   else await decodeBytes(input, maxDurationS, sink, signal, opts.raw);
   signal?.throwIfAborted();
-  parts.push(resampler!.end());
+  parts.push(clip(resampler!.end()));
   const samples = concatFloat32(parts);
   return {
     samples,

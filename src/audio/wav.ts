@@ -4,7 +4,8 @@
 // allocation. It covers PCM 8 (unsigned)/16/24/32-bit, float 32/64, G.711 mu-law/A-law,
 // WAVE_FORMAT_EXTENSIBLE, RF64/BW64 (ds64), any extra chunks and odd (padded) chunk sizes.
 // Codecs it does not decode (ADPCM, GSM, MP3-in-WAV...) are reported as 'unsupported_format' so
-// that decodeAudio can hand the file to ffmpeg.
+// that decodeAudio can hand the file to ffmpeg. Float samples past full scale are clipped to
+// [-1, 1]; NaN or infinite ones are refused ('non_finite_samples'), as no model input survives them.
 //
 // Policy for a data chunk whose size is a placeholder (0 or 0xFFFFFFFF, as written by recorders
 // and by ffmpeg on a pipe that could not go back to patch the header): read to the end of the

@@ -255,3 +255,11 @@ test('raw headerless PCM decodes with opts.raw (path and bytes), and bad layouts
     await assert.rejects(decodeAudio(pcm, { raw }), { kind: 'invalid_argument', code: 'bad_raw_format' });
   }
 });
+
+test('output stays within [-1, 1] even when a full-scale square wave is resampled (filter ringing)', async () => {
+  const square = Float32Array.from({ length: 48000 }, (_, i) => (Math.floor(i / 60) % 2 ? 1 : -1));
+  const d = await decodeAudio(writeWav({ coding: 'f32', sampleRate: 48000, channels: [square] }));
+  assert.equal(d.sourceSampleRate, 48000);
+  assert.ok(d.samples.every((v) => v >= -1 && v <= 1));
+  assert.ok(d.samples.some((v) => v === 1)); // the ringing was there, and was clipped
+});

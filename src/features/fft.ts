@@ -113,7 +113,12 @@ export class RealPowerSpectrum {
       for (let n = 0; n < 2 * half; n++) src[n] = samples[offset + n] * window[n];
     }
     for (let i = first; i < this.stages.length; i++) {
-      this.pass(this.stages[i], src, dst);
+      const { radix, ns, twiddles } = this.stages[i];
+      const count = half / radix;
+      if (radix === 5) pass5(src, dst, count, ns, twiddles);
+      else if (radix === 8) pass8(src, dst, count, ns, twiddles);
+      else if (radix === 4) pass4(src, dst, count, ns, twiddles);
+      else pass2(src, dst, count, ns, twiddles);
       const t = src;
       src = dst;
       dst = t;
@@ -172,158 +177,166 @@ export class RealPowerSpectrum {
       y[o + 8] = p1r - q1i; y[o + 9] = p1i + q1r;
     }
   }
+}
 
-  /**
-   * One Stockham pass (decimation in time, natural-order output): butterfly j = g·ns + k reads
-   * x[j + r·count] and writes y[g·ns·radix + k + r·ns], r = 0..radix-1.
-   */
-  private pass(stage: Stage, x: Float64Array, y: Float64Array): void {
-    const { radix, ns, twiddles } = stage;
-    const count = this.half / radix; // butterflies in this pass, also the input stride
-    const groups = count / ns;
-    const hasTw = ns > 1;
-    if (radix === 5) {
-      const s1 = 2 * count, s2 = 4 * count, s3 = 6 * count, s4 = 8 * count;
-      const o1 = 2 * ns, o2 = 4 * ns, o3 = 6 * ns, o4 = 8 * ns;
-      for (let g = 0; g < groups; g++) {
-        for (let k = 0; k < ns; k++) {
-          const i = 2 * (g * ns + k);
-          let a1r = x[i + s1], a1i = x[i + s1 + 1];
-          let a2r = x[i + s2], a2i = x[i + s2 + 1];
-          let a3r = x[i + s3], a3i = x[i + s3 + 1];
-          let a4r = x[i + s4], a4i = x[i + s4 + 1];
-          const a0r = x[i], a0i = x[i + 1];
-          if (hasTw) {
-            const t = k * 8;
-            let c = twiddles[t], s = twiddles[t + 1], tr = a1r;
-            a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
-            c = twiddles[t + 2]; s = twiddles[t + 3]; tr = a2r;
-            a2r = tr * c - a2i * s; a2i = tr * s + a2i * c;
-            c = twiddles[t + 4]; s = twiddles[t + 5]; tr = a3r;
-            a3r = tr * c - a3i * s; a3i = tr * s + a3i * c;
-            c = twiddles[t + 6]; s = twiddles[t + 7]; tr = a4r;
-            a4r = tr * c - a4i * s; a4i = tr * s + a4i * c;
-          }
-          const b1r = a1r + a4r, b1i = a1i + a4i, d1r = a1r - a4r, d1i = a1i - a4i;
-          const b2r = a2r + a3r, b2i = a2i + a3i, d2r = a2r - a3r, d2i = a2i - a3i;
-          // y1/y4 = p1 ∓ i·q1, y2/y3 = p2 ∓ i·q2
-          const p1r = a0r + C1 * b1r + C2 * b2r, p1i = a0i + C1 * b1i + C2 * b2i;
-          const q1r = S1 * d1r + S2 * d2r, q1i = S1 * d1i + S2 * d2i;
-          const p2r = a0r + C2 * b1r + C1 * b2r, p2i = a0i + C2 * b1i + C1 * b2i;
-          const q2r = S2 * d1r - S1 * d2r, q2i = S2 * d1i - S1 * d2i;
-          const o = 2 * (g * ns * 5 + k);
-          y[o] = a0r + b1r + b2r; y[o + 1] = a0i + b1i + b2i;
-          y[o + o1] = p1r + q1i; y[o + o1 + 1] = p1i - q1r;
-          y[o + o2] = p2r + q2i; y[o + o2 + 1] = p2i - q2r;
-          y[o + o3] = p2r - q2i; y[o + o3 + 1] = p2i + q2r;
-          y[o + o4] = p1r - q1i; y[o + o4 + 1] = p1i + q1r;
-        }
+// Stockham passes (decimation in time, natural-order output), one function per radix so that each
+// stays small enough for the JIT: butterfly j = g·ns + k reads x[j + r·count] and writes
+// y[g·ns·radix + k + r·ns], r = 0..radix-1; `count` = n / radix butterflies.
+
+function pass5(x: Float64Array, y: Float64Array, count: number, ns: number, twiddles: Float64Array): void {
+  const groups = count / ns;
+  const hasTw = ns > 1;
+  const s1 = 2 * count, s2 = 4 * count, s3 = 6 * count, s4 = 8 * count;
+  const o1 = 2 * ns, o2 = 4 * ns, o3 = 6 * ns, o4 = 8 * ns;
+  for (let g = 0; g < groups; g++) {
+    for (let k = 0; k < ns; k++) {
+      const i = 2 * (g * ns + k);
+      let a1r = x[i + s1], a1i = x[i + s1 + 1];
+      let a2r = x[i + s2], a2i = x[i + s2 + 1];
+      let a3r = x[i + s3], a3i = x[i + s3 + 1];
+      let a4r = x[i + s4], a4i = x[i + s4 + 1];
+      const a0r = x[i], a0i = x[i + 1];
+      if (hasTw) {
+        const t = k * 8;
+        let c = twiddles[t], s = twiddles[t + 1], tr = a1r;
+        a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
+        c = twiddles[t + 2]; s = twiddles[t + 3]; tr = a2r;
+        a2r = tr * c - a2i * s; a2i = tr * s + a2i * c;
+        c = twiddles[t + 4]; s = twiddles[t + 5]; tr = a3r;
+        a3r = tr * c - a3i * s; a3i = tr * s + a3i * c;
+        c = twiddles[t + 6]; s = twiddles[t + 7]; tr = a4r;
+        a4r = tr * c - a4i * s; a4i = tr * s + a4i * c;
       }
-    } else if (radix === 8) {
-      const s1 = 2 * count;
-      const o1 = 2 * ns;
-      for (let g = 0; g < groups; g++) {
-        for (let k = 0; k < ns; k++) {
-          const i = 2 * (g * ns + k);
-          const a0r = x[i], a0i = x[i + 1];
-          let a1r = x[i + 1 * s1], a1i = x[i + 1 * s1 + 1];
-          let a2r = x[i + 2 * s1], a2i = x[i + 2 * s1 + 1];
-          let a3r = x[i + 3 * s1], a3i = x[i + 3 * s1 + 1];
-          let a4r = x[i + 4 * s1], a4i = x[i + 4 * s1 + 1];
-          let a5r = x[i + 5 * s1], a5i = x[i + 5 * s1 + 1];
-          let a6r = x[i + 6 * s1], a6i = x[i + 6 * s1 + 1];
-          let a7r = x[i + 7 * s1], a7i = x[i + 7 * s1 + 1];
-          if (hasTw) {
-            const t = k * 14;
-            let c: number, s: number, u: number;
-            c = twiddles[t + 0]; s = twiddles[t + 1]; u = a1r;
-            a1r = u * c - a1i * s; a1i = u * s + a1i * c;
-            c = twiddles[t + 2]; s = twiddles[t + 3]; u = a2r;
-            a2r = u * c - a2i * s; a2i = u * s + a2i * c;
-            c = twiddles[t + 4]; s = twiddles[t + 5]; u = a3r;
-            a3r = u * c - a3i * s; a3i = u * s + a3i * c;
-            c = twiddles[t + 6]; s = twiddles[t + 7]; u = a4r;
-            a4r = u * c - a4i * s; a4i = u * s + a4i * c;
-            c = twiddles[t + 8]; s = twiddles[t + 9]; u = a5r;
-            a5r = u * c - a5i * s; a5i = u * s + a5i * c;
-            c = twiddles[t + 10]; s = twiddles[t + 11]; u = a6r;
-            a6r = u * c - a6i * s; a6i = u * s + a6i * c;
-            c = twiddles[t + 12]; s = twiddles[t + 13]; u = a7r;
-            a7r = u * c - a7i * s; a7i = u * s + a7i * c;
-          }
-          // Two 4-point DFTs (even and odd inputs), then combined with e^{-2πik/8}.
-          let t0r = a0r + a4r, t0i = a0i + a4i, t1r = a0r - a4r, t1i = a0i - a4i;
-          let t2r = a2r + a6r, t2i = a2i + a6i, t3r = a2i - a6i, t3i = a6r - a2r;
-          const e0r = t0r + t2r, e0i = t0i + t2i, e2r = t0r - t2r, e2i = t0i - t2i;
-          const e1r = t1r + t3r, e1i = t1i + t3i, e3r = t1r - t3r, e3i = t1i - t3i;
-          t0r = a1r + a5r; t0i = a1i + a5i; t1r = a1r - a5r; t1i = a1i - a5i;
-          t2r = a3r + a7r; t2i = a3i + a7i; t3r = a3i - a7i; t3i = a7r - a3r;
-          const f0r = t0r + t2r, f0i = t0i + t2i;
-          const g1r = t1r + t3r, g1i = t1i + t3i;
-          const g2r = t0r - t2r, g2i = t0i - t2i;
-          const g3r = t1r - t3r, g3i = t1i - t3i;
-          // f1 = g1 · (1 - i)/√2, f2 = g2 · (-i), f3 = g3 · (-1 - i)/√2
-          const f1r = R2 * (g1r + g1i), f1i = R2 * (g1i - g1r);
-          const f2r = g2i, f2i = -g2r;
-          const f3r = R2 * (g3i - g3r), f3i = -R2 * (g3r + g3i);
-          const o = 2 * (g * ns * 8 + k);
-          y[o] = e0r + f0r; y[o + 1] = e0i + f0i;
-          y[o + o1] = e1r + f1r; y[o + o1 + 1] = e1i + f1i;
-          y[o + 2 * o1] = e2r + f2r; y[o + 2 * o1 + 1] = e2i + f2i;
-          y[o + 3 * o1] = e3r + f3r; y[o + 3 * o1 + 1] = e3i + f3i;
-          y[o + 4 * o1] = e0r - f0r; y[o + 4 * o1 + 1] = e0i - f0i;
-          y[o + 5 * o1] = e1r - f1r; y[o + 5 * o1 + 1] = e1i - f1i;
-          y[o + 6 * o1] = e2r - f2r; y[o + 6 * o1 + 1] = e2i - f2i;
-          y[o + 7 * o1] = e3r - f3r; y[o + 7 * o1 + 1] = e3i - f3i;
-        }
+      const b1r = a1r + a4r, b1i = a1i + a4i, d1r = a1r - a4r, d1i = a1i - a4i;
+      const b2r = a2r + a3r, b2i = a2i + a3i, d2r = a2r - a3r, d2i = a2i - a3i;
+      // y1/y4 = p1 ∓ i·q1, y2/y3 = p2 ∓ i·q2
+      const p1r = a0r + C1 * b1r + C2 * b2r, p1i = a0i + C1 * b1i + C2 * b2i;
+      const q1r = S1 * d1r + S2 * d2r, q1i = S1 * d1i + S2 * d2i;
+      const p2r = a0r + C2 * b1r + C1 * b2r, p2i = a0i + C2 * b1i + C1 * b2i;
+      const q2r = S2 * d1r - S1 * d2r, q2i = S2 * d1i - S1 * d2i;
+      const o = 2 * (g * ns * 5 + k);
+      y[o] = a0r + b1r + b2r; y[o + 1] = a0i + b1i + b2i;
+      y[o + o1] = p1r + q1i; y[o + o1 + 1] = p1i - q1r;
+      y[o + o2] = p2r + q2i; y[o + o2 + 1] = p2i - q2r;
+      y[o + o3] = p2r - q2i; y[o + o3 + 1] = p2i + q2r;
+      y[o + o4] = p1r - q1i; y[o + o4 + 1] = p1i + q1r;
+    }
+  }
+}
+
+function pass8(x: Float64Array, y: Float64Array, count: number, ns: number, twiddles: Float64Array): void {
+  const groups = count / ns;
+  const hasTw = ns > 1;
+  const s1 = 2 * count;
+  const o1 = 2 * ns;
+  for (let g = 0; g < groups; g++) {
+    for (let k = 0; k < ns; k++) {
+      const i = 2 * (g * ns + k);
+      const a0r = x[i], a0i = x[i + 1];
+      let a1r = x[i + 1 * s1], a1i = x[i + 1 * s1 + 1];
+      let a2r = x[i + 2 * s1], a2i = x[i + 2 * s1 + 1];
+      let a3r = x[i + 3 * s1], a3i = x[i + 3 * s1 + 1];
+      let a4r = x[i + 4 * s1], a4i = x[i + 4 * s1 + 1];
+      let a5r = x[i + 5 * s1], a5i = x[i + 5 * s1 + 1];
+      let a6r = x[i + 6 * s1], a6i = x[i + 6 * s1 + 1];
+      let a7r = x[i + 7 * s1], a7i = x[i + 7 * s1 + 1];
+      if (hasTw) {
+        const t = k * 14;
+        let c: number, s: number, u: number;
+        c = twiddles[t + 0]; s = twiddles[t + 1]; u = a1r;
+        a1r = u * c - a1i * s; a1i = u * s + a1i * c;
+        c = twiddles[t + 2]; s = twiddles[t + 3]; u = a2r;
+        a2r = u * c - a2i * s; a2i = u * s + a2i * c;
+        c = twiddles[t + 4]; s = twiddles[t + 5]; u = a3r;
+        a3r = u * c - a3i * s; a3i = u * s + a3i * c;
+        c = twiddles[t + 6]; s = twiddles[t + 7]; u = a4r;
+        a4r = u * c - a4i * s; a4i = u * s + a4i * c;
+        c = twiddles[t + 8]; s = twiddles[t + 9]; u = a5r;
+        a5r = u * c - a5i * s; a5i = u * s + a5i * c;
+        c = twiddles[t + 10]; s = twiddles[t + 11]; u = a6r;
+        a6r = u * c - a6i * s; a6i = u * s + a6i * c;
+        c = twiddles[t + 12]; s = twiddles[t + 13]; u = a7r;
+        a7r = u * c - a7i * s; a7i = u * s + a7i * c;
       }
-    } else if (radix === 4) {
-      const s1 = 2 * count, s2 = 4 * count, s3 = 6 * count;
-      const o1 = 2 * ns, o2 = 4 * ns, o3 = 6 * ns;
-      for (let g = 0; g < groups; g++) {
-        for (let k = 0; k < ns; k++) {
-          const i = 2 * (g * ns + k);
-          let a1r = x[i + s1], a1i = x[i + s1 + 1];
-          let a2r = x[i + s2], a2i = x[i + s2 + 1];
-          let a3r = x[i + s3], a3i = x[i + s3 + 1];
-          const a0r = x[i], a0i = x[i + 1];
-          if (hasTw) {
-            const t = k * 6;
-            let c = twiddles[t], s = twiddles[t + 1], tr = a1r;
-            a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
-            c = twiddles[t + 2]; s = twiddles[t + 3]; tr = a2r;
-            a2r = tr * c - a2i * s; a2i = tr * s + a2i * c;
-            c = twiddles[t + 4]; s = twiddles[t + 5]; tr = a3r;
-            a3r = tr * c - a3i * s; a3i = tr * s + a3i * c;
-          }
-          const t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
-          const t2r = a1r + a3r, t2i = a1i + a3i;
-          // -i · (a1 - a3)
-          const t3r = a1i - a3i, t3i = a3r - a1r;
-          const o = 2 * (g * ns * 4 + k);
-          y[o] = t0r + t2r; y[o + 1] = t0i + t2i;
-          y[o + o1] = t1r + t3r; y[o + o1 + 1] = t1i + t3i;
-          y[o + o2] = t0r - t2r; y[o + o2 + 1] = t0i - t2i;
-          y[o + o3] = t1r - t3r; y[o + o3 + 1] = t1i - t3i;
-        }
+      // Two 4-point DFTs (even and odd inputs), then combined with e^{-2πik/8}.
+      let t0r = a0r + a4r, t0i = a0i + a4i, t1r = a0r - a4r, t1i = a0i - a4i;
+      let t2r = a2r + a6r, t2i = a2i + a6i, t3r = a2i - a6i, t3i = a6r - a2r;
+      const e0r = t0r + t2r, e0i = t0i + t2i, e2r = t0r - t2r, e2i = t0i - t2i;
+      const e1r = t1r + t3r, e1i = t1i + t3i, e3r = t1r - t3r, e3i = t1i - t3i;
+      t0r = a1r + a5r; t0i = a1i + a5i; t1r = a1r - a5r; t1i = a1i - a5i;
+      t2r = a3r + a7r; t2i = a3i + a7i; t3r = a3i - a7i; t3i = a7r - a3r;
+      const f0r = t0r + t2r, f0i = t0i + t2i;
+      const g1r = t1r + t3r, g1i = t1i + t3i;
+      const g2r = t0r - t2r, g2i = t0i - t2i;
+      const g3r = t1r - t3r, g3i = t1i - t3i;
+      // f1 = g1 · (1 - i)/√2, f2 = g2 · (-i), f3 = g3 · (-1 - i)/√2
+      const f1r = R2 * (g1r + g1i), f1i = R2 * (g1i - g1r);
+      const f2r = g2i, f2i = -g2r;
+      const f3r = R2 * (g3i - g3r), f3i = -R2 * (g3r + g3i);
+      const o = 2 * (g * ns * 8 + k);
+      y[o] = e0r + f0r; y[o + 1] = e0i + f0i;
+      y[o + o1] = e1r + f1r; y[o + o1 + 1] = e1i + f1i;
+      y[o + 2 * o1] = e2r + f2r; y[o + 2 * o1 + 1] = e2i + f2i;
+      y[o + 3 * o1] = e3r + f3r; y[o + 3 * o1 + 1] = e3i + f3i;
+      y[o + 4 * o1] = e0r - f0r; y[o + 4 * o1 + 1] = e0i - f0i;
+      y[o + 5 * o1] = e1r - f1r; y[o + 5 * o1 + 1] = e1i - f1i;
+      y[o + 6 * o1] = e2r - f2r; y[o + 6 * o1 + 1] = e2i - f2i;
+      y[o + 7 * o1] = e3r - f3r; y[o + 7 * o1 + 1] = e3i - f3i;
+    }
+  }
+}
+
+function pass4(x: Float64Array, y: Float64Array, count: number, ns: number, twiddles: Float64Array): void {
+  const groups = count / ns;
+  const hasTw = ns > 1;
+  const s1 = 2 * count, s2 = 4 * count, s3 = 6 * count;
+  const o1 = 2 * ns, o2 = 4 * ns, o3 = 6 * ns;
+  for (let g = 0; g < groups; g++) {
+    for (let k = 0; k < ns; k++) {
+      const i = 2 * (g * ns + k);
+      let a1r = x[i + s1], a1i = x[i + s1 + 1];
+      let a2r = x[i + s2], a2i = x[i + s2 + 1];
+      let a3r = x[i + s3], a3i = x[i + s3 + 1];
+      const a0r = x[i], a0i = x[i + 1];
+      if (hasTw) {
+        const t = k * 6;
+        let c = twiddles[t], s = twiddles[t + 1], tr = a1r;
+        a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
+        c = twiddles[t + 2]; s = twiddles[t + 3]; tr = a2r;
+        a2r = tr * c - a2i * s; a2i = tr * s + a2i * c;
+        c = twiddles[t + 4]; s = twiddles[t + 5]; tr = a3r;
+        a3r = tr * c - a3i * s; a3i = tr * s + a3i * c;
       }
-    } else {
-      const s1 = 2 * count;
-      const o1 = 2 * ns;
-      for (let g = 0; g < groups; g++) {
-        for (let k = 0; k < ns; k++) {
-          const i = 2 * (g * ns + k);
-          let a1r = x[i + s1], a1i = x[i + s1 + 1];
-          const a0r = x[i], a0i = x[i + 1];
-          if (hasTw) {
-            const c = twiddles[2 * k], s = twiddles[2 * k + 1], tr = a1r;
-            a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
-          }
-          const o = 2 * (g * ns * 2 + k);
-          y[o] = a0r + a1r; y[o + 1] = a0i + a1i;
-          y[o + o1] = a0r - a1r; y[o + o1 + 1] = a0i - a1i;
-        }
+      const t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
+      const t2r = a1r + a3r, t2i = a1i + a3i;
+      // -i · (a1 - a3)
+      const t3r = a1i - a3i, t3i = a3r - a1r;
+      const o = 2 * (g * ns * 4 + k);
+      y[o] = t0r + t2r; y[o + 1] = t0i + t2i;
+      y[o + o1] = t1r + t3r; y[o + o1 + 1] = t1i + t3i;
+      y[o + o2] = t0r - t2r; y[o + o2 + 1] = t0i - t2i;
+      y[o + o3] = t1r - t3r; y[o + o3 + 1] = t1i - t3i;
+    }
+  }
+}
+
+function pass2(x: Float64Array, y: Float64Array, count: number, ns: number, twiddles: Float64Array): void {
+  const groups = count / ns;
+  const hasTw = ns > 1;
+  const s1 = 2 * count;
+  const o1 = 2 * ns;
+  for (let g = 0; g < groups; g++) {
+    for (let k = 0; k < ns; k++) {
+      const i = 2 * (g * ns + k);
+      let a1r = x[i + s1], a1i = x[i + s1 + 1];
+      const a0r = x[i], a0i = x[i + 1];
+      if (hasTw) {
+        const c = twiddles[2 * k], s = twiddles[2 * k + 1], tr = a1r;
+        a1r = tr * c - a1i * s; a1i = tr * s + a1i * c;
       }
+      const o = 2 * (g * ns * 2 + k);
+      y[o] = a0r + a1r; y[o + 1] = a0i + a1i;
+      y[o + o1] = a0r - a1r; y[o + o1 + 1] = a0i - a1i;
     }
   }
 }

@@ -8,6 +8,10 @@ export type ErrorKind =
   | 'model_not_found' // unknown model id, or a file missing from the hub / cache
   | 'model_unavailable' // offline and not cached, gated, or download failed
   | 'integrity' // a downloaded file failed verification
+  | 'unauthorized' // missing or wrong API key
+  | 'payload_too_large' // an upload or message over its size bound
+  | 'overloaded' // the work queue is full: retry later
+  | 'not_ready' // the model is still loading
   | 'internal';
 
 export class EarshotError extends Error {

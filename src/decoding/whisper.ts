@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EngineOptionsInput, parseEngineOptions } from '../engine/execution.ts';
 import { WhisperModel } from '../engine/whisper-model.ts';
+import { WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
 import { type ResolvedModel, resolveModel, type ResolveOptions } from '../models/index.ts';
 import { loadWhisperTokenizer, type WhisperTokenizer } from './tokenizer.ts';
@@ -16,6 +17,8 @@ export interface Whisper {
   model: WhisperModel;
   tokenizer: WhisperTokenizer;
   features: LogMelExtractor;
+  /** Every use of the model waits its turn here (see work-queue.ts). */
+  queue: WorkQueue;
   /** Milliseconds spent creating the sessions. */
   loadMs: number;
 }
@@ -33,7 +36,7 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  return { id, resolved, model, tokenizer, features, loadMs: performance.now() - started };
+  return { id, resolved, model, tokenizer, features, queue: new WorkQueue(), loadMs: performance.now() - started };
 }
 
 const loaded = new Map<string, Promise<Whisper>>();

@@ -1,0 +1,107 @@
+// The one queue in front of the model: every transcription in the process waits here for its turn,
+// so requests never run the model concurrently (which would only oversubscribe the cores). It is
+// bounded: when it is full, callers get a typed `overloaded` error at once (the server answers 429
+// with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
+// priorities are served in arrival order.
+import { EarshotError } from '../errors.ts';
+
+export interface QueueStats {
+  /** Jobs waiting for their turn. */
+  waiting: number;
+  /** Jobs running now. */
+  running: number;
+}
+
+interface Waiter {
+  priority: number;
+  seq: number;
+  start: () => void;
+  cancel: (e: unknown) => void;
+}
+
+export class WorkQueue {
+  readonly maxWaiting: number;
+  readonly concurrency: number;
+  private running = 0;
+  private seq = 0;
+  private readonly waiters: Waiter[] = [];
+  private readonly listeners = new Set<(s: QueueStats) => void>();
+
+  constructor(opts: { maxWaiting?: number; concurrency?: number } = {}) {
+    this.maxWaiting = opts.maxWaiting ?? 64;
+    this.concurrency = opts.concurrency ?? 1;
+  }
+
+  stats(): QueueStats {
+    return { waiting: this.waiters.length, running: this.running };
+  }
+
+  /** Called with the new stats whenever a job is queued, starts or ends (metrics). */
+  onChange(listener: (s: QueueStats) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs `job` when its turn comes. Rejects at once with `overloaded` when the queue is full, and
+   * with the signal's reason if `signal` aborts while waiting (the job then never starts).
+   */
+  async run<T>(job: () => Promise<T>, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<T> {
+    opts.signal?.throwIfAborted();
+    if (this.running >= this.concurrency) {
+      if (this.waiters.length >= this.maxWaiting) {
+        throw new EarshotError('overloaded', 'queue_full', `the work queue is full (${this.maxWaiting} waiting); retry later`);
+      }
+      await this.wait(opts.priority ?? 0, opts.signal);
+    } else {
+      this.running++;
+      this.emit();
+    }
+    try {
+      return await job();
+    } finally {
+      this.running--;
+      this.next();
+    }
+  }
+
+  private wait(priority: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.emit();
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        priority,
+        seq: this.seq++,
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        cancel: reject,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // Keep the list sorted: higher priority first, then arrival order.
+      let at = this.waiters.length;
+      while (at > 0 && this.waiters[at - 1]!.priority < priority) at--;
+      this.waiters.splice(at, 0, waiter);
+      this.emit();
+    });
+  }
+
+  private next(): void {
+    const w = this.waiters.shift();
+    if (w) {
+      this.running++;
+      w.start();
+    }
+    this.emit();
+  }
+
+  private emit(): void {
+    const s = this.stats();
+    for (const l of this.listeners) l(s);
+  }
+}

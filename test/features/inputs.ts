@@ -1,5 +1,5 @@
 // Test inputs for the features tests: a reader for openai's mel_filters.npz (a zip of .npy
-// files), a 16-bit WAV reader and a deterministic 45 s input.
+// files) and a deterministic 45 s input.
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 
@@ -43,23 +43,6 @@ function parseNpy(npy: Buffer): { shape: number[]; data: Float32Array } {
   const bytes = npy.subarray(headerStart + headerLength);
   const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   return { shape, data };
-}
-
-/** 16-bit PCM WAV samples scaled to [-1, 1) (the audio stage is not this test's subject). */
-export function readWavPcm16(path: URL): Float32Array {
-  const wav = readFileSync(path);
-  let at = 12;
-  while (at + 8 <= wav.length) {
-    const id = wav.toString('latin1', at, at + 4);
-    const size = wav.readUInt32LE(at + 4);
-    if (id === 'data') {
-      const out = new Float32Array(size >> 1);
-      for (let i = 0; i < out.length; i++) out[i] = wav.readInt16LE(at + 8 + 2 * i) / 32768;
-      return out;
-    }
-    at += 8 + size + (size & 1);
-  }
-  throw new Error(`no data chunk in ${path.pathname}`);
 }
 
 /** Deterministic PRNG (mulberry32) so inputs are the same in every run. */

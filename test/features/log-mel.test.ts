@@ -9,11 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogMelExtractor, parsePreprocessorConfig, whisperFeatureConfig } from '../../src/features/index.ts';
 import { EarshotError } from '../../src/errors.ts';
-import { longInput, maxAbsDiff, readWavPcm16, sharedAudio } from './inputs.ts';
+import { decodeAudio } from '../../src/audio/index.ts';
+import { longInput, maxAbsDiff, sharedAudio } from './inputs.ts';
 import { preprocessorConfig, referenceFeatures } from './reference.ts';
 
 const TOLERANCE = 1e-4;
-const jfk = readWavPcm16(new URL('real-en/jfk.wav', sharedAudio));
+const { samples: jfk } = await decodeAudio(new URL('real-en/jfk.wav', sharedAudio).pathname);
 const long45 = longInput(jfk);
 
 function isError(kind: string, code: string) {

@@ -7,6 +7,9 @@ import { resolveLanguage } from '../decoding/languages.ts';
 import { EarshotError } from '../errors.ts';
 import type { ResponseFormat } from '../output/formats.ts';
 
+/** Half the decoder's 448 positions, as openai/whisper: the other half is kept for the prompt. */
+export const MAX_SAMPLE_LEN = 224;
+
 export const CLI_FORMATS = ['txt', 'srt', 'vtt', 'json', 'verbose_json'] as const;
 export type CliFormat = (typeof CLI_FORMATS)[number];
 
@@ -39,6 +42,7 @@ const FLAGS: Record<string, string> = {
   outputDir: '--output-dir',
   beamSize: '--beam-size',
   bestOf: '--best-of',
+  sampleLen: '--sample-len',
   temperature: '--temperature',
   prompt: '--prompt',
   conditionOnPreviousText: '--no-condition-on-previous-text',
@@ -74,6 +78,7 @@ const schema = z.object({
   outputDir: nonEmpty.optional(),
   beamSize: wholeNumber(1, 64).optional(),
   bestOf: wholeNumber(1, 64).optional(),
+  sampleLen: wholeNumber(1, MAX_SAMPLE_LEN).optional(),
   temperature: decimal('a number from 0 to 1', (n) => n >= 0 && n <= 1).optional(),
   prompt: z.string().optional(),
   conditionOnPreviousText: z.boolean(),

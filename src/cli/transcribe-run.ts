@@ -39,6 +39,7 @@ function decodingOptions(o: TranscribeCliOptions): TranscribeOptions {
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...(o.beamSize !== undefined ? { beamSize: o.beamSize } : {}),
     ...(o.bestOf !== undefined ? { bestOf: o.bestOf } : {}),
+    ...(o.sampleLen !== undefined ? { sampleLen: o.sampleLen } : {}),
     ...(o.prompt !== undefined && o.prompt !== '' ? { initialPrompt: o.prompt } : {}),
   };
 }
@@ -85,6 +86,7 @@ async function transcribeFile(w: Whisper, file: string, out: string | undefined,
     const audio = await decodeAudio(file, { maxDurationS: o.maxDuration });
     bar.update(0, audio.durationS);
     const result = await transcribeAll(w, audio.samples, { ...decodingOptions(o), onProgress: (done, total) => bar.update(done, total) });
+    bar.update(audio.durationS, audio.durationS); // the last window reports whole mel frames, a hair short
     let body = render(result, FORMAT_OUTPUT[o.format].render);
     if (!body.endsWith('\n')) body += '\n';
     bar.stop();

@@ -2,7 +2,7 @@
 // the options, their help and the examples; it validates the options before anything heavy loads,
 // then hands over to transcribe-run.ts (imported on use, so other commands start quickly).
 import { Command } from 'commander';
-import { CLI_FORMATS, DEFAULTS, parseTranscribeOptions } from './transcribe-options.ts';
+import { CLI_FORMATS, DEFAULTS, MAX_SAMPLE_LEN, parseTranscribeOptions } from './transcribe-options.ts';
 
 const EXAMPLES = `
 Output:
@@ -33,6 +33,7 @@ export function transcribeCommand(): Command {
     .option('--output-dir <dir>', 'write <name>.<ext> files into this folder (created if needed) instead of stdout')
     .option('--beam-size <n>', 'beam search with n beams at temperature 0 (default: greedy)')
     .option('--best-of <n>', 'candidates sampled at each temperature above 0, the likeliest kept (default: 1)')
+    .option('--sample-len <n>', `most tokens decoded per 30 s window, 1 to ${MAX_SAMPLE_LEN} (default: ${MAX_SAMPLE_LEN}); a cap on runaway repetition`)
     .option('--temperature <t>', 'one sampling temperature from 0 to 1, with no fallback (default: 0, then 0.2, 0.4, … 1.0 when a window looks repetitive or unsure)')
     .option('--prompt <text>', 'text the model sees as preceding the audio: spellings, names, style')
     .option('--no-condition-on-previous-text', 'do not feed each window the text of the previous ones (less repetition, less consistency)')

@@ -1,7 +1,8 @@
 // `earshot transcribe` end to end: the real binary on built test models (random weights, so the
 // words are gibberish and only structure is checked), EARSHOT_HOME in a temp folder and HF_ENDPOINT
-// pointing at the fake hub, so nothing can reach the real one. Every run uses --temperature 0 to
-// stay quick; the child runs asynchronously so this process's fake hub can answer it.
+// pointing at the fake hub, so nothing can reach the real one. Every run decodes greedily with a
+// small token budget (FAST) to stay quick. The child runs asynchronously so that this process's
+// fake hub can answer it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,6 +19,9 @@ const JFK = join(ROOT, 'samples/jfk.wav');
 const SYNTH = join(ROOT, '../shared/audio/synth-en/synth_en_01.wav');
 const BAD = join(ROOT, '../shared/audio/bad/random_bytes.wav');
 const REPO = 'test-org/whisper-multi';
+/** Greedy, and a short token budget: random weights never emit end-of-text, so every window would
+ *  otherwise run to the full 224 tokens. */
+const FAST = ['--temperature', '0', '--sample-len', '16'];
 const SRT_TIME = /^(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)$/;
 const VTT_TIME = /^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d$/;
 
@@ -69,7 +73,7 @@ function srtCues(srt: string): string[] {
 }
 
 test('a local model folder: txt to stdout, nothing else on either stream', async () => {
-  const r = await earshot([JFK, '--model', english, '--temperature', '0', '--threads', '1']);
+  const r = await earshot([JFK, '--model', english, ...FAST, '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', 'no progress bar or log when stderr is not a terminal');
   assert.match(r.stdout, /^[^\n]*\S[^\n]*\n$/, 'one non-empty line of text');
@@ -77,7 +81,7 @@ test('a local model folder: txt to stdout, nothing else on either stream', async
 
 test('--output-dir with two files writes two numbered SRT files and prints their paths', async () => {
   const out = join(home, 'subs');
-  const r = await earshot([JFK, SYNTH, '--model', english, '--temperature', '0', '--format', 'srt', '--output-dir', out]);
+  const r = await earshot([JFK, SYNTH, '--model', english, ...FAST, '--format', 'srt', '--output-dir', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readdirSync(out).sort(), ['jfk.srt', 'synth_en_01.srt']);
   assert.deepEqual(lines(r.stdout), [join(out, 'jfk.srt'), join(out, 'synth_en_01.srt')]);
@@ -91,7 +95,7 @@ test('--output-dir with two files writes two numbered SRT files and prints their
 test('a bad file among good ones: exit 1, one stderr line naming it, the good file still written', async () => {
   const cwd = join(home, 'cwd');
   mkdirSync(cwd);
-  const r = await earshot([SYNTH, BAD, '--model', english, '--temperature', '0', '--format', 'vtt'], { cwd });
+  const r = await earshot([SYNTH, BAD, '--model', english, ...FAST, '--format', 'vtt'], { cwd });
   assert.equal(r.code, 1);
   const errors = lines(r.stderr);
   assert.equal(errors.length, 1, r.stderr);
@@ -107,7 +111,7 @@ test('a bad file among good ones: exit 1, one stderr line naming it, the good fi
 });
 
 test('first use pulls the model from the hub, then transcribes (verbose_json as OpenAI shapes it)', async () => {
-  const r = await earshot([SYNTH, '--model', REPO, '--temperature', '0', '--format', 'verbose_json']);
+  const r = await earshot([SYNTH, '--model', REPO, ...FAST, '--format', 'verbose_json']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /fetched onnx\/encoder_model\.onnx/);
   assert.ok(existsSync(join(home, 'models', 'test-org', 'whisper-multi', 'onnx', 'decoder_model_merged.onnx')));
@@ -128,7 +132,7 @@ test('first use pulls the model from the hub, then transcribes (verbose_json as 
 
   // Now cached: offline works and asks the hub nothing.
   const requests = hub.requests.length;
-  const again = await earshot([SYNTH, '--model', REPO, '--temperature', '0', '--format', 'json'], { env: { EARSHOT_OFFLINE: '1' } });
+  const again = await earshot([SYNTH, '--model', REPO, ...FAST, '--format', 'json'], { env: { EARSHOT_OFFLINE: '1' } });
   assert.equal(again.code, 0, again.stderr);
   assert.equal(hub.requests.length, requests);
   assert.deepEqual(JSON.parse(again.stdout), { text: v.text.trim() }, 'the same model and audio give the same text');

@@ -216,7 +216,7 @@ export function flacSilence(seconds: number, sampleRate: number): Uint8Array {
 // --- signal metrics --------------------------------------------------------------------------
 
 /** Lag (in samples) of `x` against `ref` maximising the correlation over a window of `ref`. */
-export function bestLag(ref: Float32Array, x: Float32Array, maxLag: number, from = 16000, len = 16000): number {
+export function bestLag(ref: Float32Array, x: Float32Array, maxLag: number, from = 16000, len = 8000): number {
   let best = 0;
   let bestV = -Infinity;
   for (let lag = -maxLag; lag <= maxLag; lag++) {

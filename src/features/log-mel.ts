@@ -201,7 +201,7 @@ export class LogMelExtractor {
         const to = m * nFrames + t0;
         for (let b = 0; b < count; b++) {
           const sum = block[b * nMels + m];
-          if (sum !== sum) throw nonFinite(t0 + b, hopLength);
+          if (sum - sum !== 0) throw nonFinite(t0 + b, hopLength);
           const value = sum > MEL_FLOOR ? log10f(sum) : LOG_FLOOR;
           out[to + b] = value;
           if (value > logMax) logMax = value;
@@ -212,12 +212,13 @@ export class LogMelExtractor {
   }
 }
 
-// A NaN or ±Inf sample turns every bin of each frame that covers it into NaN (even at the
-// window's zero: Inf · 0 is NaN), so checking the mel sums catches them without a pass of its own.
+// A NaN or ±Inf sample turns the spectrum of each frame that covers it into NaN or Inf (even at
+// the window's zero: Inf · 0 is NaN), so checking the mel sums catches them without a pass of its
+// own. Absurdly large finite samples (beyond ~1e17) overflow the float32 sums and land here too.
 function nonFinite(frame: number, hopLength: number): EarshotError {
   return new EarshotError(
     'invalid_audio',
     'non_finite_samples',
-    `audio holds a NaN or infinite sample near sample ${frame * hopLength}: samples must be finite numbers`,
+    `audio holds a NaN, infinite or absurdly large sample near sample ${frame * hopLength}: samples must be finite (nominally within [-1, 1])`,
   );
 }

@@ -92,7 +92,7 @@ test('a given output buffer is filled and returned, with the same result as a fr
 test('non-finite samples anywhere in the audio are refused with a typed error', () => {
   const extractor = new LogMelExtractor(whisperFeatureConfig(80));
   const clip = jfk.slice(0, 16000);
-  for (const bad of [NaN, Infinity, -Infinity]) {
+  for (const bad of [NaN, Infinity, -Infinity, 3e38]) {
     for (const at of [0, 1, 1234, 8000, clip.length - 1]) {
       const samples = clip.slice();
       samples[at] = bad;

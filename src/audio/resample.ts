@@ -40,12 +40,19 @@ interface Bank {
   coef: Float64Array;
 }
 
+/** Recently used filter banks. Few rates occur in practice; the bound stops a stream of files
+ * with ever-different rates from growing memory. */
 const banks = new Map<string, Bank>();
+const MAX_BANKS = 8;
 
 function design(fromRate: number, toRate: number): Bank {
   const key = `${fromRate}:${toRate}`;
   const cached = banks.get(key);
-  if (cached) return cached;
+  if (cached) {
+    banks.delete(key); // re-insert: Map order is least recently used first
+    banks.set(key, cached);
+    return cached;
+  }
   const g = gcd(fromRate, toRate);
   const l = toRate / g;
   const m = fromRate / g;
@@ -80,6 +87,7 @@ function design(fromRate: number, toRate: number): Bank {
   }
   const bank = { l, m, phases, taps, coef };
   banks.set(key, bank);
+  if (banks.size > MAX_BANKS) banks.delete(banks.keys().next().value!);
   return bank;
 }
 

@@ -5,7 +5,7 @@
 // Hand-written because it is the product's core: no library decodes Whisper on onnxruntime-node.
 import type { Tensor } from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import { type DecoderCache, selectCacheRows, type WhisperModel } from '../engine/whisper-model.ts';
+import type { DecoderCache, ModelRunner } from '../engine/whisper-model.ts';
 import { compressionRatio } from './compression.ts';
 import { applyLogitFilters, buildLogitFilters } from './logit-filters.ts';
 import { logSumExp } from './math.ts';
@@ -144,7 +144,7 @@ function validate(o: WindowDecodeOptions): void {
  * candidate under openai's ranking.
  */
 export async function decodeWindow(
-  model: WhisperModel,
+  model: ModelRunner,
   tok: WhisperTokenizer,
   encoded: Tensor,
   options: WindowDecodeOptions = {},
@@ -176,7 +176,7 @@ export async function decodeWindow(
   const noSpeechProb = softmaxAt(first.positionLogits!, tok.noSpeech);
   const beamSize = temperature === 0 ? options.beamSize : undefined;
   const nGroup = beamSize ?? (temperature > 0 ? (options.bestOf ?? 1) : 1);
-  let cache: DecoderCache = nGroup === 1 ? first.cache : selectCacheRows(first.cache, new Array(nGroup).fill(0));
+  let cache: DecoderCache = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
   let logits: Float32Array = new Float32Array(nGroup * vocab);
   for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
 
@@ -247,7 +247,7 @@ export async function decodeWindow(
         next.push(s.seq[s.seq.length - 1]!);
       });
       const sources = kept.map((s) => s.source);
-      if (sources.some((s, i) => s !== i)) cache = selectCacheRows(cache, sources);
+      if (sources.some((s, i) => s !== i)) cache = model.selectRows(cache, sources);
       if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
     }
     if (step === sampleLen - 1) break;

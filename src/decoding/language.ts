@@ -2,7 +2,7 @@
 // <|startoftranscript|>, the logits restricted to the language tokens, softmax over those.
 import type { Tensor } from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import type { WhisperModel } from '../engine/whisper-model.ts';
+import type { ModelRunner } from '../engine/whisper-model.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 
 export interface DetectedLanguage {
@@ -13,7 +13,7 @@ export interface DetectedLanguage {
   probabilities: { language: string; probability: number }[];
 }
 
-export async function detectLanguage(model: WhisperModel, tok: WhisperTokenizer, encoded: Tensor): Promise<DetectedLanguage> {
+export async function detectLanguage(model: ModelRunner, tok: WhisperTokenizer, encoded: Tensor): Promise<DetectedLanguage> {
   if (!tok.isMultilingual || tok.languageTokens.size === 0) {
     throw new EarshotError('invalid_argument', 'not_multilingual', 'this model is English-only: there is no language to detect');
   }

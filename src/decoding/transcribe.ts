@@ -110,12 +110,12 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
 
   let language = 'en';
   let languageProbability = 1;
-  let firstEncoded: Awaited<ReturnType<typeof w.model.encode>> | undefined;
+  let firstEncoded: Awaited<ReturnType<typeof w.runner.encode>> | undefined;
   const requested = options.language?.trim().toLowerCase();
   if (tok.isMultilingual) {
     if (requested === undefined || requested === '' || requested === 'auto') {
-      firstEncoded = await w.model.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
-      const detected = await detectLanguage(w.model, tok, firstEncoded);
+      firstEncoded = await w.runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
+      const detected = await detectLanguage(w.runner, tok, firstEncoded);
       language = detected.language;
       languageProbability = detected.probability;
     } else {
@@ -147,9 +147,9 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
     while (seek < contentFrames) {
       const segmentSize = Math.min(chunkFrames, contentFrames - seek);
       const encoded =
-        seek === 0 && firstEncoded ? firstEncoded : await w.model.encode(mel.window(seek, segmentSize, windowFeatures), 1);
+        seek === 0 && firstEncoded ? firstEncoded : await w.runner.encode(mel.window(seek, segmentSize, windowFeatures), 1);
       const result = await decodeWithFallback(
-        (o) => decodeWindow(w.model, w.tokenizer, encoded, o),
+        (o) => decodeWindow(w.runner, w.tokenizer, encoded, o),
         temperatures,
         { ...base, prompt: allTokens.slice(promptResetSince) },
         thresholds,

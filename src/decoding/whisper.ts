@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EngineOptionsInput, parseEngineOptions } from '../engine/execution.ts';
-import { WhisperModel } from '../engine/whisper-model.ts';
+import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
 import { WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
 import { type ResolvedModel, resolveModel, type ResolveOptions } from '../models/index.ts';
@@ -15,6 +15,8 @@ export interface Whisper {
   id: string;
   resolved: ResolvedModel;
   model: WhisperModel;
+  /** What decoding calls: the model itself, or a batching scheduler in front of it. */
+  runner: ModelRunner;
   tokenizer: WhisperTokenizer;
   features: LogMelExtractor;
   /** Every use of the model waits its turn here (see work-queue.ts). */
@@ -36,7 +38,7 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  return { id, resolved, model, tokenizer, features, queue: new WorkQueue(), loadMs: performance.now() - started };
+  return { id, resolved, model, runner: model, tokenizer, features, queue: new WorkQueue(), loadMs: performance.now() - started };
 }
 
 const loaded = new Map<string, Promise<Whisper>>();

@@ -73,6 +73,12 @@ export interface ModelFiles {
   decoder: string;
 }
 
+/**
+ * What decoding needs from a model: a WhisperModel itself, or the batching scheduler that stands in
+ * front of one and merges many callers' calls into batched runs.
+ */
+export type ModelRunner = Pick<WhisperModel, 'dims' | 'encode' | 'decode' | 'selectRows'>;
+
 export class WhisperModel {
   readonly dims: WhisperDims;
   readonly dir: string;
@@ -177,6 +183,11 @@ export class WhisperModel {
         cross: cache ? cache.cross : this.crossNames.map(({ present }) => out[present]!),
       },
     };
+  }
+
+  /** The cache rows `rows` of `cache`, in that order (beam reordering, copies per candidate). */
+  selectRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
+    return selectCacheRows(cache, rows);
   }
 
   async release(): Promise<void> {

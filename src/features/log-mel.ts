@@ -11,7 +11,10 @@
 // - `longForm(samples)`: openai/whisper transcribe.py's mel of the whole file with 30 s of zeros
 //   appended (log_mel_spectrogram(audio, padding=N_SAMPLES)), the max taken over the whole file.
 //   The long-form loop then takes `window(seek, segmentFrames)` slices, zero-padded to 3000 frames
-//   like transcribe.py's pad_or_trim(mel[:, seek:seek + segment_size]).
+//   like transcribe.py's pad_or_trim(mel[:, seek:seek + segment_size]), where current openai/whisper
+//   passes segment_size = min(3000, content_frames - seek, clip_end - seek). (Its early-2023
+//   versions sliced a full 3000 frames, reading the padding's mel instead of zeros: that is
+//   `window(seek, 3000)`.)
 //
 // Hand-written (FFT, sparse mel) because this is the hot path; scratch buffers are owned by the
 // extractor, so nothing is allocated per frame. Frames that only see zeros (the padding) skip the

@@ -16,14 +16,14 @@
 //   versions sliced a full 3000 frames, reading the padding's mel instead of zeros: that is
 //   `window(seek, 3000)`.)
 //
-// Hand-written (FFT, sparse mel) because this is the hot path; scratch buffers are owned by the
+// Hand-written (FFT, mel filters by segments) because this is the hot path; scratch buffers are owned by the
 // extractor, so nothing is allocated per frame. Frames that only see zeros (the padding) skip the
 // FFT: their value is log10(1e-10) = -10 exactly, as in the references.
 import { EarshotError } from '../errors.ts';
 import type { FeatureConfig } from './config.ts';
 import { log10f } from './fast-log10.ts';
 import { RealPowerSpectrum } from './fft.ts';
-import { melFilterBank, sparseMelFilters, type SparseMelFilters } from './mel-filters.ts';
+import { melSegments, type MelSegments } from './mel-filters.ts';
 
 const MEL_FLOOR = 1e-10;
 const LOG_FLOOR = log10f(MEL_FLOOR);
@@ -105,7 +105,7 @@ function checkedOut(out: Float32Array | undefined, length: number): Float32Array
 export class LogMelExtractor {
   readonly config: FeatureConfig;
   private readonly fft: RealPowerSpectrum;
-  private readonly filters: SparseMelFilters;
+  private readonly filters: MelSegments;
   /** Frames that reach into the padding are assembled here (samples are float32, so is this). */
   private readonly frame: Float32Array;
   private readonly power: Float64Array;
@@ -117,8 +117,7 @@ export class LogMelExtractor {
     const hann = new Float64Array(config.nFft);
     for (let n = 0; n < config.nFft; n++) hann[n] = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / config.nFft);
     this.fft = new RealPowerSpectrum(hann);
-    const bank = melFilterBank(config.nMels, config.nFft, config.sampleRate);
-    this.filters = sparseMelFilters(bank, config.nMels);
+    this.filters = melSegments(config.nMels, config.nFft, config.sampleRate);
     this.frame = new Float32Array(config.nFft);
     this.power = new Float64Array(this.fft.bins);
     this.block = new Float32Array(BLOCK * config.nMels);
@@ -160,7 +159,7 @@ export class LogMelExtractor {
     out: Float32Array,
   ): number {
     const { nFft, hopLength, nMels } = this.config;
-    const { start, length, offset, weights } = this.filters;
+    const { end, rise, fall } = this.filters;
     const frame = this.frame;
     const power = this.power;
     const block = this.block;
@@ -190,13 +189,19 @@ export class LogMelExtractor {
           }
           this.fft.compute(frame, 0, power);
         }
-        for (let m = 0; m < nMels; m++) {
-          const k0 = start[m];
-          const w0 = offset[m];
-          const len = length[m];
-          let sum = 0;
-          for (let k = 0; k < len; k++) sum += weights[w0 + k] * power[k0 + k];
-          block[row + m] = sum;
+        // Band j - 1 = its rising sum (segment j - 1) + its falling sum (segment j).
+        let k = 0;
+        let rising = 0;
+        for (let j = 0; j <= nMels; j++) {
+          let up = 0;
+          let down = 0;
+          for (const stop = end[j]; k < stop; k++) {
+            const p = power[k];
+            up += rise[k] * p;
+            down += fall[k] * p;
+          }
+          if (j > 0) block[row + j - 1] = rising + down;
+          rising = up;
         }
       }
       // Frames were computed frame-major; the output is mel-major.

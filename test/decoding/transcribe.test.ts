@@ -10,22 +10,11 @@ import { transcribe, transcribeAll } from '../../src/decoding/transcribe.ts';
 import { loadWhisper } from '../../src/decoding/whisper.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { JFK } from '../audio/support.ts';
+import { random as mulberry32 } from '../features/inputs.ts';
 
 const english = () => loadWhisper(testModelDir({ preset: 'english' }));
 const multilingual = () => loadWhisper(testModelDir({ preset: 'multilingual' }));
 const jfk = async () => (await decodeAudio(JFK)).samples;
-
-/** Seeded uniform [0, 1) source, so sampling is repeatable. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('beam search with one beam is greedy decoding', async () => {
   const w = await english();

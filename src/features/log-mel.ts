@@ -16,9 +16,15 @@
 //   versions sliced a full 3000 frames, reading the padding's mel instead of zeros: that is
 //   `window(seek, 3000)`.)
 //
-// Hand-written (FFT, mel filters by segments) because this is the hot path; scratch buffers are owned by the
-// extractor, so nothing is allocated per frame. Frames that only see zeros (the padding) skip the
-// FFT: their value is log10(1e-10) = -10 exactly, as in the references.
+// Two passes, because the clamp needs the global max: (1) FFT and mel filters per frame, keeping
+// the linear mel power (float32, as the references keep it) frame-major and the max; (2) log10,
+// clamp and scale, written mel-major. window() runs both at once; longForm() runs (1) over the
+// file and LongFormMel.window() runs (2) over each slice, so a slice costs about 240 000 logs.
+// Values at or below the clamp skip the log.
+//
+// Hand-written (FFT, mel filters by segments) because this is the hot path; scratch buffers are
+// owned by the extractor, so nothing is allocated per frame. Frames that only see zeros (the
+// padding) skip the FFT: their mel power is 0, i.e. log10(1e-10) = -10, as in the references.
 import { EarshotError } from '../errors.ts';
 import type { FeatureConfig } from './config.ts';
 import { log10f } from './fast-log10.ts';
@@ -27,13 +33,51 @@ import { melSegments, type MelSegments } from './mel-filters.ts';
 
 const MEL_FLOOR = 1e-10;
 const LOG_FLOOR = log10f(MEL_FLOOR);
-/** Frames computed before being written out (writes along mel rows then come in runs). */
-const BLOCK = 64;
 /** Dynamic range kept below the maximum, in log10 units (80 dB). */
 const LOG_RANGE = 8;
+/** Largest float32: a mel sum above it would be stored as Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+/** Frames per tile of pass (2): a tile of the frame-major input (64 × 128 × 4 B) stays in L1. */
+const TILE = 64;
 
-function normalise(value: number, floor: number): number {
-  return ((value > floor ? value : floor) + 4) * 0.25;
+/**
+ * Pass (2): frames [from, from + count) of `mel` (linear, frame-major [frames × nMels]) to
+ * (max(log10 x, logMax − 8) + 4) / 4 in columns [0, count) of `out` (mel-major, `outFrames` per row).
+ */
+function finish(
+  mel: Float32Array,
+  nMels: number,
+  from: number,
+  count: number,
+  logMax: number,
+  out: Float32Array,
+  outFrames: number,
+): void {
+  const floorLog = logMax - LOG_RANGE;
+  // At or below `clampBelow` the result is the clamp value whatever the log: skip the log.
+  const clampBelow = Math.max(10 ** floorLog, MEL_FLOOR);
+  const clamped = (Math.max(floorLog, LOG_FLOOR) + 4) * 0.25;
+  for (let t0 = 0; t0 < count; t0 += TILE) {
+    const n = Math.min(TILE, count - t0);
+    for (let m = 0; m < nMels; m++) {
+      const to = m * outFrames + t0;
+      let at = (from + t0) * nMels + m;
+      for (let b = 0; b < n; b++, at += nMels) {
+        const v = mel[at];
+        if (v > clampBelow) {
+          const l = log10f(v);
+          out[to + b] = ((l > floorLog ? l : floorLog) + 4) * 0.25;
+        } else {
+          out[to + b] = clamped;
+        }
+      }
+    }
+  }
+}
+
+/** log10 of the largest mel power, floored like every value. */
+function logOfMax(maxPower: number): number {
+  return maxPower > MEL_FLOOR ? log10f(maxPower) : LOG_FLOOR;
 }
 
 /** The whole-file log-mel of the long-form path, sliced into encoder windows on demand. */
@@ -47,11 +91,11 @@ export class LongFormMel {
   readonly chunkFrames: number;
   /** Largest log10 mel value over the whole padded file. */
   readonly logMax: number;
-  /** log10 mel before the clamp and scaling, row-major [nMels × nFrames]. */
-  private readonly raw: Float32Array;
+  /** Linear mel power, frame-major [nFrames × nMels]. */
+  private readonly power: Float32Array;
 
-  constructor(raw: Float32Array, nMels: number, nFrames: number, chunkFrames: number, logMax: number) {
-    this.raw = raw;
+  constructor(power: Float32Array, nMels: number, nFrames: number, chunkFrames: number, logMax: number) {
+    this.power = power;
     this.nMels = nMels;
     this.nFrames = nFrames;
     this.chunkFrames = chunkFrames;
@@ -78,13 +122,9 @@ export class LongFormMel {
     }
     const target = checkedOut(out, this.nMels * frames);
     const take = Math.min(segmentFrames, this.nFrames - seek);
-    const floor = this.logMax - LOG_RANGE;
-    const raw = this.raw;
-    for (let m = 0; m < this.nMels; m++) {
-      const from = m * this.nFrames + seek;
-      const to = m * frames;
-      for (let t = 0; t < take; t++) target[to + t] = normalise(raw[from + t], floor);
-      target.fill(0, to + take, to + frames);
+    finish(this.power, this.nMels, seek, take, this.logMax, target, frames);
+    if (take < frames) {
+      for (let m = 0; m < this.nMels; m++) target.fill(0, m * frames + take, (m + 1) * frames);
     }
     return target;
   }
@@ -108,9 +148,9 @@ export class LogMelExtractor {
   private readonly filters: MelSegments;
   /** Frames that reach into the padding are assembled here (samples are float32, so is this). */
   private readonly frame: Float32Array;
-  private readonly power: Float64Array;
-  /** Mel power of BLOCK consecutive frames, frame-major, before they are written out mel-major. */
-  private readonly block: Float32Array;
+  private readonly spectrum: Float64Array;
+  /** Pass (1)'s output for window(), frame-major [3000 × nMels]; allocated on first use. */
+  private windowPower: Float32Array | undefined;
 
   constructor(config: FeatureConfig) {
     this.config = config;
@@ -119,8 +159,7 @@ export class LogMelExtractor {
     this.fft = new RealPowerSpectrum(hann);
     this.filters = melSegments(config.nMels, config.nFft, config.sampleRate);
     this.frame = new Float32Array(config.nFft);
-    this.power = new Float64Array(this.fft.bins);
-    this.block = new Float32Array(BLOCK * config.nMels);
+    this.spectrum = new Float64Array(this.fft.bins);
   }
 
   /**
@@ -130,10 +169,10 @@ export class LogMelExtractor {
   window(samples: Float32Array, out?: Float32Array): Float32Array {
     const { nMels, chunkSamples, chunkFrames } = this.config;
     const target = checkedOut(out, nMels * chunkFrames);
+    this.windowPower ??= new Float32Array(chunkFrames * nMels);
     const content = Math.min(samples.length, chunkSamples);
-    const logMax = this.rawLogMel(samples, content, chunkSamples, chunkFrames, target);
-    const floor = logMax - LOG_RANGE;
-    for (let i = 0; i < target.length; i++) target[i] = normalise(target[i], floor);
+    const maxPower = this.melPower(samples, content, chunkSamples, chunkFrames, this.windowPower);
+    finish(this.windowPower, nMels, 0, chunkFrames, logOfMax(maxPower), target, chunkFrames);
     return target;
   }
 
@@ -142,16 +181,17 @@ export class LogMelExtractor {
     const { nMels, chunkSamples, chunkFrames, hopLength } = this.config;
     const total = samples.length + chunkSamples;
     const nFrames = Math.floor(total / hopLength);
-    const raw = new Float32Array(nMels * nFrames);
-    const logMax = this.rawLogMel(samples, samples.length, total, nFrames, raw);
-    return new LongFormMel(raw, nMels, nFrames, chunkFrames, logMax);
+    const power = new Float32Array(nFrames * nMels);
+    const maxPower = this.melPower(samples, samples.length, total, nFrames, power);
+    return new LongFormMel(power, nMels, nFrames, chunkFrames, logOfMax(maxPower));
   }
 
   /**
-   * log10 mel of frames 0..nFrames-1 of the signal `samples[0..content)` followed by zeros up to
-   * `total` samples, reflect-padded by n_fft/2; into `out` as [nMels × nFrames]. Returns the max.
+   * Pass (1): mel power of frames 0..nFrames-1 of the signal `samples[0..content)` followed by
+   * zeros up to `total` samples, reflect-padded by n_fft/2; into `out`, frame-major
+   * [nFrames × nMels]. Returns the largest value.
    */
-  private rawLogMel(
+  private melPower(
     samples: Float32Array,
     content: number,
     total: number,
@@ -161,68 +201,63 @@ export class LogMelExtractor {
     const { nFft, hopLength, nMels } = this.config;
     const { end, rise, fall } = this.filters;
     const frame = this.frame;
-    const power = this.power;
-    const block = this.block;
+    const spectrum = this.spectrum;
     const half = nFft >> 1;
     const last = total - 1;
-    let logMax = -Infinity;
-    for (let t0 = 0; t0 < nFrames; t0 += BLOCK) {
-      const count = Math.min(BLOCK, nFrames - t0);
-      for (let b = 0; b < count; b++) {
-        const begin = (t0 + b) * hopLength - half;
-        const row = b * nMels;
-        if (begin >= 0 && begin + nFft <= content) {
-          this.fft.compute(samples, begin, power);
-        } else {
-          let silent = true;
-          for (let n = 0; n < nFft; n++) {
-            let i = begin + n;
-            if (i < 0) i = -i;
-            else if (i > last) i = 2 * last - i;
-            const v = i < content ? samples[i] : 0;
-            frame[n] = v;
-            if (v !== 0) silent = false;
-          }
-          if (silent) {
-            block.fill(0, row, row + nMels);
-            continue;
-          }
-          this.fft.compute(frame, 0, power);
+    let maxPower = 0;
+    for (let t = 0; t < nFrames; t++) {
+      const begin = t * hopLength - half;
+      const row = t * nMels;
+      if (begin >= 0 && begin + nFft <= content) {
+        this.fft.compute(samples, begin, spectrum);
+      } else {
+        let silent = true;
+        for (let n = 0; n < nFft; n++) {
+          let i = begin + n;
+          if (i < 0) i = -i;
+          else if (i > last) i = 2 * last - i;
+          const v = i < content ? samples[i] : 0;
+          frame[n] = v;
+          if (v !== 0) silent = false;
         }
-        // Band j - 1 = its rising sum (segment j - 1) + its falling sum (segment j).
-        let k = 0;
-        let rising = 0;
-        for (let j = 0; j <= nMels; j++) {
-          let up = 0;
-          let down = 0;
-          for (const stop = end[j]; k < stop; k++) {
-            const p = power[k];
-            up += rise[k] * p;
-            down += fall[k] * p;
-          }
-          if (j > 0) block[row + j - 1] = rising + down;
-          rising = up;
+        if (silent) {
+          out.fill(0, row, row + nMels);
+          continue;
         }
+        this.fft.compute(frame, 0, spectrum);
       }
-      // Frames were computed frame-major; the output is mel-major.
-      for (let m = 0; m < nMels; m++) {
-        const to = m * nFrames + t0;
-        for (let b = 0; b < count; b++) {
-          const sum = block[b * nMels + m];
-          if (sum - sum !== 0) throw nonFinite(t0 + b, hopLength);
-          const value = sum > MEL_FLOOR ? log10f(sum) : LOG_FLOOR;
-          out[to + b] = value;
-          if (value > logMax) logMax = value;
+      // Band j - 1 = its rising sum (segment j - 1) + its falling sum (segment j).
+      let k = 0;
+      let rising = 0;
+      let frameMax = 0;
+      let frameSum = 0;
+      for (let j = 0; j <= nMels; j++) {
+        let up = 0;
+        let down = 0;
+        for (const stop = end[j]; k < stop; k++) {
+          const p = spectrum[k];
+          up += rise[k] * p;
+          down += fall[k] * p;
         }
+        if (j > 0) {
+          const band = rising + down;
+          out[row + j - 1] = band;
+          frameSum += band;
+          if (band > frameMax) frameMax = band;
+        }
+        rising = up;
       }
+      // Mel powers are sums of squares: NaN or overflow anywhere shows in the frame's total.
+      if (!(frameSum <= FLOAT32_MAX)) throw nonFinite(t, hopLength);
+      if (frameMax > maxPower) maxPower = frameMax;
     }
-    return logMax;
+    return maxPower;
   }
 }
 
 // A NaN or ±Inf sample turns the spectrum of each frame that covers it into NaN or Inf (even at
 // the window's zero: Inf · 0 is NaN), so checking the mel sums catches them without a pass of its
-// own. Absurdly large finite samples (beyond ~1e17) overflow the float32 sums and land here too.
+// own. Absurdly large finite samples (beyond ~1e17) overflow the float32 mel powers and land here too.
 function nonFinite(frame: number, hopLength: number): EarshotError {
   return new EarshotError(
     'invalid_audio',

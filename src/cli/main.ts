@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEarshotError } from '../errors.ts';
 import { modelsCommand } from './models.ts';
+import { serveCommand } from './serve.ts';
 import { transcribeCommand } from './transcribe.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(transcribeCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 

@@ -1,0 +1,90 @@
+// `earshot serve`: the OpenAI-compatible HTTP server. Flags are only collected here; every value
+// (flag, EARSHOT_* variable or config file) is validated by src/server/config.ts, the one loader.
+import { Command } from 'commander';
+import { log } from '../log.ts';
+import { loadServerConfig, maskedConfig, type ServerConfig } from '../server/config.ts';
+import { startServer } from '../server/app.ts';
+import { installShutdown } from '../server/shutdown.ts';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  model?: string;
+  modelId?: string;
+  dtype?: string;
+  device?: string;
+  threads?: string;
+  apiKey?: string[];
+  apiKeysFile?: string;
+  insecureNoAuth?: boolean;
+  corsOrigin?: string[];
+  maxUploadBytes?: string;
+  maxAudioSeconds?: string;
+  requestTimeout?: string;
+  queueSize?: string;
+  sampleLen?: string;
+  shutdownTimeout?: string;
+  logContent?: boolean;
+}
+
+export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerConfig, unknown>> {
+  return {
+    host: f.host,
+    port: f.port,
+    model: f.model,
+    modelId: f.modelId,
+    dtype: f.dtype,
+    device: f.device,
+    threads: f.threads,
+    apiKeys: f.apiKey,
+    apiKeysFile: f.apiKeysFile,
+    insecureNoAuth: f.insecureNoAuth,
+    corsOrigins: f.corsOrigin,
+    maxUploadBytes: f.maxUploadBytes,
+    maxAudioSeconds: f.maxAudioSeconds,
+    requestTimeoutS: f.requestTimeout,
+    queueSize: f.queueSize,
+    sampleLen: f.sampleLen,
+    shutdownTimeoutS: f.shutdownTimeout,
+    logContent: f.logContent,
+  };
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the OpenAI-compatible HTTP API (default 127.0.0.1:8000)')
+    .option('--config <file>', 'JSON config file (also $EARSHOT_CONFIG)')
+    .option('--host <address>', 'address to listen on; anything but loopback needs an API key (default 127.0.0.1)')
+    .option('--port <n>', 'port; 0 picks a free one (default 8000)')
+    .option('--model <model>', 'catalogue name, hub repository id or model folder (default base)')
+    .option('--model-id <id>', 'the id clients see for the model')
+    .option('--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8"')
+    .option('--device <device>', 'cpu, cuda or auto (default cpu)')
+    .option('--threads <n>', 'threads per operator; 0 lets onnxruntime pick (default 0)')
+    .option('--api-key <key>', 'accept this API key (repeatable; also $EARSHOT_API_KEYS, comma-separated)', collect)
+    .option('--api-keys-file <file>', 'file with one API key per line')
+    .option('--insecure-no-auth', 'allow listening beyond loopback without any API key')
+    .option('--cors-origin <origin>', 'allow this browser origin (repeatable; * for any); CORS is off otherwise', collect)
+    .option('--max-upload-bytes <n>', 'largest accepted upload (default 200000000)')
+    .option('--max-audio-seconds <s>', 'longest accepted audio (default 10800)')
+    .option('--request-timeout <s>', 'longest a request may take (default 3600)')
+    .option('--queue-size <n>', 'requests that may wait for the model; more get 429 (default 64)')
+    .option('--sample-len <n>', 'most tokens decoded per 30 s window (default 224)')
+    .option('--shutdown-timeout <s>', 'how long requests in flight get to finish on SIGTERM (default 30)')
+    .option('--log-content', 'log transcript text (never logged otherwise)')
+    .action(async (flags: ServeFlags) => {
+      const config = loadServerConfig({ flags: serveFlagsToConfig(flags), ...(flags.config ? { configFile: flags.config } : {}) });
+      log.info({ config: maskedConfig(config) }, 'effective configuration');
+      const server = await startServer(config);
+      installShutdown(server.app, { timeoutS: config.shutdownTimeoutS });
+      try {
+        await server.loaded;
+      } catch (e) {
+        await server.app.close();
+        throw e;
+      }
+    });
+}

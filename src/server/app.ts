@@ -1,0 +1,123 @@
+// The app factory: one fastify instance with the OpenAI-compatible routes, API-key check, CORS
+// (only when origins are configured), request ids, metrics and the error mapping, logging through
+// the process's one pino logger. `startServer` also listens and loads the default model in the
+// background, so /health answers at once and /ready turns 200 when the model is in.
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { log } from '../log.ts';
+import { ApiKeys } from './auth.ts';
+import type { ServerConfig } from './config.ts';
+import type { ServerContext } from './context.ts';
+import { toHttpError } from './http-errors.ts';
+import { ServerMetrics } from './metrics.ts';
+import { ModelHost } from './model-host.ts';
+import { audioRoutes } from './routes/audio.ts';
+import { modelRoutes } from './routes/models.ts';
+import { statusRoutes } from './routes/status.ts';
+
+/** Paths anyone may call, keys or not: probes must work without secrets. */
+const OPEN_PATHS = new Set(['/health', '/ready']);
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  ctx: ServerContext;
+}
+
+/** Builds the app for `config`; the model is not loaded (call `ctx.host.load()`), so /ready is 503 until then. */
+export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } = {}): Promise<BuiltApp> {
+  const ctx: ServerContext = {
+    config,
+    host: opts.host ?? new ModelHost(config),
+    metrics: new ServerMetrics(),
+    keys: new ApiKeys(config.apiKeys),
+  };
+  const { metrics, keys, host } = ctx;
+  host.onLoaded((w) => {
+    metrics.modelLoadSeconds.set({ model: host.id }, w.loadMs / 1000);
+    metrics.modelReady.set(1);
+    metrics.queueChanged(w.queue.stats());
+    w.queue.onChange((s) => metrics.queueChanged(s));
+  });
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    genReqId: () => randomUUID(),
+    requestTimeout: config.requestTimeoutS * 1000,
+    // Uploads are multipart, bounded by the multipart limits; other bodies are small.
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const route = request.routeOptions.url ?? 'unmatched';
+    const started = performance.now();
+    metrics.inFlight.inc();
+    reply.raw.once('close', () => {
+      metrics.inFlight.dec();
+      const status = reply.raw.writableFinished ? String(reply.raw.statusCode) : 'aborted';
+      metrics.requests.inc({ route, method: request.method, status });
+      metrics.requestDuration.observe({ route, method: request.method }, (performance.now() - started) / 1000);
+    });
+  });
+
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+    });
+  }
+
+  app.addHook('onRequest', async (request) => {
+    if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url.split('?')[0]!)) return;
+    keys.check(request.headers.authorization);
+  });
+
+  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1 } });
+
+  app.setErrorHandler((error, request, reply) => {
+    const h = toHttpError(error, { retryAfterS: 1 });
+    if (h.serverFault) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ status: h.status, code: h.body.error.code, message: h.body.error.message }, 'request refused');
+    if (reply.raw.headersSent || reply.raw.destroyed) return;
+    void reply.code(h.status).headers(h.headers).send(h.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: { message: `no route for ${request.method} ${request.url.split('?')[0]}`, type: 'invalid_request_error', param: null, code: 'not_found' },
+    });
+  });
+
+  statusRoutes(app, ctx);
+  modelRoutes(app, ctx);
+  audioRoutes(app, ctx);
+  return { app, ctx };
+}
+
+export interface RunningServer extends BuiltApp {
+  /** `http://host:port`, with the port actually bound. */
+  url: string;
+  /** Settles when the default model is loaded (rejects if it cannot be). */
+  loaded: Promise<unknown>;
+}
+
+/** Builds the app, listens, then starts loading the model. */
+export async function startServer(config: ServerConfig, opts: { host?: ModelHost } = {}): Promise<RunningServer> {
+  const built = await buildApp(config, opts);
+  await built.app.listen({ host: config.host, port: config.port });
+  const addr = built.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const loaded = built.ctx.host.load().then(
+    (w) => built.app.log.info({ model: built.ctx.host.id, loadMs: Math.round(w.loadMs) }, 'model loaded'),
+    (e: unknown) => {
+      built.app.log.error({ err: e, model: built.ctx.host.id }, 'model failed to load');
+      throw e;
+    },
+  );
+  loaded.catch(() => {});
+  return { ...built, url: `http://${shownHost}:${port}`, loaded };
+}

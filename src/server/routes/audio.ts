@@ -1,0 +1,167 @@
+// POST /v1/audio/transcriptions and /v1/audio/translations, as OpenAI's audio API: a multipart
+// upload in, the transcript out in the asked response_format (rendered by src/output/formats.ts,
+// the CLI's renderer), or with stream=true as server-sent events, one `transcript.text.delta` per
+// segment as soon as it is decoded, then `transcript.text.done`.
+//
+// The decode itself runs inside the model's WorkQueue with the request's abort signal: a client
+// that hangs up (or a request past its timeout) leaves the queue at once if it was still waiting,
+// and stops between windows if it was running, so no work runs for nobody.
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeAudio } from '../../audio/index.ts';
+import type { Segment, Transcription } from '../../decoding/segment.ts';
+import { encodePrompt } from '../../decoding/sot.ts';
+import { transcribe, type TranscribeOptions } from '../../decoding/transcribe.ts';
+import type { Whisper } from '../../decoding/whisper.ts';
+import { EarshotError } from '../../errors.ts';
+import { render, type ResponseFormat } from '../../output/formats.ts';
+import { parseAudioParams, type AudioParams } from '../audio-params.ts';
+import type { ServerContext } from '../context.ts';
+import { paramError, toHttpError } from '../http-errors.ts';
+import { readUpload } from '../upload.ts';
+
+type Task = 'transcribe' | 'translate';
+
+const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
+  json: 'application/json; charset=utf-8',
+  verbose_json: 'application/json; charset=utf-8',
+  text: 'text/plain; charset=utf-8',
+  srt: 'text/plain; charset=utf-8',
+  vtt: 'text/vtt; charset=utf-8',
+};
+
+/** Whisper's encoder reads 50 positions per second of audio: the "audio tokens" of a request. */
+const AUDIO_TOKENS_PER_SECOND = 50;
+
+/** Aborts when the client goes away before the response is complete, or when the request times out. */
+function requestSignal(reply: FastifyReply, timeoutS: number): AbortSignal {
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort(new EarshotError('internal', 'client_closed', 'the client closed the connection'));
+  });
+  return AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutS * 1000)]);
+}
+
+/** The body of a finished transcription: formats.ts's rendering, plus OpenAI's `usage` in JSON. */
+function body(t: Transcription, format: ResponseFormat): string {
+  const rendered = render(t, format);
+  if (format !== 'json' && format !== 'verbose_json') return rendered;
+  return JSON.stringify({ ...(JSON.parse(rendered) as object), usage: { type: 'duration', seconds: Math.ceil(t.duration) } });
+}
+
+const sse = (event: object): string => `data: ${JSON.stringify(event)}\n\n`;
+
+export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { config, host, metrics } = ctx;
+
+  function record(task: Task, duration: number, started: number, segments: readonly Segment[]): number {
+    const tokens = segments.reduce((n, s) => n + s.tokens.length, 0);
+    metrics.audioSeconds.inc({ task }, duration);
+    metrics.tokens.inc(tokens);
+    if (duration > 0) metrics.realTimeFactor.observe((performance.now() - started) / 1000 / duration);
+    return tokens;
+  }
+
+  async function handle(task: Task, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    host.ready(); // 503 while loading, before reading an upload we could not use
+    const signal = requestSignal(reply, config.requestTimeoutS);
+    const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
+    const params = parseAudioParams(upload.fields, task);
+    const w = host.forRequest(params.model);
+    if (task === 'translate' && !w.tokenizer.isMultilingual) {
+      throw paramError('invalid_argument', 'translation_unsupported', 'model', `model "${host.id}" is English-only: translation needs a multilingual model`);
+    }
+    const audio = await decodeAudio(upload.file.bytes, { maxDurationS: config.maxAudioSeconds, signal });
+    const options: TranscribeOptions = {
+      task,
+      sampleLen: config.sampleLen,
+      ...(params.language !== undefined ? { language: params.language } : {}),
+      ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
+      ...(params.prompt !== undefined ? { initialPrompt: params.prompt } : {}),
+    };
+    request.log.info(
+      { task, audioSeconds: audio.durationS, format: audio.format, responseFormat: params.responseFormat, stream: params.stream },
+      'transcription request',
+    );
+    if (params.stream) return stream(task, w, audio.samples, options, params, signal, request, reply);
+
+    const t = await w.queue.run(
+      async () => {
+        const started = performance.now();
+        const run = await transcribe(w, audio.samples, options);
+        const segments: Segment[] = [];
+        for await (const s of run.segments) {
+          signal.throwIfAborted();
+          segments.push(s);
+        }
+        record(task, run.duration, started, segments);
+        const { language, languageProbability, duration } = run;
+        return { language, languageProbability, duration, task, text: segments.map((s) => s.text).join(''), segments } satisfies Transcription;
+      },
+      { signal },
+    );
+    if (config.logContent) request.log.info({ text: t.text }, 'transcript');
+    return reply.type(CONTENT_TYPES[params.responseFormat]).send(body(t, params.responseFormat));
+  }
+
+  async function stream(
+    task: Task,
+    w: Whisper,
+    samples: Float32Array,
+    options: TranscribeOptions,
+    params: AudioParams,
+    signal: AbortSignal,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    await w.queue.run(
+      async () => {
+        const started = performance.now();
+        // Errors up to here (bad language, …) are still ordinary HTTP errors; after the headers go
+        // out, an error can only be an event in the stream.
+        const run = await transcribe(w, samples, options);
+        const out = new PassThrough();
+        void reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(out);
+        const segments: Segment[] = [];
+        try {
+          for await (const s of run.segments) {
+            signal.throwIfAborted();
+            segments.push(s);
+            if (s.text !== '') out.write(sse({ type: 'transcript.text.delta', delta: s.text }));
+          }
+          const outputTokens = record(task, run.duration, started, segments);
+          const text = segments.map((s) => s.text).join('').trim();
+          if (config.logContent) request.log.info({ text }, 'transcript');
+          const audioTokens = Math.ceil(run.duration * AUDIO_TOKENS_PER_SECOND);
+          const textTokens = params.prompt ? encodePrompt(w.tokenizer, params.prompt).length : 0;
+          out.write(
+            sse({
+              type: 'transcript.text.done',
+              text,
+              usage: {
+                type: 'tokens',
+                input_tokens: audioTokens + textTokens,
+                input_token_details: { audio_tokens: audioTokens, text_tokens: textTokens },
+                output_tokens: outputTokens,
+                total_tokens: audioTokens + textTokens + outputTokens,
+              },
+            }),
+          );
+        } catch (e) {
+          if (!signal.aborted || signal.reason instanceof Error && signal.reason.name === 'TimeoutError') {
+            const h = toHttpError(e);
+            request.log[h.serverFault ? 'error' : 'info']({ err: e }, 'transcription stream failed');
+            out.write(sse(h.body));
+          }
+        } finally {
+          out.end();
+        }
+      },
+      { signal },
+    );
+    return reply;
+  }
+
+  app.post('/v1/audio/transcriptions', (request, reply) => handle('transcribe', request, reply));
+  app.post('/v1/audio/translations', (request, reply) => handle('translate', request, reply));
+}

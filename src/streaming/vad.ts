@@ -84,7 +84,7 @@ export class SileroVad {
 
 /** One audio stream's Silero state: feed it consecutive frames in order. */
 export class VadStream {
-  private state = new Float32Array(STATE_SIZE);
+  private state: Float32Array = new Float32Array(STATE_SIZE);
   private readonly input = new Float32Array(CONTEXT_SAMPLES + FRAME_SAMPLES);
   private busy = false;
 

@@ -77,6 +77,18 @@ test('inputs shorter than the reflect padding, or empty, match the reference', a
   }
 });
 
+test('very quiet audio, where the 1e-10 floor and not the max − 8 clamp decides, matches the reference', async () => {
+  const config = preprocessorConfig(80);
+  const extractor = new LogMelExtractor(parsePreprocessorConfig(config));
+  const quiet = jfk.map((v) => v * 1e-5);
+  const ours = extractor.window(quiet);
+  const diff = maxAbsDiff(ours, await referenceFeatures(config, quiet));
+  assert.ok(diff <= TOLERANCE, `max |diff| ${diff}`);
+  // The floor shows: the smallest value is the one of log10(1e-10), above the max − 8 clamp.
+  assert.ok(Math.abs(ours.reduce((a, b) => Math.min(a, b)) - (-10 + 4) / 4) < 1e-6);
+  assert.deepEqual(extractor.longForm(quiet).window(0), ours);
+});
+
 test('a given output buffer is filled and returned, with the same result as a fresh one', () => {
   const extractor = new LogMelExtractor(whisperFeatureConfig(80));
   const out = new Float32Array(80 * 3000).fill(123);

@@ -1,0 +1,103 @@
+// Shared by the server tests: a server on port 0 over a built test model (random weights, so only
+// the structure of answers is checked), with the configuration going through the real loader, and
+// small WAV clips cut from the JFK sample.
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testModelDir } from '../../scripts/test-model/index.ts';
+import { startServer, type RunningServer } from '../../src/server/app.ts';
+import { loadServerConfig, type ServerConfig } from '../../src/server/config.ts';
+import { log } from '../../src/log.ts';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+export const JFK = join(ROOT, 'samples/jfk.wav');
+export const BAD_DIR = join(ROOT, '../shared/audio/bad');
+export const BIN = join(ROOT, 'bin/earshot.js');
+
+/** Models in the cache are listed by /v1/models: keep the tests away from the user's cache. */
+export function isolateHome(): string {
+  const home = mkdtempSync(join(tmpdir(), 'earshot-server-test-'));
+  process.env.EARSHOT_HOME = home;
+  return home;
+}
+
+export function modelDir(preset: 'english' | 'multilingual'): string {
+  return testModelDir({ preset });
+}
+
+/** Starts a server with the given settings (as flags) on 127.0.0.1, port 0, and waits for the model. */
+export async function startTestServer(flags: Partial<Record<keyof ServerConfig, unknown>>, opts: { load?: boolean } = {}): Promise<RunningServer> {
+  const config = loadServerConfig({ env: {}, flags: { port: 0, threads: 1, sampleLen: 4, ...flags } });
+  const s = await startServer(config);
+  if (opts.load !== false) await s.loaded;
+  return s;
+}
+
+/** A 16 kHz mono 16-bit WAV of `seconds` of the JFK sample (11 s), repeated as needed. */
+export function jfkClip(seconds: number): Uint8Array {
+  const src = readFileSync(JFK);
+  const dataAt = src.indexOf(Buffer.from('data')) + 8;
+  const speech = src.subarray(dataAt, dataAt + src.readUInt32LE(dataAt - 4));
+  const pcm = Buffer.alloc(Math.round(seconds * 16000) * 2);
+  for (let at = 0; at < pcm.length; at += speech.length) speech.copy(pcm, at, 0, Math.min(speech.length, pcm.length - at));
+  return wav16(pcm);
+}
+
+/** Wraps raw s16le mono 16 kHz PCM in a canonical WAV header. */
+export function wav16(pcm: Uint8Array): Uint8Array {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + pcm.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(16000, 24);
+  h.writeUInt32LE(32000, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}
+
+/** A multipart form as OpenAI clients send it. */
+export function form(fields: Record<string, string | string[]>, file?: { bytes: Uint8Array; name?: string }): FormData {
+  const f = new FormData();
+  if (file) f.append('file', new Blob([file.bytes]), file.name ?? 'clip.wav');
+  for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) f.append(k, x);
+  return f;
+}
+
+/** Resolves once `check` is true (polled every 5 ms), or fails after `ms`. */
+export async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Holds the model's queue with a job of the test's own until `release()` is called. */
+export function occupy(queue: { run<T>(job: () => Promise<T>): Promise<T> }): { release: () => void; done: Promise<void> } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const done = queue.run(() => gate);
+  return { release, done };
+}
+
+/** A metric's value from the Prometheus text, summed over series whose labels include `labels`. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
+
+// Request logs would drown the test report; EARSHOT_LOG_LEVEL=info brings them back.
+log.level = process.env.EARSHOT_LOG_LEVEL ?? 'warn';

@@ -21,6 +21,8 @@ export const BUILDER_VERSION: string = (() => {
   for (const file of readdirSync(HERE).filter((f) => f.endsWith('.ts')).sort()) {
     hash.update(file).update(readFileSync(join(HERE, file)));
   }
+  // The 8-bit arithmetic the builder uses lives in src/ (precision.ts re-exports it).
+  hash.update(readFileSync(new URL('../../src/models/quantize/weights.ts', import.meta.url)));
   return hash.digest('hex').slice(0, 16);
 })();
 

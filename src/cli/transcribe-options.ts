@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_MAX_DURATION_S } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
 import { EarshotError } from '../errors.ts';
+import { DEFAULT_ZH_SCRIPT, ZH_SCRIPTS } from '../output/chinese.ts';
 import type { ResponseFormat } from '../output/formats.ts';
 
 /** Half the decoder's 448 positions, as openai/whisper: the other half is kept for the prompt. */
@@ -30,10 +31,11 @@ export const DEFAULTS = {
   format: 'txt',
   device: 'cpu',
   maxDuration: String(DEFAULT_MAX_DURATION_S),
+  zh: DEFAULT_ZH_SCRIPT,
 } as const;
 
 /** The option names as commander stores them, mapped to the flag the user typed. */
-const FLAGS: Record<string, string> = {
+export const FLAGS: Record<string, string> = {
   model: '--model',
   dtype: '--dtype',
   language: '--language',
@@ -49,6 +51,7 @@ const FLAGS: Record<string, string> = {
   threads: '--threads',
   device: '--device',
   maxDuration: '--max-duration',
+  zh: '--zh',
 };
 
 const wholeNumber = (min: number, max: number) =>
@@ -69,7 +72,8 @@ const decimal = (what: string, check: (n: number) => boolean) =>
 
 const nonEmpty = z.string().trim().min(1, { error: 'expected a non-empty value' });
 
-const schema = z.object({
+/** Every option of `transcribe`; other commands `.pick()` the ones they share. */
+export const transcribeOptionsSchema = z.object({
   model: nonEmpty,
   dtype: nonEmpty.optional(),
   language: nonEmpty.transform((s) => s.toLowerCase()),
@@ -85,21 +89,29 @@ const schema = z.object({
   threads: wholeNumber(0, 1024).optional(),
   device: z.enum(['cpu', 'cuda', 'auto'], { error: 'expected cpu, cuda or auto' }),
   maxDuration: decimal('a positive number of seconds', (n) => n > 0 && Number.isFinite(n)),
+  zh: z.enum(ZH_SCRIPTS, { error: `expected one of ${ZH_SCRIPTS.join(', ')}` }),
 });
 
-export type TranscribeCliOptions = z.output<typeof schema>;
+export type TranscribeCliOptions = z.output<typeof transcribeOptionsSchema>;
 
-/** Validates commander's raw option values; throws `invalid_argument/bad_option` on the first bad one. */
-export function parseTranscribeOptions(raw: Record<string, unknown>): TranscribeCliOptions {
+/**
+ * Validates commander's raw option values against `schema` (this file's, or a command's own built
+ * from its pieces); throws `invalid_argument/bad_option` naming the flag of the first bad one.
+ */
+export function parseCliOptions<S extends z.ZodType<{ language?: string }>>(
+  schema: S,
+  raw: Record<string, unknown>,
+  flags: Readonly<Record<string, string>> = FLAGS,
+): z.output<S> {
   const r = schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = String(issue.path[0] ?? '');
     const given = raw[key];
     const shown = typeof given === 'string' ? ` "${given}"` : '';
-    throw new EarshotError('invalid_argument', 'bad_option', `invalid ${FLAGS[key] ?? key}${shown}: ${issue.message}`);
+    throw new EarshotError('invalid_argument', 'bad_option', `invalid ${flags[key] ?? key}${shown}: ${issue.message}`);
   }
-  if (r.data.language !== 'auto') {
+  if (r.data.language !== undefined && r.data.language !== 'auto') {
     try {
       resolveLanguage(r.data.language);
     } catch (e) {
@@ -107,4 +119,9 @@ export function parseTranscribeOptions(raw: Record<string, unknown>): Transcribe
     }
   }
   return r.data;
+}
+
+/** Validates the options of `earshot transcribe`. */
+export function parseTranscribeOptions(raw: Record<string, unknown>): TranscribeCliOptions {
+  return parseCliOptions(transcribeOptionsSchema, raw);
 }

@@ -9,6 +9,7 @@ import { decodeAudio } from '../audio/index.ts';
 import { transcribeAll, type TranscribeOptions } from '../decoding/transcribe.ts';
 import { loadWhisper, type Whisper } from '../decoding/whisper.ts';
 import { EarshotError } from '../errors.ts';
+import { convertTranscription } from '../output/chinese.ts';
 import { render } from '../output/formats.ts';
 import { progressReporter } from './models.ts';
 import { FORMAT_OUTPUT, type TranscribeCliOptions } from './transcribe-options.ts';
@@ -31,7 +32,11 @@ export function outputPaths(files: readonly string[], opts: Pick<TranscribeCliOp
   return paths;
 }
 
-function decodingOptions(o: TranscribeCliOptions): TranscribeOptions {
+/** The decoder's options from the CLI's (also used by `earshot eval`, which has no --task or --prompt). */
+export function decodingOptions(
+  o: Pick<TranscribeCliOptions, 'conditionOnPreviousText' | 'temperature' | 'beamSize' | 'bestOf' | 'sampleLen'> &
+    Partial<Pick<TranscribeCliOptions, 'language' | 'task' | 'prompt'>>,
+): TranscribeOptions {
   return {
     language: o.language,
     task: o.task,
@@ -44,7 +49,8 @@ function decodingOptions(o: TranscribeCliOptions): TranscribeOptions {
   };
 }
 
-async function loadModel(o: TranscribeCliOptions): Promise<Whisper> {
+/** Loads the model the options name, with a download bar on first use. */
+export async function loadModel(o: Pick<TranscribeCliOptions, 'model' | 'dtype' | 'device' | 'threads'>): Promise<Whisper> {
   const progress = progressReporter();
   try {
     return await loadWhisper(o.model, {
@@ -85,7 +91,8 @@ async function transcribeFile(w: Whisper, file: string, out: string | undefined,
   try {
     const audio = await decodeAudio(file, { maxDurationS: o.maxDuration });
     bar.update(0, audio.durationS);
-    const result = await transcribeAll(w, audio.samples, { ...decodingOptions(o), onProgress: (done, total) => bar.update(done, total) });
+    const decoded = await transcribeAll(w, audio.samples, { ...decodingOptions(o), onProgress: (done, total) => bar.update(done, total) });
+    const result = await convertTranscription(decoded, o.zh);
     bar.update(audio.durationS, audio.durationS); // the last window reports whole mel frames, a hair short
     let body = render(result, FORMAT_OUTPUT[o.format].render);
     if (!body.endsWith('\n')) body += '\n';

@@ -2,6 +2,7 @@
 // the options, their help and the examples; it validates the options before anything heavy loads,
 // then hands over to transcribe-run.ts (imported on use, so other commands start quickly).
 import { Command } from 'commander';
+import { ZH_SCRIPTS } from '../output/chinese.ts';
 import { CLI_FORMATS, DEFAULTS, MAX_SAMPLE_LEN, parseTranscribeOptions } from './transcribe-options.ts';
 
 const EXAMPLES = `
@@ -18,6 +19,7 @@ Examples:
   earshot transcribe talk.mp3 --model small --language de --format srt > talk.srt
   earshot transcribe a.wav b.m4a --format vtt --output-dir subs/
   earshot transcribe interview.webm --task translate --model ./my-model-folder
+  earshot transcribe news-zh.wav --language zh --zh simplified
   EARSHOT_OFFLINE=1 earshot transcribe note.wav --model tiny.en --temperature 0 --beam-size 5
 `;
 
@@ -40,6 +42,7 @@ export function transcribeCommand(): Command {
     .option('--threads <n>', 'threads inside one operator (default: 0, one per core)')
     .option('--device <device>', 'cpu, cuda (needs the CUDA provider, see the README) or auto (CUDA if installed, else CPU)', DEFAULTS.device)
     .option('--max-duration <seconds>', 'longest audio accepted per file', DEFAULTS.maxDuration)
+    .option('--zh <script>', `Chinese output script: ${ZH_SCRIPTS.join(', ')} (simplified/traditional convert Mandarin and Cantonese text, Taiwan standard; as-is keeps what the model wrote)`, DEFAULTS.zh)
     .addHelpText('after', EXAMPLES)
     .action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseTranscribeOptions(raw);

@@ -6,10 +6,14 @@ import { basename } from 'node:path';
 import { loadWhisper, type Whisper } from '../decoding/whisper.ts';
 import { WorkQueue } from '../engine/work-queue.ts';
 import { EarshotError } from '../errors.ts';
+import { log } from '../log.ts';
 import { parseModelRef } from '../models/index.ts';
 import type { ServerConfig } from './config.ts';
 
 export const OPENAI_MODEL_ALIAS = 'whisper-1';
+
+/** Queues whose bound a server has already set. */
+const boundQueues = new WeakSet<WorkQueue>();
 
 export type HostState = 'loading' | 'ready' | 'failed';
 
@@ -54,12 +58,7 @@ export class ModelHost {
           ...(this.config.dtype !== undefined ? { dtype: this.config.dtype } : {}),
           engine: { device: this.config.device, intraOpThreads: this.config.threads },
         });
-        // The model's one queue gets the configured bound before any request can use it. It is
-        // only swapped while idle, so a queue already in use is never split in two.
-        const s = w.queue.stats();
-        if (w.queue.maxWaiting !== this.config.queueSize && s.running === 0 && s.waiting === 0) {
-          w.queue = new WorkQueue({ maxWaiting: this.config.queueSize });
-        }
+        this.boundQueue(w);
         this.whisper = w;
         this.state = 'ready';
         this.loadedAt = Math.floor(Date.now() / 1000);
@@ -73,6 +72,25 @@ export class ModelHost {
       }
     })();
     return this.loading;
+  }
+
+  /**
+   * Gives the model's one queue the configured bound before any request uses it. loadWhisper
+   * shares one instance per model in the process, so only the first server to load it sets the
+   * bound, and only while the queue is idle: a queue in use is never split in two.
+   */
+  private boundQueue(w: Whisper): void {
+    if (boundQueues.has(w.queue)) {
+      if (w.queue.maxWaiting !== this.config.queueSize) {
+        log.warn({ queueSize: w.queue.maxWaiting, asked: this.config.queueSize }, 'model already shared with its own queue bound; keeping it');
+      }
+      return;
+    }
+    const s = w.queue.stats();
+    if (w.queue.maxWaiting !== this.config.queueSize && s.running === 0 && s.waiting === 0) {
+      w.queue = new WorkQueue({ maxWaiting: this.config.queueSize });
+    }
+    boundQueues.add(w.queue);
   }
 
   /** The loaded model, or `not_ready` while it loads. */

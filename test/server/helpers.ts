@@ -65,7 +65,7 @@ export function wav16(pcm: Uint8Array): Uint8Array {
 /** A multipart form as OpenAI clients send it. */
 export function form(fields: Record<string, string | string[]>, file?: { bytes: Uint8Array; name?: string }): FormData {
   const f = new FormData();
-  if (file) f.append('file', new Blob([file.bytes]), file.name ?? 'clip.wav');
+  if (file) f.append('file', new Blob([Buffer.from(file.bytes)]), file.name ?? 'clip.wav');
   for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) f.append(k, x);
   return f;
 }

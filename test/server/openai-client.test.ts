@@ -197,7 +197,7 @@ test('429 with Retry-After while the queue is full (here: one job running, no wa
 
 test('503 with Retry-After before the model is loaded; /ready turns 200 once it is', async () => {
   // buildApp alone does not load the model: its host stays "loading" until asked.
-  const built = await buildApp(loadServerConfig({ env: {}, flags: { model: modelDir('english'), apiKeys: [KEY], port: 0, sampleLen: 4 } }));
+  const built = await buildApp(loadServerConfig({ env: {}, flags: { model: modelDir('english'), apiKeys: [KEY], port: 0, sampleLen: 4, threads: 1 } }));
   await built.app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}`;
   try {

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEarshotError } from '../errors.ts';
 import { modelsCommand } from './models.ts';
+import { quantizeCommand } from './quantize.ts';
 import { serveCommand } from './serve.ts';
 import { transcribeCommand } from './transcribe.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(transcribeCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(quantizeCommand());
   program.addCommand(serveCommand());
   return program;
 }

@@ -81,7 +81,9 @@ export function gatherSpeech(samples: Float32Array, layout: SpeechLayout): Float
 export function toSourceTime(layout: SpeechLayout, seconds: number, edge: 'start' | 'end'): number {
   const { pieces } = layout;
   if (pieces.length === 0) return 0;
-  const x = seconds * SAMPLE_RATE;
+  // Snapped to whole samples when within rounding of one, so seams and gap edges compare exactly.
+  const raw = seconds * SAMPLE_RATE;
+  const x = Math.abs(raw - Math.round(raw)) < 1e-6 ? Math.round(raw) : raw;
   // The piece k whose span, with the gap after it, holds x; ends take the left-closed side.
   let lo = 0;
   let hi = pieces.length - 1;

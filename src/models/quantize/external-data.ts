@@ -76,8 +76,9 @@ export function inlineExternalData(model: Model, dir: string): number {
         done += n;
       }
       t.rawData = bytes;
-      t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
-      t.externalData = [];
+      // Unset, not set to the defaults, so the tensor encodes exactly as one that was never external.
+      delete t.dataLocation;
+      delete t.externalData;
       total += length;
     }
   } finally {

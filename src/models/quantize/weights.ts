@@ -61,6 +61,7 @@ function range(values: Float32Array): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
+    if (Number.isNaN(v)) return [NaN, NaN];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
@@ -115,6 +116,7 @@ export function quantizeChannels(
     for (let c = 0; c < cols; c++) {
       const v = values[r * cols + c]!;
       const ch = axis === 0 ? r : c;
+      if (Number.isNaN(v)) lo[ch] = NaN;
       if (v < lo[ch]!) lo[ch] = v;
       if (v > hi[ch]!) hi[ch] = v;
     }

@@ -21,8 +21,13 @@ export function installShutdown(app: FastifyInstance, opts: { timeoutS: number; 
       exit(1);
     }, opts.timeoutS * 1000);
     deadline.unref();
+    // server.close() only drops the connections idle at that moment; a kept-alive connection whose
+    // last response ends later would hold the close open until its keep-alive timeout.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
     app
       .close()
+      .finally(() => clearInterval(sweep))
       .then(() => unloadAll())
       .then(
         () => {

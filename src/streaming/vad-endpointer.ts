@@ -79,7 +79,7 @@ export class VadEndpointer {
   }
 }
 
-/** Speech regions (in samples) of a whole 16 kHz signal. Checks `signal` between chunks. */
+/** Speech regions (in samples) of a whole 16 kHz signal. Rejects with `signal.reason` once aborted. */
 export async function detectSpeech(
   vad: SileroVad,
   samples: Float32Array,
@@ -90,7 +90,7 @@ export async function detectSpeech(
   const events: SpeechEvent[] = [];
   const CHUNK = FRAME_SAMPLES * 64;
   for (let i = 0; i < samples.length; i += CHUNK) {
-    if (signal?.aborted) throw new EarshotError('invalid_argument', 'aborted', 'voice activity detection was aborted', { cause: signal.reason });
+    signal?.throwIfAborted();
     events.push(...(await ep.push(samples.subarray(i, i + CHUNK))));
   }
   events.push(...(await ep.finish()));

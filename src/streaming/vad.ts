@@ -58,7 +58,7 @@ export class SileroVad {
 
   /**
    * Probability of each FRAME_SAMPLES frame of a whole 16 kHz signal, the last frame zero-padded
-   * (ceil(n / 512) values). Checks `signal` between frames.
+   * (ceil(n / 512) values). Rejects with `signal.reason` once aborted.
    */
   async frameProbabilities(samples: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
     const stream = this.createStream();
@@ -66,7 +66,7 @@ export class SileroVad {
     const probs = new Float32Array(n);
     const last = new Float32Array(FRAME_SAMPLES);
     for (let i = 0; i < n; i++) {
-      if (signal?.aborted) throw new EarshotError('invalid_argument', 'aborted', 'voice activity detection was aborted', { cause: signal.reason });
+      signal?.throwIfAborted();
       let frame = samples.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES);
       if (frame.length < FRAME_SAMPLES) {
         last.set(frame);

@@ -1,0 +1,139 @@
+// KV-cache bookkeeping for the batching scheduler. One decoder run leaves a `KvState`: the present
+// tensors of all its rows (a cohort: every row has the same cache length). A caller holds a
+// `ScheduledCache`, which names rows of a state instead of owning tensors, so beam reordering
+// (`selectRows`) costs nothing until the next run, and a cohort whose rows come back unchanged feeds
+// the previous present tensors straight back. Rows are copied only when a run's membership or row
+// order differs from the state it reads; cross-attention rows (1500 frames each, the big ones) are
+// kept as they are whenever the new layout needs the same encoder rows in the same order, which is
+// what beam reordering within one window gives (every beam of a window reads the same audio).
+import ort from 'onnxruntime-node';
+import type { DecoderCache } from './whisper-model.ts';
+
+type Tensor = ort.Tensor;
+
+let nextOrigin = 0;
+let nextState = 0;
+
+/** A fresh id for a row whose cross-attention K/V come from its own encoder output. */
+export function newOrigin(): number {
+  return nextOrigin++;
+}
+
+/** The caches of every row of one decoder run. Never mutated once built. */
+export class KvState {
+  readonly id = nextState++;
+  constructor(
+    /** Tokens in the self-attention cache of every row. */
+    readonly length: number,
+    /** [k0, v0, k1, v1, ...] of the self-attention, batch = origins.length. */
+    readonly self: readonly Tensor[],
+    /** Same for the cross-attention. */
+    readonly cross: readonly Tensor[],
+    /** Per row: which encoder output its cross-attention K/V were computed from. */
+    readonly origins: readonly number[],
+  ) {}
+
+  get batch(): number {
+    return this.origins.length;
+  }
+}
+
+/** Marks a result handed to a caller, so the scheduler knows when that caller is back. */
+export interface Ticket {
+  done: boolean;
+}
+
+/**
+ * The decoder cache a scheduler caller holds: rows `rows` of `state`, in that order. It satisfies
+ * `DecoderCache`; reading `self` or `cross` (which only code outside the scheduler does) copies the
+ * rows out.
+ */
+export class ScheduledCache implements DecoderCache {
+  constructor(
+    readonly state: KvState,
+    readonly rows: readonly number[],
+    /** The delivery this cache descends from (null for caches built from a foreign DecoderCache). */
+    readonly ticket: Ticket | null,
+    /** Priority inherited by calls on this cache that give none. */
+    readonly priority: number,
+  ) {}
+
+  get batch(): number {
+    return this.rows.length;
+  }
+
+  get length(): number {
+    return this.state.length;
+  }
+
+  get self(): Tensor[] {
+    return this.state.self.map((t) => gatherRows(this.rows.map((row) => ({ tensor: t, row }))));
+  }
+
+  get cross(): Tensor[] {
+    return this.state.cross.map((t) => gatherRows(this.rows.map((row) => ({ tensor: t, row }))));
+  }
+}
+
+/** One row of some [batch, heads, len, headDim] tensor. */
+export interface RowRef {
+  tensor: Tensor;
+  row: number;
+}
+
+/** A new tensor whose row i is `rows[i]` (all sources share heads, length and head size). */
+export function gatherRows(rows: readonly RowRef[]): Tensor {
+  const [, h, s, d] = rows[0]!.tensor.dims as [number, number, number, number];
+  const rowSize = h * s * d;
+  const dst = new Float32Array(rows.length * rowSize);
+  rows.forEach(({ tensor, row }, i) => {
+    const src = tensor.data as Float32Array;
+    dst.set(src.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
+  });
+  return new ort.Tensor('float32', dst, [rows.length, h, s, d]);
+}
+
+/** One row of a run's input: row `row` of `state`. */
+export interface StateRow {
+  state: KvState;
+  row: number;
+}
+
+export interface AssembledCache {
+  cache: DecoderCache;
+  origins: number[];
+  /** Whether the self-attention / cross-attention tensors had to be copied for this layout. */
+  selfCopied: boolean;
+  crossCopied: boolean;
+}
+
+/**
+ * The cache to feed for a run whose row i is `layout[i]`: the state's own tensors when the layout
+ * is exactly its rows in order, otherwise gathered copies (cross-attention reused from any input
+ * state that already holds the needed encoder rows in the needed order).
+ */
+export function assembleCache(layout: readonly StateRow[]): AssembledCache {
+  const first = layout[0]!.state;
+  const origins = layout.map(({ state, row }) => state.origins[row]!);
+  const identity = layout.length === first.batch && layout.every(({ state, row }, i) => state === first && row === i);
+  if (identity) {
+    return {
+      cache: { batch: first.batch, length: first.length, self: [...first.self], cross: [...first.cross] },
+      origins,
+      selfCopied: false,
+      crossCopied: false,
+    };
+  }
+  const self = first.self.map((_, i) => gatherRows(layout.map(({ state, row }) => ({ tensor: state.self[i]!, row }))));
+  const states = new Set(layout.map((r) => r.state));
+  const sameOrigins = [...states].find((s) => s.batch === origins.length && s.origins.every((o, i) => o === origins[i]));
+  const cross = sameOrigins
+    ? [...sameOrigins.cross]
+    : first.cross.map((_, i) => gatherRows(layout.map(({ state, row }) => ({ tensor: state.cross[i]!, row }))));
+  return {
+    cache: { batch: layout.length, length: first.length, self, cross },
+    origins,
+    selfCopied: true,
+    crossCopied: !sameOrigins,
+  };
+}

@@ -173,3 +173,20 @@ test('stream=true: deltas arrive while later windows are still decoding; /health
   assert.ok(events.length >= 3, `several windows, several deltas (${events.length - 1})`);
   assert.equal(events.at(-1)!.text, events.slice(0, -1).map((e) => e.delta).join('').trim());
 });
+
+test('a request over the timeout: 504, and it leaves the queue', async () => {
+  const quick = await startTestServer({ model: modelDir('english'), requestTimeoutS: 1 });
+  const w = quick.ctx.host.ready();
+  const held = occupy(w.queue);
+  try {
+    await until(() => w.queue.stats().running === 1);
+    const r = await fetch(`${quick.url}/v1/audio/transcriptions`, { method: 'POST', body: form({}, { bytes: jfkClip(2) }) });
+    assert.equal(r.status, 504);
+    assert.equal(((await r.json()) as Answer['json']).error?.code, 'timeout');
+    assert.equal(w.queue.stats().waiting, 0);
+  } finally {
+    held.release();
+    await held.done;
+    await quick.app.close();
+  }
+});

@@ -187,8 +187,9 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
           yield {
             id: nextId++,
             seek: previousSeek,
-            start: s.start,
-            end: s.end,
+            // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
+            start: Math.min(s.start, duration),
+            end: Math.min(s.end, duration),
             text,
             tokens,
             temperature: result.temperature,

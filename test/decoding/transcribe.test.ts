@@ -126,3 +126,11 @@ test('windows judged silent are skipped (no_speech_prob over the threshold and a
   const rescued = await transcribeAll(w, samples, { ...base, noSpeechThreshold: 0, logprobThreshold: -1000 });
   assert.ok(rescued.segments.length > 0);
 });
+
+test('segment times never run past the end of the audio', async () => {
+  const w = await english();
+  const samples = (await jfk()).subarray(0, 16000 * 3);
+  const r = await transcribeAll(w, samples, { temperature: 0, sampleLen: 24, compressionRatioThreshold: null, logprobThreshold: null, noSpeechThreshold: null });
+  assert.ok(r.segments.length > 0);
+  for (const s of r.segments) assert.ok(s.start <= 3 && s.end <= 3, `${s.start}–${s.end} on 3 s of audio`);
+});

@@ -4,7 +4,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename, dirname } from 'node:path';
-import { env, pipeline, type AutomaticSpeechRecognitionPipeline } from '@huggingface/transformers';
+import { env, pipeline, type AutomaticSpeechRecognitionPipeline, type Tensor } from '@huggingface/transformers';
 import { loadWhisper, unloadAll } from '../../src/decoding/whisper.ts';
 import { quantizedCopy } from './support.ts';
 
@@ -32,7 +32,7 @@ for (const [to, perChannel] of [['int8', false], ['q8', true]] as const) {
     open.push(asr);
     const out = (await asr(audio, { max_new_tokens: MAX_NEW })) as { text: string };
 
-    const { input_features } = (await asr.processor(audio)) as { input_features: { data: Float32Array } };
+    const { input_features } = (await asr.processor(audio)) as { input_features: Tensor };
     const generated = (await asr.model.generate({ inputs: input_features, max_new_tokens: MAX_NEW })) as { tolist(): bigint[][] };
     const tokens = generated.tolist()[0]!.map(Number);
     assert.deepEqual(tokens.slice(0, PROMPT.length), PROMPT);
@@ -42,7 +42,7 @@ for (const [to, perChannel] of [['int8', false], ['q8', true]] as const) {
     // earshot on the same file and features, with transformers.js's suppression, picks the same tokens.
     const gen = JSON.parse(JSON.stringify(asr.model.generation_config)) as { suppress_tokens: number[]; begin_suppress_tokens: number[] };
     const whisper = await loadWhisper(q.outDir, { dtype: to });
-    const encoded = await whisper.model.encode(input_features.data, 1);
+    const encoded = await whisper.model.encode(input_features.data as Float32Array, 1);
     let step = await whisper.model.decode(BigInt64Array.from(PROMPT, BigInt), 1, encoded, null);
     for (let i = PROMPT.length; i < tokens.length; i++) {
       const skip = new Set([...gen.suppress_tokens, ...(i === PROMPT.length ? gen.begin_suppress_tokens : [])]);

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEarshotError } from '../errors.ts';
+import { evalCommand } from './eval.ts';
 import { modelsCommand } from './models.ts';
 import { quantizeCommand } from './quantize.ts';
 import { serveCommand } from './serve.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(transcribeCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(evalCommand());
   program.addCommand(quantizeCommand());
   program.addCommand(serveCommand());
   return program;

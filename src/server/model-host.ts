@@ -88,7 +88,7 @@ export class ModelHost {
     }
     const s = w.queue.stats();
     if (w.queue.maxWaiting !== this.config.queueSize && s.running === 0 && s.waiting === 0) {
-      w.queue = new WorkQueue({ maxWaiting: this.config.queueSize });
+      w.queue = new WorkQueue({ maxWaiting: this.config.queueSize, concurrency: w.queue.concurrency });
     }
     boundQueues.add(w.queue);
   }

@@ -9,6 +9,7 @@ import { testModelDir } from '../../scripts/test-model/index.ts';
 import { startServer, type RunningServer } from '../../src/server/app.ts';
 import { loadServerConfig, type ServerConfig } from '../../src/server/config.ts';
 import { log } from '../../src/log.ts';
+import type { WorkQueue } from '../../src/engine/work-queue.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const JFK = join(ROOT, 'samples/jfk.wav');
@@ -79,12 +80,12 @@ export async function until(check: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-/** Holds the model's queue with a job of the test's own until `release()` is called. */
-export function occupy(queue: { run<T>(job: () => Promise<T>): Promise<T> }): { release: () => void; done: Promise<void> } {
+/** Fills every running slot of the model's queue with jobs of the test's own until `release()`. */
+export function occupy(queue: WorkQueue): { release: () => void; done: Promise<void>; slots: number } {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const done = queue.run(() => gate);
-  return { release, done };
+  const done = Promise.all(Array.from({ length: queue.concurrency }, () => queue.run(() => gate))).then(() => {});
+  return { release, done, slots: queue.concurrency };
 }
 
 /** A metric's value from the Prometheus text, summed over series whose labels include `labels`. */

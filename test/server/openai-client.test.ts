@@ -176,13 +176,13 @@ test('413: an upload over the size limit', async () => {
   assert.equal(typeof ok.text, 'string', 'the server still answers');
 });
 
-test('429 with Retry-After while the queue is full (here: one job running, no waiting room)', async () => {
+test('429 with Retry-After while the queue is full (here: every slot running, no waiting room)', async () => {
   const w = server.ctx.host.ready();
   const held = occupy(w.queue);
   try {
-    await until(() => w.queue.stats().running === 1);
+    await until(() => w.queue.stats().running === held.slots);
     const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
-    assert.equal(metricValue(metrics, 'earshot_queue_running'), 1, 'the queue gauge follows the queue');
+    assert.equal(metricValue(metrics, 'earshot_queue_running'), held.slots, 'the queue gauge follows the queue');
     const e = await rejection(client.audio.transcriptions.create({ file: await audio(), model: 'whisper-1' }));
     assert.ok(e instanceof OpenAI.RateLimitError);
     assert.equal(e.code, 'queue_full');

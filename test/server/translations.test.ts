@@ -26,8 +26,8 @@ after(async () => {
 });
 
 test('translations: verbose_json says task translate; json and text come back too', async () => {
-  const v = await client.audio.translations.create({ file: await audio(), model: 'whisper-1', response_format: 'verbose_json', temperature: 0.5 });
-  assert.equal((v as unknown as { task: string }).task, 'translate');
+  const v = (await client.audio.translations.create({ file: await audio(), model: 'whisper-1', response_format: 'verbose_json', temperature: 0.5 })) as unknown as OpenAI.Audio.TranscriptionVerbose & { task: string };
+  assert.equal(v.task, 'translate');
   assert.equal(v.duration, 3);
   assert.equal(v.text, (v.segments ?? []).map((s) => s.text).join(''));
   const j = await client.audio.translations.create({ file: await audio(), model: server.ctx.host.id, temperature: 0.5 });

@@ -127,6 +127,7 @@ test('a client that hangs up while queued leaves the queue, and its job never ru
   const metrics = async () => (await fetch(`${server.url}/metrics`)).text();
   const tokensBefore = metricValue(await metrics(), 'earshot_tokens_generated_total');
   const held = occupy(w.queue);
+  await until(() => w.queue.stats().running === held.slots);
   const client = new AbortController();
   const pending = fetch(url, { method: 'POST', body: form({ temperature: '0.5' }, { bytes: jfkClip(3) }), signal: client.signal });
   try {
@@ -159,7 +160,7 @@ test('stream=true: deltas arrive while later windows are still decoding; /health
     received += decoder.decode(value, { stream: true });
     if (!sawDeltaBeforeEnd && received.includes('transcript.text.delta') && !received.includes('transcript.text.done')) {
       sawDeltaBeforeEnd = true;
-      assert.equal(w.queue.stats().running, 1, 'the transcription is still running');
+      assert.ok(w.queue.stats().running >= 1, 'the transcription is still running');
       assert.equal((await fetch(`${server.url}/health`)).status, 200);
       assert.equal((await fetch(`${server.url}/ready`)).status, 200);
     }
@@ -179,7 +180,7 @@ test('a request over the timeout: 504, and it leaves the queue', async () => {
   const w = quick.ctx.host.ready();
   const held = occupy(w.queue);
   try {
-    await until(() => w.queue.stats().running === 1);
+    await until(() => w.queue.stats().running === held.slots);
     const r = await fetch(`${quick.url}/v1/audio/transcriptions`, { method: 'POST', body: form({}, { bytes: jfkClip(2) }) });
     assert.equal(r.status, 504);
     assert.equal(((await r.json()) as Answer['json']).error?.code, 'timeout');

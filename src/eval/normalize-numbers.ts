@@ -65,7 +65,15 @@ function toFraction(v: string | bigint): { num: bigint; den: bigint } | null {
   const m = /^(?=\d|\.\d)(\d*)(?:\.(\d*))?$/.exec(v);
   if (!m) return null;
   const frac = m[2] ?? '';
-  return { num: BigInt((m[1] ?? '') + frac || '0'), den: 10n ** BigInt(frac.length) };
+  const num = BigInt((m[1] ?? '') + frac || '0');
+  const den = 10n ** BigInt(frac.length);
+  const g = gcd(num, den);
+  return { num: num / g, den: den / g }; // lowest terms, as Fraction keeps them ("12.0" is 12/1)
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
 }
 
 /** The fraction times `k`, if that is a whole number. */

@@ -28,6 +28,7 @@ interface ServeFlags {
   sampleLen?: string;
   shutdownTimeout?: string;
   logContent?: boolean;
+  vadFilter?: boolean;
 }
 
 export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerConfig, unknown>> {
@@ -50,6 +51,7 @@ export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerCo
     sampleLen: f.sampleLen,
     shutdownTimeoutS: f.shutdownTimeout,
     logContent: f.logContent,
+    vadFilter: f.vadFilter,
   };
 }
 
@@ -75,7 +77,10 @@ export function serveCommand(): Command {
     .option('--sample-len <n>', 'most tokens decoded per 30 s window (default 224)')
     .option('--shutdown-timeout <s>', 'how long requests in flight get to finish on SIGTERM (default 30)')
     .option('--log-content', 'log transcript text (never logged otherwise)')
-    .action(async (flags: ServeFlags) => {
+    .option('--no-vad-filter', "decode whole uploads, silence included (default: only the speech Silero VAD finds; a request's vad_filter field overrides)")
+    .action(async (flags: ServeFlags, cmd: Command) => {
+      // commander defaults a --no- flag to true; only a flag actually given may override env and file.
+      if (cmd.getOptionValueSource('vadFilter') !== 'cli') delete flags.vadFilter;
       const config = loadServerConfig({ flags: serveFlagsToConfig(flags), ...(flags.config ? { configFile: flags.config } : {}) });
       log.info({ config: maskedConfig(config) }, 'effective configuration');
       const server = await startServer(config);

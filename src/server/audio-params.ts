@@ -16,6 +16,8 @@ export interface AudioParams {
   temperature: number | undefined;
   responseFormat: ResponseFormat;
   stream: boolean;
+  /** earshot's own field: decode only speech (undefined = the server's default). */
+  vadFilter: boolean | undefined;
 }
 
 const truthy = z
@@ -37,6 +39,7 @@ const fieldSchemas = {
     .pipe(z.number().min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' })),
   response_format: z.enum(RESPONSE_FORMATS, { error: `expected one of ${RESPONSE_FORMATS.join(', ')}` }),
   stream: truthy,
+  vad_filter: truthy,
 } as const;
 
 type FieldName = keyof typeof fieldSchemas;
@@ -87,5 +90,6 @@ export function parseAudioParams(fields: Map<string, string[]>, task: 'transcrib
     temperature: temperature === undefined || temperature === 0 ? undefined : temperature,
     responseFormat: field(fields, 'response_format') ?? 'json',
     stream: field(fields, 'stream') ?? false,
+    vadFilter: field(fields, 'vad_filter'),
   };
 }

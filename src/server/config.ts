@@ -65,6 +65,8 @@ export const serverConfigSchema = z.strictObject({
   shutdownTimeoutS: number(0, 86400).default(30),
   /** Log transcript text (never logged otherwise). */
   logContent: boolean.default(false),
+  /** Decode only the speech Silero VAD finds in an upload (a request's `vad_filter` field overrides it). */
+  vadFilter: boolean.default(true),
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
@@ -90,6 +92,7 @@ export const ENV_VARS: Readonly<Record<keyof ServerConfig, string>> = {
   sampleLen: 'EARSHOT_SAMPLE_LEN',
   shutdownTimeoutS: 'EARSHOT_SHUTDOWN_TIMEOUT',
   logContent: 'EARSHOT_LOG_CONTENT',
+  vadFilter: 'EARSHOT_VAD_FILTER',
 };
 export const CONFIG_FILE_ENV = 'EARSHOT_CONFIG';
 

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeAudio } from '../../audio/index.ts';
 import type { Segment, Transcription } from '../../decoding/segment.ts';
 import { encodePrompt } from '../../decoding/sot.ts';
-import { transcribe, type TranscribeOptions } from '../../decoding/transcribe.ts';
+import { transcribeWithVad, type VadTranscribeOptions } from '../../streaming/vad-transcribe.ts';
 import type { Whisper } from '../../decoding/whisper.ts';
 import { EarshotError } from '../../errors.ts';
 import { render, type ResponseFormat } from '../../output/formats.ts';
@@ -72,8 +72,10 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw paramError('invalid_argument', 'translation_unsupported', 'model', `model "${host.id}" is English-only: translation needs a multilingual model`);
     }
     const audio = await decodeAudio(upload.file.bytes, { maxDurationS: config.maxAudioSeconds, signal });
-    const options: TranscribeOptions = {
+    const options: VadTranscribeOptions = {
       task,
+      vadFilter: params.vadFilter ?? config.vadFilter,
+      signal,
       sampleLen: config.sampleLen,
       ...(params.language !== undefined ? { language: params.language } : {}),
       ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
@@ -88,7 +90,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const t = await w.queue.run(
       async () => {
         const started = performance.now();
-        const run = await transcribe(w, audio.samples, options);
+        const run = await transcribeWithVad(w, audio.samples, options);
         const segments: Segment[] = [];
         for await (const s of run.segments) {
           signal.throwIfAborted();
@@ -108,7 +110,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     task: Task,
     w: Whisper,
     samples: Float32Array,
-    options: TranscribeOptions,
+    options: VadTranscribeOptions,
     params: AudioParams,
     signal: AbortSignal,
     request: FastifyRequest,
@@ -119,7 +121,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const started = performance.now();
         // Errors up to here (bad language, …) are still ordinary HTTP errors; after the headers go
         // out, an error can only be an event in the stream.
-        const run = await transcribe(w, samples, options);
+        const run = await transcribeWithVad(w, samples, options);
         const out = new PassThrough();
         void reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(out);
         const segments: Segment[] = [];

@@ -33,8 +33,20 @@ export interface TranscribeOptions {
   suppressTokens?: string | readonly number[];
   suppressBlank?: boolean;
   random?: () => number;
-  /** Called after each window with seconds of audio done and the total. */
-  onProgress?: (doneSeconds: number, totalSeconds: number) => void;
+  /** Called after each window with seconds of audio done, the total, and where a resumed run would start. */
+  onProgress?: (doneSeconds: number, totalSeconds: number, resume: ResumePoint) => void;
+  /** Start at this mel frame instead of 0 (a resumed run: a ResumePoint's `seek`). */
+  startSeek?: number;
+  /** The text context carried into `startSeek`'s window (a ResumePoint's `previousTokens`); replaces initialPrompt. */
+  previousTokens?: readonly number[];
+}
+
+/** Enough to continue a run later from the next window, as if it had never stopped. */
+export interface ResumePoint {
+  /** Mel frame (10 ms) of the next window. */
+  seek: number;
+  /** The tokens the next window is prompted with. */
+  previousTokens: number[];
 }
 
 export interface TranscriptionRun extends TranscriptionInfo {
@@ -96,6 +108,9 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
   if (temperatures.length === 0 || temperatures.some((t) => !(t >= 0 && t <= 10))) {
     throw new EarshotError('invalid_argument', 'bad_temperature', 'temperature must be a number from 0 to 10 (or a list of them)');
   }
+  if (options.startSeek !== undefined && !(Number.isInteger(options.startSeek) && options.startSeek >= 0)) {
+    throw new EarshotError('invalid_argument', 'bad_start_seek', `startSeek must be a whole number of mel frames ≥ 0, got ${options.startSeek}`);
+  }
   const thresholds: FallbackThresholds = {
     compressionRatio: options.compressionRatioThreshold === undefined ? 2.4 : options.compressionRatioThreshold,
     logprob: options.logprobThreshold === undefined ? -1.0 : options.logprobThreshold,
@@ -140,8 +155,12 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
   };
 
   async function* segments(): AsyncGenerator<Segment, void, undefined> {
-    let seek = 0;
-    const allTokens: number[] = options.initialPrompt ? encodePrompt(tok, options.initialPrompt) : [];
+    let seek = options.startSeek ?? 0;
+    const allTokens: number[] = options.previousTokens
+      ? [...options.previousTokens]
+      : options.initialPrompt
+        ? encodePrompt(tok, options.initialPrompt)
+        : [];
     let promptResetSince = 0;
     let nextId = 0;
     while (seek < contentFrames) {
@@ -201,7 +220,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
         allTokens.push(...windowTokens);
         if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
       }
-      options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration);
+      options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration, { seek, previousTokens: allTokens.slice(promptResetSince) });
     }
   }
 

@@ -131,7 +131,7 @@ export async function transcribeSpeech(
   const onProgress = options.onProgress;
   const run = await transcribe(w, gatherSpeech(samples, layout), {
     ...options,
-    onProgress: onProgress && ((done) => onProgress(toSourceTime(layout, done, 'end'), duration)),
+    onProgress: onProgress && ((done, _total, resume) => onProgress(toSourceTime(layout, done, 'end'), duration, resume)),
   });
   async function* mapped(): AsyncGenerator<Segment, void, undefined> {
     for await (const s of run.segments) yield toSourceSegment(layout, s);

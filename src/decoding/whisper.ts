@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EngineOptionsInput, parseEngineOptions } from '../engine/execution.ts';
+import { BatchScheduler } from '../engine/scheduler.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
 import { WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
@@ -19,7 +20,7 @@ export interface Whisper {
   runner: ModelRunner;
   tokenizer: WhisperTokenizer;
   features: LogMelExtractor;
-  /** Every use of the model waits its turn here (see work-queue.ts). */
+  /** Every use of the model waits its turn here (see work-queue.ts); up to a batch of jobs run at once. */
   queue: WorkQueue;
   /** Milliseconds spent creating the sessions. */
   loadMs: number;
@@ -38,7 +39,11 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  return { id, resolved, model, runner: model, tokenizer, features, queue: new WorkQueue(), loadMs: performance.now() - started };
+  // Concurrent jobs share batched model runs through the scheduler; as many jobs run at once as
+  // one decoder run takes rows, the rest wait in the queue.
+  const runner = new BatchScheduler(model);
+  const queue = new WorkQueue({ concurrency: runner.maxBatch });
+  return { id, resolved, model, runner, tokenizer, features, queue, loadMs: performance.now() - started };
 }
 
 const loaded = new Map<string, Promise<Whisper>>();

@@ -27,7 +27,7 @@ Examples:
 `;
 
 const evalSchema = transcribeOptionsSchema
-  .pick({ model: true, dtype: true, beamSize: true, sampleLen: true, temperature: true, conditionOnPreviousText: true, threads: true, device: true, maxDuration: true })
+  .pick({ model: true, dtype: true, beamSize: true, sampleLen: true, temperature: true, conditionOnPreviousText: true, vadFilter: true, threads: true, device: true, maxDuration: true })
   .extend({
     language: transcribeOptionsSchema.shape.language.optional(),
     json: z.boolean().optional(),
@@ -132,6 +132,7 @@ export function evalCommand(): Command {
     .option('--temperature <t>', 'one sampling temperature from 0 to 1, with no fallback (default: 0, then 0.2 … 1.0 on a repetitive or unsure window)')
     .option('--sample-len <n>', `most tokens decoded per 30 s window, 1 to ${MAX_SAMPLE_LEN}`)
     .option('--no-condition-on-previous-text', 'do not feed each window the text of the previous ones')
+    .option('--no-vad-filter', 'decode whole files, silence included (default: only the speech Silero VAD finds)')
     .option('--threads <n>', 'threads inside one operator (default: 0, one per core)')
     .option('--device <device>', 'cpu, cuda or auto', DEFAULTS.device)
     .option('--max-duration <seconds>', 'longest audio accepted per file', DEFAULTS.maxDuration)

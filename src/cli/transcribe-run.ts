@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { decodeAudio } from '../audio/index.ts';
-import { transcribeAll, type TranscribeOptions } from '../decoding/transcribe.ts';
+import { transcribeWithVadAll, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
 import { loadWhisper, type Whisper } from '../decoding/whisper.ts';
 import { EarshotError } from '../errors.ts';
 import { convertTranscription } from '../output/chinese.ts';
@@ -34,10 +34,11 @@ export function outputPaths(files: readonly string[], opts: Pick<TranscribeCliOp
 
 /** The decoder's options from the CLI's (also used by `earshot eval`, which has no --task or --prompt). */
 export function decodingOptions(
-  o: Pick<TranscribeCliOptions, 'conditionOnPreviousText' | 'temperature' | 'beamSize' | 'bestOf' | 'sampleLen'> &
+  o: Pick<TranscribeCliOptions, 'conditionOnPreviousText' | 'temperature' | 'beamSize' | 'bestOf' | 'sampleLen' | 'vadFilter'> &
     Partial<Pick<TranscribeCliOptions, 'language' | 'task' | 'prompt'>>,
-): TranscribeOptions {
+): VadTranscribeOptions {
   return {
+    vadFilter: o.vadFilter,
     language: o.language,
     task: o.task,
     conditionOnPreviousText: o.conditionOnPreviousText,
@@ -91,7 +92,7 @@ async function transcribeFile(w: Whisper, file: string, out: string | undefined,
   try {
     const audio = await decodeAudio(file, { maxDurationS: o.maxDuration });
     bar.update(0, audio.durationS);
-    const decoded = await transcribeAll(w, audio.samples, { ...decodingOptions(o), onProgress: (done, total) => bar.update(done, total) });
+    const decoded = await transcribeWithVadAll(w, audio.samples, { ...decodingOptions(o), onProgress: (done, total) => bar.update(done, total) });
     const result = await convertTranscription(decoded, o.zh);
     bar.update(audio.durationS, audio.durationS); // the last window reports whole mel frames, a hair short
     let body = render(result, FORMAT_OUTPUT[o.format].render);

@@ -38,6 +38,7 @@ export function transcribeCommand(): Command {
     .option('--sample-len <n>', `most tokens decoded per 30 s window, 1 to ${MAX_SAMPLE_LEN} (default: ${MAX_SAMPLE_LEN}); a cap on runaway repetition`)
     .option('--temperature <t>', 'one sampling temperature from 0 to 1, with no fallback (default: 0, then 0.2, 0.4, … 1.0 when a window looks repetitive or unsure)')
     .option('--prompt <text>', 'text the model sees as preceding the audio: spellings, names, style')
+    .option('--no-vad-filter', 'decode the whole file, silence included (default: only the speech Silero VAD finds, which keeps the model from inventing text on silence)')
     .option('--no-condition-on-previous-text', 'do not feed each window the text of the previous ones (less repetition, less consistency)')
     .option('--threads <n>', 'threads inside one operator (default: 0, one per core)')
     .option('--device <device>', 'cpu, cuda (needs the CUDA provider, see the README) or auto (CUDA if installed, else CPU)', DEFAULTS.device)

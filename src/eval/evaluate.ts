@@ -3,7 +3,7 @@
 // align them. A file that cannot be read or transcribed is a failure of that file only.
 import { decodeAudio } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
-import { transcribeAll, type TranscribeOptions } from '../decoding/transcribe.ts';
+import { transcribeWithVadAll, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
 import type { Whisper } from '../decoding/whisper.ts';
 import type { ManifestEntry } from './manifest.ts';
 import { metricFor, score } from './metrics.ts';
@@ -12,7 +12,7 @@ import type { FileFailure, FileResult } from './report.ts';
 
 export interface EvaluateOptions {
   /** Decoding options; the language is set per file. */
-  decode?: Omit<TranscribeOptions, 'language' | 'onProgress'>;
+  decode?: Omit<VadTranscribeOptions, 'language' | 'onProgress'>;
   /** Decode every file in this language (`auto`: detect) instead of each entry's own. */
   language?: string;
   maxDurationS?: number;
@@ -34,7 +34,7 @@ async function evaluateOne(w: Whisper, entry: ManifestEntry, opts: EvaluateOptio
   const started = performance.now();
   const audio = await decodeAudio(entry.audioPath, opts.maxDurationS !== undefined ? { maxDurationS: opts.maxDurationS } : {});
   const decodeLanguage = opts.language ?? entry.language ?? 'auto';
-  const t = await transcribeAll(w, audio.samples, { ...opts.decode, language: decodeLanguage, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const t = await transcribeWithVadAll(w, audio.samples, { ...opts.decode, language: decodeLanguage, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   const processingS = (performance.now() - started) / 1000;
   // The reference's language decides how it is scored; failing that, the one decoded in.
   const language = entry.language ?? (opts.language !== undefined && opts.language !== 'auto' ? resolveLanguage(opts.language) : t.language);

@@ -6,12 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { LANGUAGES } from '../../src/decoding/languages.ts';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.ts';
+import { writeWav } from '../audio/support.ts';
 
 const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -77,6 +78,17 @@ test('a local model folder: txt to stdout, nothing else on either stream', async
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', 'no progress bar or log when stderr is not a terminal');
   assert.match(r.stdout, /^[^\n]*\S[^\n]*\n$/, 'one non-empty line of text');
+});
+
+test('silence: no text with the default VAD filter, invented text with --no-vad-filter', async () => {
+  const silence = join(home, 'silence.wav');
+  writeFileSync(silence, writeWav({ coding: 's16', sampleRate: 16000, channels: [new Float32Array(16000 * 6)] }));
+  const filtered = await earshot([silence, '--model', english, ...FAST, '--threads', '1']);
+  assert.equal(filtered.code, 0, filtered.stderr);
+  assert.equal(filtered.stdout.trim(), '');
+  const unfiltered = await earshot([silence, '--model', english, ...FAST, '--threads', '1', '--no-vad-filter']);
+  assert.equal(unfiltered.code, 0, unfiltered.stderr);
+  assert.ok(unfiltered.stdout.trim().length > 0, 'random weights invent text on silence when nothing filters it');
 });
 
 test('--output-dir with two files writes two numbered SRT files and prints their paths', async () => {

@@ -56,7 +56,7 @@ test('the option: three names, as-is by default, a clear error otherwise', () =>
   assert.deepEqual([...ZH_SCRIPTS], ['as-is', 'simplified', 'traditional']);
   assert.equal(parseZhScript(' Simplified '), 'simplified');
   assert.throws(() => parseZhScript('klingon'), { name: 'EarshotError', code: 'bad_zh', message: /klingon.*as-is, simplified, traditional/ });
-  const base = { model: 'tiny', language: 'auto', task: 'transcribe', format: 'txt', device: 'cpu', maxDuration: '60', conditionOnPreviousText: true };
+  const base = { model: 'tiny', language: 'auto', task: 'transcribe', format: 'txt', device: 'cpu', maxDuration: '60', conditionOnPreviousText: true, vadFilter: true };
   assert.equal(parseTranscribeOptions({ ...base, zh: 'as-is' }).zh, 'as-is');
   assert.equal(parseTranscribeOptions({ ...base, zh: 'traditional' }).zh, 'traditional');
   assert.throws(() => parseTranscribeOptions({ ...base, zh: 'cantonese' }), { code: 'bad_option', message: /^invalid --zh "cantonese": expected one of as-is, simplified, traditional$/ });

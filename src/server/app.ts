@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { log } from '../log.ts';
 import { ApiKeys } from './auth.ts';
@@ -14,6 +15,9 @@ import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
 import { audioRoutes } from './routes/audio.ts';
+import { realtimeRoutes } from './routes/realtime.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { chooseProtocol, streamAuthorization } from './routes/stream-common.ts';
 import { modelRoutes } from './routes/models.ts';
 import { statusRoutes } from './routes/status.ts';
 
@@ -73,9 +77,12 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
 
   app.addHook('onRequest', async (request) => {
     if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url.split('?')[0]!)) return;
-    keys.check(request.headers.authorization);
+    // Browsers cannot set headers on a WebSocket: streams may carry the key another way.
+    keys.check(request.headers.authorization ?? streamAuthorization(request));
   });
 
+  // ws closes (1009) beyond 4x the message cap; up to that, an oversized message gets an error event.
+  await app.register(websocket, { options: { maxPayload: 4 * config.streamMaxMessageBytes, handleProtocols: chooseProtocol } });
   await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1 } });
 
   app.setErrorHandler((error, request, reply) => {
@@ -94,6 +101,8 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
   statusRoutes(app, ctx);
   modelRoutes(app, ctx);
   audioRoutes(app, ctx);
+  realtimeRoutes(app, ctx);
+  streamRoutes(app, ctx);
   return { app, ctx };
 }
 

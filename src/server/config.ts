@@ -67,6 +67,14 @@ export const serverConfigSchema = z.strictObject({
   logContent: boolean.default(false),
   /** Decode only the speech Silero VAD finds in an upload (a request's `vad_filter` field overrides it). */
   vadFilter: boolean.default(true),
+  /** Most WebSocket streams open at once (/v1/realtime, /v1/stream); more are refused (close 1013). */
+  maxStreams: number(0, 10000, true).default(16),
+  /** Silence that ends an utterance in a stream, ms. */
+  streamSilenceMs: number(100, 10000, true).default(500),
+  /** How often a stream's partial hypothesis is re-decoded, ms of audio. */
+  streamPartialIntervalMs: number(100, 60000, true).default(500),
+  /** Largest WebSocket message a stream accepts, bytes. */
+  streamMaxMessageBytes: number(1024, 64 * 1024 * 1024, true).default(1024 * 1024),
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
@@ -93,6 +101,10 @@ export const ENV_VARS: Readonly<Record<keyof ServerConfig, string>> = {
   shutdownTimeoutS: 'EARSHOT_SHUTDOWN_TIMEOUT',
   logContent: 'EARSHOT_LOG_CONTENT',
   vadFilter: 'EARSHOT_VAD_FILTER',
+  maxStreams: 'EARSHOT_MAX_STREAMS',
+  streamSilenceMs: 'EARSHOT_STREAM_SILENCE_MS',
+  streamPartialIntervalMs: 'EARSHOT_STREAM_PARTIAL_INTERVAL_MS',
+  streamMaxMessageBytes: 'EARSHOT_STREAM_MAX_MESSAGE_BYTES',
 };
 export const CONFIG_FILE_ENV = 'EARSHOT_CONFIG';
 

@@ -63,6 +63,29 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly streamsActive = new Gauge({
+    name: 'earshot_streams_active',
+    help: 'WebSocket transcription streams open now',
+    registers: [this.registry],
+  });
+  readonly streamFinalLatency = new Histogram({
+    name: 'earshot_stream_final_latency_seconds',
+    help: 'Time from a detected end of speech (or commit) to its final transcript',
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly streamPartialInterval = new Histogram({
+    name: 'earshot_stream_partial_interval_seconds',
+    help: 'Time between two partial updates of one utterance',
+    buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly streamPartialsDropped = new Counter({
+    name: 'earshot_stream_partials_dropped_total',
+    help: 'Partial hypotheses not decoded because the stream already had one pending (load)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -1,0 +1,338 @@
+// earshot's web page logic: the API key prompt (shown after a 401, kept in sessionStorage), live
+// microphone transcription (capture-processor.js makes 16 kHz s16le frames; they go over the
+// /v1/stream WebSocket and partial / final results come back), and file transcription through
+// /v1/audio/transcriptions with upload progress and TXT/SRT/VTT downloads.
+//
+// The file is transcribed once, as verbose_json, and the subtitle files are made here from its
+// segments, so that three downloads do not cost three transcriptions. toSrt/toVtt follow
+// src/output/formats.ts exactly; test/browser/page.test.ts compares them with the server's own srt
+// and vtt for the same upload.
+
+const KEY_STORE = 'earshot.apiKey';
+const FRAME_SAMPLES = 3200; // 200 ms at 16 kHz
+const $ = (id) => document.getElementById(id);
+
+// ---------- API key ----------
+
+let apiKey = sessionStorage.getItem(KEY_STORE) ?? '';
+let onKeyAccepted = null;
+
+function authHeaders() {
+  return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+}
+
+/** Shows the key field; `message` says why (none yet, or the one given was refused). */
+function askForKey(message) {
+  $('key-message').textContent = message;
+  $('key-section').hidden = false;
+  $('api-key').focus();
+}
+
+/** True when the API answers without a 401 with the current key (or none). */
+async function checkAccess() {
+  let res;
+  try {
+    res = await fetch('/v1/models', { headers: authHeaders() });
+  } catch {
+    return true; // the server is unreachable: the action itself will report it
+  }
+  if (res.status !== 401) return true;
+  askForKey(apiKey ? 'The API key was refused. Enter another one.' : 'This server needs an API key.');
+  return false;
+}
+
+$('key-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  apiKey = $('api-key').value.trim();
+  sessionStorage.setItem(KEY_STORE, apiKey);
+  if (await checkAccess()) {
+    $('key-section').hidden = true;
+    $('api-key').value = '';
+    const then = onKeyAccepted;
+    onKeyAccepted = null;
+    then?.();
+  }
+});
+
+// ---------- live microphone ----------
+
+let live = null; // { stream, context, node, socket, pending: ArrayBuffer[], ready, stopping }
+
+function setLiveStatus(text, isError = false) {
+  $('live-status').textContent = text;
+  $('live-status').classList.toggle('error', isError);
+}
+
+function setRecordButton(recording) {
+  const b = $('record');
+  b.textContent = recording ? 'Stop recording' : 'Start recording';
+  b.setAttribute('aria-pressed', String(recording));
+}
+
+function streamUrl() {
+  const url = new URL('/v1/stream', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (apiKey) url.searchParams.set('api_key', apiKey);
+  return url.href;
+}
+
+function showPartial(committed, tentative) {
+  $('committed').textContent = committed;
+  $('tentative').textContent = tentative;
+}
+
+function showFinal(text) {
+  showPartial('', '');
+  if (!text.trim()) return;
+  const p = document.createElement('p');
+  p.className = 'final';
+  p.textContent = text.trim();
+  $('finals').append(p);
+}
+
+function onServerMessage(event) {
+  if (typeof event.data !== 'string') return;
+  let msg;
+  try {
+    msg = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  switch (msg.type) {
+    case 'ready':
+      live.ready = true;
+      setLiveStatus('Listening…');
+      for (const frame of live.pending.splice(0)) live.socket.send(frame);
+      break;
+    case 'partial':
+      showPartial(msg.committed ?? '', msg.tentative ?? (msg.committed ? '' : (msg.text ?? '')));
+      break;
+    case 'final':
+      showFinal(msg.text ?? '');
+      break;
+    case 'error':
+      setLiveStatus(msg.message ?? msg.code ?? 'stream error', true);
+      if (msg.code === 'missing_api_key' || msg.code === 'invalid_api_key' || msg.code === 'unauthorized') {
+        askForKey(msg.message ?? 'This server needs an API key.');
+      }
+      break;
+    case 'done':
+      live.socket.close(1000);
+      break;
+  }
+}
+
+async function startRecording() {
+  if (!(await checkAccess())) {
+    onKeyAccepted = startRecording;
+    return;
+  }
+  $('record').disabled = true;
+  setLiveStatus('Starting…');
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+  } catch (e) {
+    setLiveStatus(`No microphone: ${e.message}`, true);
+    $('record').disabled = false;
+    return;
+  }
+  // The context runs at the device's rate (often 48 kHz); the worklet converts to 16 kHz.
+  const context = new AudioContext();
+  try {
+    await context.audioWorklet.addModule('/web/capture-processor.js');
+  } catch (e) {
+    stream.getTracks().forEach((t) => t.stop());
+    await context.close();
+    setLiveStatus(`Audio processing unavailable: ${e.message}`, true);
+    $('record').disabled = false;
+    return;
+  }
+  const node = new AudioWorkletNode(context, 'earshot-capture', {
+    numberOfInputs: 1,
+    numberOfOutputs: 1,
+    channelCount: 1,
+    channelCountMode: 'explicit', // stereo microphones are mixed down to mono
+    channelInterpretation: 'speakers',
+    processorOptions: { targetRate: 16000, frameSamples: FRAME_SAMPLES },
+  });
+  context.createMediaStreamSource(stream).connect(node);
+  node.connect(context.destination); // the processor writes silence; the connection keeps it running
+
+  const socket = new WebSocket(streamUrl());
+  socket.binaryType = 'arraybuffer';
+  live = { stream, context, node, socket, pending: [], ready: false, stopping: false };
+  const session = live;
+  node.port.onmessage = (event) => {
+    const m = event.data;
+    if (m.type === 'frame') {
+      $('level').value = Math.min(1, m.level * 4);
+      if (session.ready && socket.readyState === WebSocket.OPEN) socket.send(m.pcm);
+      else session.pending.push(m.pcm);
+    } else if (m.type === 'flushed' && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: 'end' }));
+    }
+  };
+  socket.addEventListener('open', () => {
+    const start = { type: 'start', format: 's16le', sample_rate: 16000 };
+    const language = $('live-language').value.trim();
+    if (language) start.language = language;
+    socket.send(JSON.stringify(start));
+  });
+  socket.addEventListener('message', onServerMessage);
+  socket.addEventListener('close', (event) => {
+    const wasStopping = session.stopping;
+    release(session);
+    if (live === session) live = null;
+    setRecordButton(false);
+    $('record').disabled = false;
+    if (!wasStopping || event.code !== 1000) {
+      if (!$('live-status').classList.contains('error')) {
+        setLiveStatus(event.code === 1000 ? 'Stream ended.' : `Connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''}).`, event.code !== 1000);
+      }
+      if (event.code !== 1000) void checkAccess();
+    } else {
+      setLiveStatus('Stopped.');
+    }
+  });
+  setRecordButton(true);
+  $('record').disabled = false;
+}
+
+function release(session) {
+  session.stream.getTracks().forEach((t) => t.stop());
+  session.node.port.onmessage = null;
+  session.node.disconnect();
+  if (session.context.state !== 'closed') void session.context.close();
+}
+
+/** Stops the microphone; the last frame and `end` go out, the server answers `done` and closes. */
+function stopRecording() {
+  if (!live || live.stopping) return;
+  live.stopping = true;
+  setLiveStatus('Finishing…');
+  $('record').disabled = true;
+  live.stream.getTracks().forEach((t) => t.stop());
+  if (live.socket.readyState === WebSocket.OPEN) live.node.port.postMessage('flush');
+  else live.socket.close();
+}
+
+$('record').addEventListener('click', () => (live ? stopRecording() : startRecording()));
+
+// ---------- file transcription ----------
+
+function timecode(seconds, marker) {
+  const totalMs = Math.max(0, Math.round(seconds * 1000));
+  const ms = totalMs % 1000;
+  const totalS = (totalMs - ms) / 1000;
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  return `${pad(Math.floor(totalS / 3600))}:${pad(Math.floor(totalS / 60) % 60)}:${pad(totalS % 60)}${marker}${pad(ms, 3)}`;
+}
+
+function cueText(text) {
+  return text
+    .trim()
+    .replace(/-->/g, '->')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join('\n');
+}
+
+function toSrt(segments) {
+  return segments
+    .filter((s) => cueText(s.text).length > 0)
+    .map((s, i) => `${i + 1}\n${timecode(s.start, ',')} --> ${timecode(s.end, ',')}\n${cueText(s.text)}\n`)
+    .join('\n');
+}
+
+function toVtt(segments) {
+  const body = segments
+    .filter((s) => cueText(s.text).length > 0)
+    .map((s) => `${timecode(s.start, '.')} --> ${timecode(s.end, '.')}\n${cueText(s.text)}\n`)
+    .join('\n');
+  return `WEBVTT\n\n${body}`;
+}
+
+const downloadUrls = [];
+
+function offerDownload(id, name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  downloadUrls.push(url);
+  $(id).href = url;
+  $(id).download = name;
+}
+
+function showResult(fileName, result) {
+  for (const url of downloadUrls.splice(0)) URL.revokeObjectURL(url);
+  const stem = fileName.replace(/\.[^.]*$/, '') || 'transcript';
+  const text = (result.text ?? '').trim();
+  $('file-text').value = text;
+  offerDownload('download-txt', `${stem}.txt`, 'text/plain', `${text}\n`);
+  offerDownload('download-srt', `${stem}.srt`, 'application/x-subrip', toSrt(result.segments ?? []));
+  offerDownload('download-vtt', `${stem}.vtt`, 'text/vtt', toVtt(result.segments ?? []));
+  $('file-result').hidden = false;
+}
+
+function setFileStatus(text, isError = false) {
+  $('file-status').textContent = text;
+  $('file-status').classList.toggle('error', isError);
+}
+
+function uploadFile() {
+  const file = $('file').files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, file.name);
+  form.append('response_format', 'verbose_json');
+  const language = $('file-language').value.trim();
+  if (language) form.append('language', language);
+
+  const progress = $('upload-progress');
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', '/v1/audio/transcriptions');
+  for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+  xhr.responseType = 'json';
+  xhr.upload.addEventListener('progress', (e) => {
+    if (!e.lengthComputable) return;
+    progress.value = e.loaded / e.total;
+    setFileStatus(`Uploading… ${Math.round((100 * e.loaded) / e.total)}%`);
+  });
+  xhr.upload.addEventListener('load', () => {
+    progress.removeAttribute('value'); // indeterminate while the server transcribes
+    setFileStatus('Transcribing…');
+  });
+  xhr.addEventListener('load', () => {
+    progress.hidden = true;
+    $('upload').disabled = false;
+    if (xhr.status === 200 && xhr.response) {
+      setFileStatus(`Done: ${Number(xhr.response.duration ?? 0).toFixed(1)} s of audio.`);
+      showResult(file.name, xhr.response);
+      return;
+    }
+    const message = xhr.response?.error?.message ?? `the server answered ${xhr.status}`;
+    setFileStatus(`Failed: ${message}`, true);
+    if (xhr.status === 401) {
+      askForKey(apiKey ? 'The API key was refused. Enter another one.' : 'This server needs an API key.');
+      onKeyAccepted = uploadFile;
+    }
+  });
+  xhr.addEventListener('error', () => {
+    progress.hidden = true;
+    $('upload').disabled = false;
+    setFileStatus('Failed: the server could not be reached.', true);
+  });
+  progress.value = 0;
+  progress.hidden = false;
+  $('upload').disabled = true;
+  $('file-result').hidden = true;
+  setFileStatus('Uploading…');
+  xhr.send(form);
+}
+
+$('file-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  uploadFile();
+});
+
+void checkAccess();

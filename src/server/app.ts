@@ -20,6 +20,7 @@ import { streamRoutes } from './routes/stream.ts';
 import { chooseProtocol, streamAuthorization } from './routes/stream-common.ts';
 import { modelRoutes } from './routes/models.ts';
 import { statusRoutes } from './routes/status.ts';
+import { isWebPath, webRoutes } from './web/routes.ts';
 
 /** Paths anyone may call, keys or not: probes must work without secrets. */
 const OPEN_PATHS = new Set(['/health', '/ready']);
@@ -76,7 +77,8 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
   }
 
   app.addHook('onRequest', async (request) => {
-    if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url.split('?')[0]!)) return;
+    const path = request.url.split('?')[0]!;
+    if (request.method === 'OPTIONS' || OPEN_PATHS.has(path) || isWebPath(path)) return;
     // Browsers cannot set headers on a WebSocket: streams may carry the key another way.
     keys.check(request.headers.authorization ?? streamAuthorization(request));
   });
@@ -101,6 +103,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
   statusRoutes(app, ctx);
   modelRoutes(app, ctx);
   audioRoutes(app, ctx);
+  webRoutes(app);
   realtimeRoutes(app, ctx);
   streamRoutes(app, ctx);
   return { app, ctx };

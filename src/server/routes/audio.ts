@@ -14,21 +14,13 @@ import { encodePrompt } from '../../decoding/sot.ts';
 import { transcribeWithVad, type VadTranscribeOptions } from '../../streaming/vad-transcribe.ts';
 import type { Whisper } from '../../decoding/whisper.ts';
 import { EarshotError } from '../../errors.ts';
-import { render, type ResponseFormat } from '../../output/formats.ts';
 import { parseAudioParams, type AudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
-import { paramError, toHttpError } from '../http-errors.ts';
+import { toHttpError } from '../http-errors.ts';
+import { assertTaskSupported, CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
 import { readUpload } from '../upload.ts';
 
 type Task = 'transcribe' | 'translate';
-
-const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
-  json: 'application/json; charset=utf-8',
-  verbose_json: 'application/json; charset=utf-8',
-  text: 'text/plain; charset=utf-8',
-  srt: 'text/plain; charset=utf-8',
-  vtt: 'text/vtt; charset=utf-8',
-};
 
 /** Whisper's encoder reads 50 positions per second of audio: the "audio tokens" of a request. */
 const AUDIO_TOKENS_PER_SECOND = 50;
@@ -40,13 +32,6 @@ function requestSignal(reply: FastifyReply, timeoutS: number): AbortSignal {
     if (!reply.raw.writableFinished) gone.abort(new EarshotError('internal', 'client_closed', 'the client closed the connection'));
   });
   return AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutS * 1000)]);
-}
-
-/** The body of a finished transcription: formats.ts's rendering, plus OpenAI's `usage` in JSON. */
-function body(t: Transcription, format: ResponseFormat): string {
-  const rendered = render(t, format);
-  if (format !== 'json' && format !== 'verbose_json') return rendered;
-  return JSON.stringify({ ...(JSON.parse(rendered) as object), usage: { type: 'duration', seconds: Math.ceil(t.duration) } });
 }
 
 const sse = (event: object): string => `data: ${JSON.stringify(event)}\n\n`;
@@ -68,9 +53,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
     const params = parseAudioParams(upload.fields, task);
     const w = host.forRequest(params.model);
-    if (task === 'translate' && !w.tokenizer.isMultilingual) {
-      throw paramError('invalid_argument', 'translation_unsupported', 'model', `model "${host.id}" is English-only: translation needs a multilingual model`);
-    }
+    assertTaskSupported(w, task, host.id);
     const audio = await decodeAudio(upload.file.bytes, { maxDurationS: config.maxAudioSeconds, signal });
     const options: VadTranscribeOptions = {
       task,
@@ -103,7 +86,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       { signal },
     );
     if (config.logContent) request.log.info({ text: t.text }, 'transcript');
-    return reply.type(CONTENT_TYPES[params.responseFormat]).send(body(t, params.responseFormat));
+    return reply.type(CONTENT_TYPES[params.responseFormat]).send(transcriptBody(t, params.responseFormat));
   }
 
   async function stream(

@@ -1,0 +1,29 @@
+// What /v1/audio/transcriptions and /v1/jobs share about a transcript: the check that the model
+// can do the task asked, and the response body of a finished transcription in each response_format
+// (formats.ts's rendering, plus OpenAI's `usage` in the JSON formats) with its content type.
+import type { Transcription } from '../decoding/segment.ts';
+import type { Whisper } from '../decoding/whisper.ts';
+import { render, type ResponseFormat } from '../output/formats.ts';
+import { paramError } from './http-errors.ts';
+
+export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
+  json: 'application/json; charset=utf-8',
+  verbose_json: 'application/json; charset=utf-8',
+  text: 'text/plain; charset=utf-8',
+  srt: 'text/plain; charset=utf-8',
+  vtt: 'text/vtt; charset=utf-8',
+};
+
+/** The body of a finished transcription: formats.ts's rendering, plus OpenAI's `usage` in JSON. */
+export function transcriptBody(t: Transcription, format: ResponseFormat): string {
+  const rendered = render(t, format);
+  if (format !== 'json' && format !== 'verbose_json') return rendered;
+  return JSON.stringify({ ...(JSON.parse(rendered) as object), usage: { type: 'duration', seconds: Math.ceil(t.duration) } });
+}
+
+/** A 400 naming `model` when the model cannot do `task` (translation needs a multilingual model). */
+export function assertTaskSupported(w: Whisper, task: 'transcribe' | 'translate', modelId: string): void {
+  if (task === 'translate' && !w.tokenizer.isMultilingual) {
+    throw paramError('invalid_argument', 'translation_unsupported', 'model', `model "${modelId}" is English-only: translation needs a multilingual model`);
+  }
+}

@@ -4,7 +4,7 @@
 // wire, not about words) and an API key, so the page's key prompt is exercised too. Leaves a
 // screenshot in test/browser/artifacts/page.png.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
@@ -197,11 +197,13 @@ test('the page renders subtitle edge cases as src/output/formats.ts does', async
   assert.match(got.srt.text, /^3\n01:02:05,250 --> 01:02:06,500\nlate\n$/m);
 });
 
-test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text shows greyed, final text solid', { skip: !existsSync(join(ROOT, 'src/server/routes/stream.ts')) && 'no /v1/stream route yet' }, async () => {
+test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text shows greyed, final text solid', async () => {
   const sent: (string | number)[] = [];
   const received: { type: string }[] = [];
+  const urls: string[] = [];
   page.on('websocket', (ws) => {
     if (!ws.url().includes('/v1/stream')) return;
+    urls.push(ws.url());
     ws.on('framesent', (f) => sent.push(typeof f.payload === 'string' ? f.payload : f.payload.length));
     ws.on('framereceived', (f) => {
       if (typeof f.payload === 'string') received.push(JSON.parse(f.payload) as { type: string });
@@ -221,6 +223,8 @@ test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text s
   await page.locator('#finals p.final').first().waitFor({ timeout: 30_000 });
   await page.locator('#record[aria-pressed=false]:not([disabled])').waitFor();
 
+  // The key travels in a subprotocol (the server refuses upgrades without one), not in the URL.
+  assert.deepEqual(urls.map((u) => new URL(u).search), ['']);
   const start = JSON.parse(String(sent[0])) as Record<string, unknown>;
   assert.deepEqual(start, { type: 'start', format: 's16le', sample_rate: 16000 });
   const frames = sent.filter((f) => typeof f === 'number') as number[];

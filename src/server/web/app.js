@@ -69,11 +69,21 @@ function setRecordButton(recording) {
   b.setAttribute('aria-pressed', String(recording));
 }
 
-function streamUrl() {
+/**
+ * Opens /v1/stream. A browser cannot set headers on a WebSocket, so the key goes in a subprotocol
+ * (kept out of URLs and so out of access logs); a key that is not a valid protocol token goes in
+ * `?api_key=` instead. A refused key fails the upgrade itself (close 1006, no message).
+ */
+function openStream() {
   const url = new URL('/v1/stream', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (apiKey) url.searchParams.set('api_key', apiKey);
-  return url.href;
+  if (!apiKey) return new WebSocket(url.href);
+  try {
+    return new WebSocket(url.href, ['earshot', `openai-insecure-api-key.${apiKey}`]);
+  } catch {
+    url.searchParams.set('api_key', apiKey);
+    return new WebSocket(url.href);
+  }
 }
 
 function showPartial(committed, tentative) {
@@ -112,9 +122,6 @@ function onServerMessage(event) {
       break;
     case 'error':
       setLiveStatus(msg.message ?? msg.code ?? 'stream error', true);
-      if (msg.code === 'missing_api_key' || msg.code === 'invalid_api_key' || msg.code === 'unauthorized') {
-        askForKey(msg.message ?? 'This server needs an API key.');
-      }
       break;
     case 'done':
       live.socket.close(1000);
@@ -159,7 +166,7 @@ async function startRecording() {
   context.createMediaStreamSource(stream).connect(node);
   node.connect(context.destination); // the processor writes silence; the connection keeps it running
 
-  const socket = new WebSocket(streamUrl());
+  const socket = openStream();
   socket.binaryType = 'arraybuffer';
   live = { stream, context, node, socket, pending: [], ready: false, stopping: false };
   const session = live;

@@ -12,6 +12,8 @@ export type ErrorKind =
   | 'payload_too_large' // an upload or message over its size bound
   | 'overloaded' // the work queue is full: retry later
   | 'not_ready' // the model is still loading
+  | 'not_found' // no such resource (e.g. a job id), or not the caller's
+  | 'conflict' // the resource is not in a state that allows this (e.g. a job's result before it is done)
   | 'internal';
 
 export class EarshotError extends Error {

@@ -15,6 +15,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   payload_too_large: 413,
   overloaded: 429,
   not_ready: 503,
+  not_found: 404,
+  conflict: 409,
   internal: 500,
 };
 

@@ -2,7 +2,7 @@
 // microphone that plays the JFK clip (resampled to 48 kHz, so the page's own downsampler runs). A
 // server with a test model (random weights: the checks are about what reaches the DOM and the
 // wire, not about words) and an API key, so the page's key prompt is exercised too. Leaves a
-// screenshot in test/browser/artifacts/page.png.
+// screenshot in test/browser/artifacts/page.png (and page-live.png, taken while partial text shows).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,6 +131,28 @@ test('a 401 from the API brings up the key field; an accepted key is kept in ses
   assert.equal(await page.locator('#key-section').isVisible(), false);
 });
 
+test('the page renders subtitle edge cases as src/output/formats.ts does', async () => {
+  // Hand-made segments: an empty one (no cue), "-->" inside text, several lines, hours and rounding.
+  const segments = [
+    { start: 0, end: 1.2344, text: ' Hello there.' },
+    { start: 1.5, end: 2, text: '   ' },
+    { start: 2.0005, end: 3.9996, text: ' a --> b\n  second line \n' },
+    { start: 3725.25, end: 3726.5, text: 'late' },
+  ] as Segment[];
+  // The page's renderers are module-private: drive them through a fake transcription response.
+  await page.route('**/v1/audio/transcriptions', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ text: ' x ', duration: 3727, segments }) }),
+  );
+  await page.setInputFiles('#file', { name: 'edge.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF') });
+  await page.click('#upload');
+  await page.locator('#file-status', { hasText: 'Done: 3727.0 s' }).waitFor();
+  await page.unroute('**/v1/audio/transcriptions');
+  const got = { srt: await download('#download-srt'), vtt: await download('#download-vtt') };
+  assert.deepEqual(got.srt, { name: 'edge.srt', text: toSrt(segments) });
+  assert.deepEqual(got.vtt, { name: 'edge.vtt', text: toVtt(segments) });
+  assert.match(got.srt.text, /^3\n01:02:05,250 --> 01:02:06,500\nlate\n$/m);
+});
+
 test('uploading a file shows progress, then the transcript with TXT, SRT and VTT downloads as the server renders them', async () => {
   // Record the upload progress events the page's XHR listener receives.
   await page.evaluate(() => {
@@ -175,28 +197,6 @@ test('uploading a file shows progress, then the transcript with TXT, SRT and VTT
   assert.ok(result.segments.length > 0 && downloads.vtt.text.includes(' --> '), 'the clip gave no cue to compare');
 });
 
-test('the page renders subtitle edge cases as src/output/formats.ts does', async () => {
-  // Hand-made segments: an empty one (no cue), "-->" inside text, several lines, hours and rounding.
-  const segments = [
-    { start: 0, end: 1.2344, text: ' Hello there.' },
-    { start: 1.5, end: 2, text: '   ' },
-    { start: 2.0005, end: 3.9996, text: ' a --> b\n  second line \n' },
-    { start: 3725.25, end: 3726.5, text: 'late' },
-  ] as Segment[];
-  // The page's renderers are module-private: drive them through a fake transcription response.
-  await page.route('**/v1/audio/transcriptions', (route) =>
-    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ text: ' x ', duration: 3727, segments }) }),
-  );
-  await page.setInputFiles('#file', { name: 'edge.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF') });
-  await page.click('#upload');
-  await page.locator('#file-status', { hasText: 'Done: 3727.0 s' }).waitFor();
-  await page.unroute('**/v1/audio/transcriptions');
-  const got = { srt: await download('#download-srt'), vtt: await download('#download-vtt') };
-  assert.deepEqual(got.srt, { name: 'edge.srt', text: toSrt(segments) });
-  assert.deepEqual(got.vtt, { name: 'edge.vtt', text: toVtt(segments) });
-  assert.match(got.srt.text, /^3\n01:02:05,250 --> 01:02:06,500\nlate\n$/m);
-});
-
 test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text shows greyed, final text solid', async () => {
   const sent: (string | number)[] = [];
   const received: { type: string }[] = [];
@@ -219,6 +219,8 @@ test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text s
   await page.click('#record');
   await page.locator('#record[aria-pressed=true]').waitFor();
   await page.waitForFunction(() => (window as unknown as { seen: { committed: string; tentative: string }[] }).seen.some((s) => s.committed + s.tentative !== ''), null, { timeout: 30_000 });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'page-live.png'), fullPage: true });
   await page.click('#record'); // stop: last frame, end, the server's final and done
   await page.locator('#finals p.final').first().waitFor({ timeout: 30_000 });
   await page.locator('#record[aria-pressed=false]:not([disabled])').waitFor();

@@ -207,6 +207,7 @@ async function startRecording() {
 }
 
 function release(session) {
+  $('level').value = 0;
   session.stream.getTracks().forEach((t) => t.stop());
   session.node.port.onmessage = null;
   session.node.disconnect();

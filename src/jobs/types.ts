@@ -1,0 +1,51 @@
+// The shapes of a durable transcription job, shared by the store, the runner and the HTTP route.
+import type { ResponseFormat } from '../output/formats.ts';
+
+/** What the API shows. `cancelled` is only ever an answer to DELETE: a cancelled job is deleted. */
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+/** What a stored row can be. */
+export type StoredStatus = Exclude<JobStatus, 'cancelled'>;
+
+/** The request fields a job keeps until it runs (validated at submission, as for /v1/audio/transcriptions). */
+export interface JobRequest {
+  task: 'transcribe' | 'translate';
+  language?: string;
+  prompt?: string;
+  temperature?: number;
+  responseFormat: ResponseFormat;
+  vadFilter: boolean;
+}
+
+export interface Job {
+  id: string;
+  /** Digest of the API key that created it ('' when the server has no keys). */
+  owner: string;
+  status: StoredStatus;
+  model: string;
+  filename: string;
+  request: JobRequest;
+  /** Unix milliseconds. */
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Times a run was started (a crash mid-run leaves it counted). */
+  attempts: number;
+  /** Seconds of audio, once decoded. */
+  duration: number | null;
+  doneSeconds: number;
+  language: string | null;
+  languageProbability: number | null;
+  /** Where a resumed run starts (mel frames) and the prompt it carries; null tokens = from the request's prompt. */
+  nextSeek: number;
+  previousTokens: number[] | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface NewJob {
+  id: string;
+  owner: string;
+  model: string;
+  filename: string;
+  request: JobRequest;
+  createdAt: number;
+}

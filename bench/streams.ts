@@ -1,0 +1,126 @@
+// `npm run bench -- streams [--seconds S] [--max N] [--sample-len T]`: how many concurrent real-time
+// streams this machine sustains, and end-of-speech → final latency, on a tiny-dims test model
+// (random weights, so every decode runs to its token budget: the worst case for a given budget).
+// Each stream is a StreamSession fed speech with pauses (the shared English clips) in 100 ms
+// chunks at real-time pace, its start staggered. Two setups in the same run: batched through the
+// shared scheduler (earshot's default) and the baseline, one model call at a time (the bare model
+// behind a queue of concurrency 1). A level is "sustained" when the p95 latency from a detected
+// end of speech to its final stays under 1 s. Finals and partials both use `--sample-len` tokens
+// (default 24): a small budget keeps the final latency low; say so when quoting the figures.
+import { availableParallelism, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { testModelDir } from '../scripts/test-model/index.ts';
+import { decodeAudio } from '../src/audio/index.ts';
+import { loadWhisper, type Whisper } from '../src/decoding/whisper.ts';
+import { WorkQueue } from '../src/engine/work-queue.ts';
+import { StreamSession } from '../src/streaming/stream-session.ts';
+import { loadSileroVad, type SileroVad } from '../src/streaming/vad.ts';
+import { log } from '../src/log.ts';
+
+const SR = 16000;
+const CHUNK = SR / 10;
+const CLIPS = ['goforward', 'harvard_spk1_snt1', 'jfk', 'librispeech_1995-1837-0001'];
+const SUSTAINED_P95_S = 1;
+
+async function speechWithPauses(seconds: number): Promise<Float32Array> {
+  const dir = new URL('../../shared/audio/real-en/', import.meta.url).pathname;
+  const clips = await Promise.all(CLIPS.map(async (c) => (await decodeAudio(`${dir}${c}.wav`)).samples));
+  const out = new Float32Array(seconds * SR);
+  for (let at = SR / 2, k = 0; at < out.length; k++) {
+    const c = clips[k % clips.length]!.subarray(0, out.length - at);
+    out.set(c, at);
+    at += c.length + SR; // 1 s pause after each clip
+  }
+  return out;
+}
+
+const quantile = (xs: number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+
+interface Result {
+  streams: number;
+  latencies: number[];
+  finals: number;
+  partials: number;
+  dropped: number;
+  /** Seconds after the last audio until the last final. */
+  drain: number;
+}
+
+async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, n: number, sampleLen: number): Promise<Result> {
+  const latencies: number[] = [];
+  let finals = 0;
+  const sessions = Array.from({ length: n }, () =>
+    new StreamSession(w, vad, (e) => {
+      if (e.type === 'final') finals++;
+      if (e.type === 'error') throw e.error;
+    }, { sampleLen, partialSampleLen: sampleLen, language: 'en', observer: { finalLatency: (s) => latencies.push(s) } }),
+  );
+  // Stagger: stream i starts i * 0.37 s into the cycle (leading silence), so endpoints do not align.
+  const offsets = sessions.map((_, i) => Math.round(((i * 0.37) % 4) * SR));
+  const chunks = Math.ceil(audio.length / CHUNK);
+  const start = performance.now();
+  for (let k = 0; k < chunks; k++) {
+    for (let i = 0; i < n; i++) {
+      const from = k * CHUNK - offsets[i]!;
+      const piece = from < 0 ? new Float32Array(CHUNK) : audio.subarray(from, from + CHUNK);
+      sessions[i]!.push(piece.length > 0 ? piece : new Float32Array(CHUNK));
+    }
+    const wait = start + (k + 1) * 100 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const audioEnd = performance.now();
+  await Promise.all(sessions.map((s) => s.end()));
+  const drain = (performance.now() - audioEnd) / 1000;
+  const partials = sessions.reduce((a, s) => a + s.stats.partials, 0);
+  const dropped = sessions.reduce((a, s) => a + s.stats.droppedPartials, 0);
+  return { streams: n, latencies, finals, partials, dropped, drain };
+}
+
+function line(label: string, r: Result): string {
+  const ms = (s: number) => `${Math.round(s * 1000)} ms`.padStart(8);
+  return `${label.padEnd(10)} ${String(r.streams).padStart(3)} streams: final latency p50 ${ms(quantile(r.latencies, 0.5))} p95 ${ms(quantile(r.latencies, 0.95))}, ${r.finals} finals, partials ${r.partials} decoded / ${r.dropped} dropped, drain ${r.drain.toFixed(2)} s`;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { seconds: { type: 'string', default: '12' }, max: { type: 'string', default: '16' }, 'sample-len': { type: 'string', default: '24' } },
+  });
+  const seconds = Number(values.seconds);
+  const max = Number(values.max);
+  const sampleLen = Number(values['sample-len']);
+  if (![seconds, max, sampleLen].every((v) => Number.isInteger(v) && v >= 1)) throw new Error('--seconds, --max and --sample-len must be positive integers');
+  log.level = 'warn';
+  const base = await loadWhisper(testModelDir({ preset: 'multilingual', dims: 'tiny' }));
+  const vad = await loadSileroVad();
+  const audio = await speechWithPauses(seconds);
+  const batched = (): Whisper => ({ ...base, queue: new WorkQueue({ concurrency: base.queue.concurrency, maxWaiting: 10000 }) });
+  const oneAtATime = (): Whisper => ({ ...base, runner: base.model, queue: new WorkQueue({ concurrency: 1, maxWaiting: 10000 }) });
+
+  console.log(`load average before the run: ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+  console.log(`tiny-dims multilingual test model, ${seconds} s of speech with pauses per stream at real-time pace, sampleLen ${sampleLen}`);
+  await runLevel(batched(), vad, audio.subarray(0, 3 * SR), 1, sampleLen); // warm-up
+
+  const single = await runLevel(batched(), vad, audio, 1, sampleLen);
+  console.log(line('1 stream', single));
+  const capacity: Record<string, number> = {};
+  for (const [label, make] of [['batched', batched], ['one-by-one', oneAtATime]] as const) {
+    capacity[label] = 0;
+    for (let n = 2; n <= max; n *= 2) {
+      const r = await runLevel(make(), vad, audio, n, sampleLen);
+      console.log(line(label, r));
+      if (quantile(r.latencies, 0.95) > SUSTAINED_P95_S || r.finals === 0) break;
+      capacity[label] = n;
+    }
+  }
+  console.log(
+    `sustained (p95 end-of-speech → final ≤ ${SUSTAINED_P95_S} s): batched ${capacity.batched} streams, one-by-one ${capacity['one-by-one']} streams` +
+      ` (ratio ${capacity['one-by-one'] ? (capacity.batched! / capacity['one-by-one']).toFixed(1) : '∞'}x)`,
+  );
+  const p95 = quantile(single.latencies, 0.95);
+  console.log(`one stream: p95 end-of-speech → final ${Math.round(p95 * 1000)} ms (target ≤ 300 ms): ${p95 <= 0.3 ? 'met' : 'NOT met'}`);
+}

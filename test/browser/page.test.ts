@@ -4,7 +4,7 @@
 // wire, not about words) and an API key, so the page's key prompt is exercised too. Leaves a
 // screenshot in test/browser/artifacts/page.png (and page-live.png, taken while partial text shows).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
@@ -49,6 +49,31 @@ async function download(selector: string): Promise<{ name: string; text: string 
   return { name: d.suggestedFilename(), text: readFileSync(await d.path(), 'utf8') };
 }
 
+/** Pearson correlation of `x` with the stretch of `ref` (looped) it matches best. */
+function bestCorrelation(x: Float32Array, ref: Float32Array): number {
+  const at = (i: number) => ref[i % ref.length]!;
+  const corr = (offset: number, step: number) => {
+    let sxy = 0, sxx = 0, syy = 0;
+    for (let i = 0; i < x.length; i += step) {
+      const y = at(offset + i);
+      sxy += x[i]! * y;
+      sxx += x[i]! * x[i]!;
+      syy += y * y;
+    }
+    return sxy / Math.sqrt(sxx * syy || 1);
+  };
+  // Coarse search on every 8th sample and offset, then exact around the best one.
+  let best = 0;
+  let bestR = -Infinity;
+  for (let o = 0; o < ref.length; o += 4) {
+    const r = corr(o, 8);
+    if (r > bestR) [best, bestR] = [o, r];
+  }
+  let r = -Infinity;
+  for (let o = best - 8; o <= best + 8; o++) r = Math.max(r, corr(o + ref.length, 1));
+  return r;
+}
+
 let server: RunningServer;
 let browser: BrowserContext;
 let page: Page;
@@ -57,6 +82,7 @@ let work: string;
 const pageErrors: string[] = [];
 
 before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
   isolateHome();
   work = mkdtempSync(join(tmpdir(), 'earshot-browser-test-'));
   const wav = join(work, 'jfk-48k.wav');
@@ -199,12 +225,19 @@ test('uploading a file shows progress, then the transcript with TXT, SRT and VTT
 
 test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text shows greyed, final text solid', async () => {
   const sent: (string | number)[] = [];
+  const audio: Buffer[] = [];
   const received: { type: string }[] = [];
   const urls: string[] = [];
   page.on('websocket', (ws) => {
     if (!ws.url().includes('/v1/stream')) return;
     urls.push(ws.url());
-    ws.on('framesent', (f) => sent.push(typeof f.payload === 'string' ? f.payload : f.payload.length));
+    ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string') sent.push(f.payload);
+      else {
+        sent.push(f.payload.length);
+        audio.push(f.payload);
+      }
+    });
     ws.on('framereceived', (f) => {
       if (typeof f.payload === 'string') received.push(JSON.parse(f.payload) as { type: string });
     });
@@ -233,6 +266,12 @@ test('the microphone streams 16 kHz s16le frames over /v1/stream; partial text s
   assert.ok(frames.length >= 3, `only ${frames.length} audio frames sent`);
   assert.ok(frames.slice(0, -1).every((n) => n === 6400), `frames of ${[...new Set(frames)].join(', ')} bytes`); // 200 ms of s16le
   assert.deepEqual(JSON.parse(String(sent.at(-1))), { type: 'end' });
+  // What went out is the clip at 16 kHz: it lines up with jfk.wav sample for sample.
+  const pcm = Buffer.concat(audio);
+  const got = Float32Array.from({ length: pcm.length / 2 }, (_, i) => pcm.readInt16LE(2 * i) / 32768);
+  const ref = parseWav(readFileSync(JFK)).samples;
+  const r = bestCorrelation(got.subarray(3200, 3200 + 16000), ref);
+  assert.ok(r > 0.9, `the audio sent matches jfk.wav with correlation ${r.toFixed(3)} only`);
   const types = received.map((m) => m.type);
   assert.equal(types[0], 'ready');
   assert.ok(types.includes('partial') && types.includes('final'), types.join(','));

@@ -56,7 +56,7 @@ $('key-form').addEventListener('submit', async (event) => {
 
 // ---------- live microphone ----------
 
-let live = null; // { stream, context, node, socket, pending: ArrayBuffer[], ready, stopping }
+let live = null; // { stream, context, node, socket, pending: ArrayBuffer[], ready, stopping, endPending }
 
 function setLiveStatus(text, isError = false) {
   $('live-status').textContent = text;
@@ -113,6 +113,7 @@ function onServerMessage(event) {
       live.ready = true;
       setLiveStatus('Listening…');
       for (const frame of live.pending.splice(0)) live.socket.send(frame);
+      if (live.endPending) live.socket.send(JSON.stringify({ type: 'end' }));
       break;
     case 'partial':
       showPartial(msg.committed ?? '', msg.tentative ?? (msg.committed ? '' : (msg.text ?? '')));
@@ -138,7 +139,11 @@ async function startRecording() {
   setLiveStatus('Starting…');
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+    // Whisper was trained on unprocessed audio: the browser's noise suppression and echo
+    // cancellation only add artefacts; its gain control helps quiet microphones.
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, noiseSuppression: false, echoCancellation: false, autoGainControl: true },
+    });
   } catch (e) {
     setLiveStatus(`No microphone: ${e.message}`, true);
     $('record').disabled = false;
@@ -168,7 +173,7 @@ async function startRecording() {
 
   const socket = openStream();
   socket.binaryType = 'arraybuffer';
-  live = { stream, context, node, socket, pending: [], ready: false, stopping: false };
+  live = { stream, context, node, socket, pending: [], ready: false, stopping: false, endPending: false };
   const session = live;
   node.port.onmessage = (event) => {
     const m = event.data;
@@ -177,7 +182,9 @@ async function startRecording() {
       if (session.ready && socket.readyState === WebSocket.OPEN) socket.send(m.pcm);
       else session.pending.push(m.pcm);
     } else if (m.type === 'flushed' && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: 'end' }));
+      // Before "ready" the audio is still queued here: "end" must follow it, not overtake it.
+      if (session.ready) socket.send(JSON.stringify({ type: 'end' }));
+      else session.endPending = true;
     }
   };
   socket.addEventListener('open', () => {

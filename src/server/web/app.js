@@ -100,7 +100,7 @@ function showFinal(text) {
   $('finals').append(p);
 }
 
-function onServerMessage(event) {
+function onServerMessage(session, event) {
   if (typeof event.data !== 'string') return;
   let msg;
   try {
@@ -110,10 +110,10 @@ function onServerMessage(event) {
   }
   switch (msg.type) {
     case 'ready':
-      live.ready = true;
+      session.ready = true;
       setLiveStatus('Listening…');
-      for (const frame of live.pending.splice(0)) live.socket.send(frame);
-      if (live.endPending) live.socket.send(JSON.stringify({ type: 'end' }));
+      for (const frame of session.pending.splice(0)) session.socket.send(frame);
+      if (session.endPending) session.socket.send(JSON.stringify({ type: 'end' }));
       break;
     case 'partial':
       showPartial(msg.committed ?? '', msg.tentative ?? (msg.committed ? '' : (msg.text ?? '')));
@@ -125,7 +125,7 @@ function onServerMessage(event) {
       setLiveStatus(msg.message ?? msg.code ?? 'stream error', true);
       break;
     case 'done':
-      live.socket.close(1000);
+      session.socket.close(1000);
       break;
   }
 }
@@ -193,7 +193,7 @@ async function startRecording() {
     if (language) start.language = language;
     socket.send(JSON.stringify(start));
   });
-  socket.addEventListener('message', onServerMessage);
+  socket.addEventListener('message', (event) => onServerMessage(session, event));
   socket.addEventListener('close', (event) => {
     const wasStopping = session.stopping;
     release(session);

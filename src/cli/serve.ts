@@ -28,6 +28,10 @@ interface ServeFlags {
   sampleLen?: string;
   shutdownTimeout?: string;
   logContent?: boolean;
+  dataDir?: string;
+  jobRetention?: string;
+  jobConcurrency?: string;
+  jobQueueSize?: string;
   vadFilter?: boolean;
 }
 
@@ -51,6 +55,10 @@ export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerCo
     sampleLen: f.sampleLen,
     shutdownTimeoutS: f.shutdownTimeout,
     logContent: f.logContent,
+    dataDir: f.dataDir,
+    jobRetentionS: f.jobRetention,
+    jobConcurrency: f.jobConcurrency,
+    jobQueueSize: f.jobQueueSize,
     vadFilter: f.vadFilter,
   };
 }
@@ -77,6 +85,10 @@ export function serveCommand(): Command {
     .option('--sample-len <n>', 'most tokens decoded per 30 s window (default 224)')
     .option('--shutdown-timeout <s>', 'how long requests in flight get to finish on SIGTERM (default 30)')
     .option('--log-content', 'log transcript text (never logged otherwise)')
+    .option('--data-dir <dir>', 'where async jobs are kept (default $EARSHOT_HOME/data)')
+    .option('--job-retention <time>', 'how long finished jobs are kept: seconds or 30m, 12h, 7d (default 7d)')
+    .option('--job-concurrency <n>', 'async jobs transcribed at once (default 1)')
+    .option('--job-queue-size <n>', 'jobs that may be queued or running; more get 429 (default 1000)')
     .option('--no-vad-filter', "decode whole uploads, silence included (default: only the speech Silero VAD finds; a request's vad_filter field overrides)")
     .action(async (flags: ServeFlags, cmd: Command) => {
       // commander defaults a --no- flag to true; only a flag actually given may override env and file.

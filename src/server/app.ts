@@ -15,6 +15,7 @@ import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
 import { audioRoutes } from './routes/audio.ts';
+import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { chooseProtocol, streamAuthorization } from './routes/stream-common.ts';
@@ -103,6 +104,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
   statusRoutes(app, ctx);
   modelRoutes(app, ctx);
   audioRoutes(app, ctx);
+  jobRoutes(app, ctx);
   webRoutes(app);
   realtimeRoutes(app, ctx);
   streamRoutes(app, ctx);

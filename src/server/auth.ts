@@ -25,6 +25,16 @@ export class ApiKeys {
     return found;
   }
 
+  /**
+   * Who owns what a request creates (async jobs): the hex SHA-256 of its bearer key, never the key
+   * itself; '' for everyone when keys are off. Call after `check`.
+   */
+  owner(authorization: string | undefined): string {
+    if (!this.enabled) return '';
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '');
+    return m ? digest(m[1]!).toString('hex') : '';
+  }
+
   /** Throws `unauthorized` unless keys are off or the header carries a valid bearer key. */
   check(authorization: string | undefined): void {
     if (!this.enabled) return;

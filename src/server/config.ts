@@ -25,6 +25,15 @@ const boolean = z.preprocess((v) => {
   return v;
 }, z.boolean());
 
+/** A duration in seconds: a number, or a string with a unit (`90s`, `30m`, `12h`, `7d`). */
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+const duration = (min: number, max: number) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/i.exec(v);
+    return m ? Number(m[1]) * DURATION_UNITS[(m[2] || 's').toLowerCase()]! : v;
+  }, z.number({ error: 'expected seconds, or a number with s, m, h or d' }).min(min).max(max));
+
 /** A list, from an array (file, repeatable flag) or a comma-separated string (environment). */
 const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',') : v),
@@ -65,6 +74,14 @@ export const serverConfigSchema = z.strictObject({
   shutdownTimeoutS: number(0, 86400).default(30),
   /** Log transcript text (never logged otherwise). */
   logContent: boolean.default(false),
+  /** Where async jobs are kept (jobs.db, the audio of unfinished jobs); default $EARSHOT_HOME/data. */
+  dataDir: z.string().trim().min(1).optional(),
+  /** How long a finished job and its result are kept, seconds (also `12h`, `7d`…). */
+  jobRetentionS: duration(1, 10 * 365 * 86400).default(7 * 86400),
+  /** Async jobs transcribed at once; the others wait in the job store. */
+  jobConcurrency: number(1, 64, true).default(1),
+  /** Jobs that may be queued or running at once; more submissions get 429. */
+  jobQueueSize: number(1, 1e7, true).default(1000),
   /** Decode only the speech Silero VAD finds in an upload (a request's `vad_filter` field overrides it). */
   vadFilter: boolean.default(true),
   /** Most WebSocket streams open at once (/v1/realtime, /v1/stream); more are refused (close 1013). */
@@ -100,6 +117,10 @@ export const ENV_VARS: Readonly<Record<keyof ServerConfig, string>> = {
   sampleLen: 'EARSHOT_SAMPLE_LEN',
   shutdownTimeoutS: 'EARSHOT_SHUTDOWN_TIMEOUT',
   logContent: 'EARSHOT_LOG_CONTENT',
+  dataDir: 'EARSHOT_DATA_DIR',
+  jobRetentionS: 'EARSHOT_JOB_RETENTION',
+  jobConcurrency: 'EARSHOT_JOB_CONCURRENCY',
+  jobQueueSize: 'EARSHOT_JOB_QUEUE_SIZE',
   vadFilter: 'EARSHOT_VAD_FILTER',
   maxStreams: 'EARSHOT_MAX_STREAMS',
   streamSilenceMs: 'EARSHOT_STREAM_SILENCE_MS',

@@ -14,6 +14,8 @@ interface ServeFlags {
   port?: string;
   model?: string;
   modelId?: string;
+  extraModel?: string[];
+  modelTtl?: string;
   dtype?: string;
   device?: string;
   threads?: string;
@@ -41,6 +43,8 @@ export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerCo
     port: f.port,
     model: f.model,
     modelId: f.modelId,
+    extraModels: f.extraModel,
+    modelTtlS: f.modelTtl,
     dtype: f.dtype,
     device: f.device,
     threads: f.threads,
@@ -71,6 +75,8 @@ export function serveCommand(): Command {
     .option('--port <n>', 'port; 0 picks a free one (default 8000)')
     .option('--model <model>', 'catalogue name, hub repository id or model folder (default base)')
     .option('--model-id <id>', 'the id clients see for the model')
+    .option('--extra-model <spec>', 'serve another model too, chosen by the request\'s model field: [id=]model[@dtype] (repeatable; also $EARSHOT_EXTRA_MODELS)', collect)
+    .option('--model-ttl <s>', 'unload a model idle this long; the next request loads it again (default 0: never)')
     .option('--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8"')
     .option('--device <device>', 'cpu, cuda or auto (default cpu)')
     .option('--threads <n>', 'threads per operator; 0 lets onnxruntime pick (default 0)')

@@ -14,6 +14,7 @@ import type { ServerContext } from './context.ts';
 import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
+import { trackModels } from './model-metrics.ts';
 import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
@@ -40,12 +41,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     keys: new ApiKeys(config.apiKeys),
   };
   const { metrics, keys, host } = ctx;
-  host.onLoaded((w) => {
-    metrics.modelLoadSeconds.set({ model: host.id }, w.loadMs / 1000);
-    metrics.modelReady.set(1);
-    metrics.queueChanged(w.queue.stats());
-    w.queue.onChange((s) => metrics.queueChanged(s));
-  });
+  trackModels(host, metrics);
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -101,6 +97,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     });
   });
 
+  app.addHook('onClose', async () => host.close());
   statusRoutes(app, ctx);
   modelRoutes(app, ctx);
   audioRoutes(app, ctx);

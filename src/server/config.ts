@@ -54,6 +54,10 @@ export const serverConfigSchema = z.strictObject({
   corsOrigins: list.default([]),
   /** Catalogue name, hub repository id or model folder. */
   model: z.string().trim().min(1).default('base'),
+  /** More models served beside the default one, chosen by a request's `model`: `[id=]model[@dtype]` each. */
+  extraModels: list.default([]),
+  /** Seconds a model may stay idle before it is unloaded (the next request loads it again); 0 = never. */
+  modelTtlS: number(0, 1e7).default(0),
   /** The id clients see for the model (default: its catalogue name or repository id, or the folder's name). */
   modelId: z.string().trim().min(1).optional(),
   dtype: z.string().trim().min(1).optional(),
@@ -107,6 +111,8 @@ export const ENV_VARS: Readonly<Record<keyof ServerConfig, string>> = {
   corsOrigins: 'EARSHOT_CORS_ORIGINS',
   model: 'EARSHOT_MODEL',
   modelId: 'EARSHOT_MODEL_ID',
+  extraModels: 'EARSHOT_EXTRA_MODELS',
+  modelTtlS: 'EARSHOT_MODEL_TTL',
   dtype: 'EARSHOT_DTYPE',
   device: 'EARSHOT_DEVICE',
   threads: 'EARSHOT_THREADS',

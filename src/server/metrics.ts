@@ -62,6 +62,24 @@ export class ServerMetrics {
     help: '1 once the default model is loaded',
     registers: [this.registry],
   });
+  readonly modelsLoaded = new Gauge({
+    name: 'earshot_models_loaded',
+    help: '1 for each hosted model that is loaded now, 0 for one that is not, by model id',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly modelLoads = new Counter({
+    name: 'earshot_model_loads_total',
+    help: 'Model loads (first loads, reloads and hot swaps), by model id',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly modelUnloads = new Counter({
+    name: 'earshot_model_unloads_total',
+    help: 'Model unloads, by model id and reason (admin: DELETE /v1/models/{id}; idle: --model-ttl)',
+    labelNames: ['model', 'reason'] as const,
+    registers: [this.registry],
+  });
 
   readonly streamsActive = new Gauge({
     name: 'earshot_streams_active',

@@ -1,23 +1,27 @@
-// The server's default model: loaded in the background after the server starts listening (so
-// /health answers at once and /ready says when transcription can start), and the lookup of the
-// `model` a request names. `whisper-1` (what OpenAI clients send) and the served id both mean the
-// loaded model.
+// The server's registry of hosted models: the default one (`--model`, also reachable as
+// `whisper-1`, what OpenAI clients send) and any extra ones (`--extra-model`, or loaded later by an
+// operator through the admin API), each a HostedModel (hosted-model.ts: versions, hot swap, idle
+// unload). Everything loads in the background after the server starts listening, so /health
+// answers at once and /ready says when the default model can serve. Requests take a counted
+// `lease()` of the model they name; `ready()`/`forRequest()` still hand out the model uncounted.
 import { basename } from 'node:path';
-import { loadWhisper, type Whisper } from '../decoding/whisper.ts';
-import { WorkQueue } from '../engine/work-queue.ts';
+import type { Whisper } from '../decoding/whisper.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
-import { parseModelRef } from '../models/index.ts';
+import { parseDtypeSpec, parseModelRef } from '../models/index.ts';
 import type { ServerConfig } from './config.ts';
+import { HostedModel, type HostedModelEnv, type ModelEvent, type ModelLease, type ModelSpec } from './hosted-model.ts';
+
+export type { ModelEvent, ModelLease, ModelSpec } from './hosted-model.ts';
+export { HostedModel } from './hosted-model.ts';
 
 export const OPENAI_MODEL_ALIAS = 'whisper-1';
 
-/** Queues whose bound a server has already set. */
-const boundQueues = new WeakSet<WorkQueue>();
+/** The default model's state as /ready reports it: `ready` also while it is idle-unloaded (the next request loads it). */
+export type HostState = 'loading' | 'ready' | 'failed' | 'unloaded';
 
-export type HostState = 'loading' | 'ready' | 'failed';
-
-export type ModelHostConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'>;
+export type ModelHostConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'> &
+  Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS'>>;
 
 /** The id clients see: the given modelId, else the catalogue name / repository id, else the folder's name. */
 export function servedModelId(config: Pick<ServerConfig, 'model' | 'modelId'>): string {
@@ -30,93 +34,252 @@ export function servedModelId(config: Pick<ServerConfig, 'model' | 'modelId'>): 
   }
 }
 
+const badModelArg = (message: string): EarshotError => new EarshotError('invalid_argument', 'bad_extra_model', message);
+
+/**
+ * Reads an `--extra-model` value: `[id=]model[@dtype]`, e.g. `tiny`, `fast=./models/tiny@q8`. The
+ * `@dtype` part is only taken as one when it is a valid dtype (so a folder named `x@v2` still works).
+ */
+export function parseExtraModel(value: string): { id: string; spec: ModelSpec } {
+  let rest = value.trim();
+  let dtype: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at > 0) {
+    try {
+      parseDtypeSpec(rest.slice(at + 1));
+      dtype = rest.slice(at + 1).trim();
+      rest = rest.slice(0, at);
+    } catch {
+      // not a dtype: part of the model's name
+    }
+  }
+  let id: string | undefined;
+  const eq = rest.indexOf('=');
+  if (eq >= 0) {
+    id = rest.slice(0, eq).trim();
+    rest = rest.slice(eq + 1).trim();
+    if (id === '') throw badModelArg(`extra model "${value}": empty id before "="`);
+  }
+  if (rest === '') throw badModelArg(`extra model "${value}": no model given`);
+  return { id: id ?? servedModelId({ model: rest }), spec: { model: rest, ...(dtype !== undefined ? { dtype } : {}) } };
+}
+
+/** An id the admin API may create: printable, no spaces, not the OpenAI alias. */
+function checkNewId(id: string): void {
+  if (id === '' || id.length > 200 || /[\s\u0000-\u001f]/.test(id) || id === OPENAI_MODEL_ALIAS) {
+    throw new EarshotError('invalid_argument', 'bad_model_id', `"${id.slice(0, 64)}" cannot be a model id: use up to 200 printable characters without spaces, other than "${OPENAI_MODEL_ALIAS}"`);
+  }
+}
+
 export class ModelHost {
+  /** The default model's id. */
   readonly id: string;
-  state: HostState = 'loading';
-  whisper: Whisper | undefined;
-  error: unknown;
-  /** Unix seconds when the model finished loading. */
-  loadedAt = 0;
-  private loading: Promise<Whisper> | undefined;
-  private readonly listeners = new Set<(w: Whisper) => void>();
+  private readonly hosted = new Map<string, HostedModel>();
+  private readonly main: HostedModel;
+  private readonly env: HostedModelEnv;
+  private readonly listeners = new Set<(e: ModelEvent) => void>();
+  private readonly firstLoadListeners = new Set<(w: Whisper) => void>();
+  private started: Promise<Whisper> | undefined;
+  private startedAll: Promise<void> | undefined;
 
   constructor(private readonly config: ModelHostConfig) {
     this.id = servedModelId(config);
+    this.env = {
+      engine: { device: config.device, intraOpThreads: config.threads },
+      queueSize: config.queueSize,
+      ttlS: config.modelTtlS ?? 0,
+      emit: (e) => this.emit(e),
+    };
+    this.main = new HostedModel(this.id, { model: config.model, dtype: config.dtype }, this.env);
+    this.hosted.set(this.id, this.main);
+    for (const value of config.extraModels ?? []) {
+      const { id, spec } = parseExtraModel(value);
+      checkNewId(id);
+      if (this.hosted.has(id)) throw badModelArg(`two models with the id "${id}": name one with --extra-model <id>=<model>`);
+      this.hosted.set(id, new HostedModel(id, spec, this.env));
+    }
   }
 
-  /** Called once the model is loaded (at once if it already is). */
+  // --- the default model, as before several models existed ---
+
+  get state(): HostState {
+    const s = this.main.state;
+    return this.main.available || s === 'idle' ? 'ready' : s;
+  }
+
+  get whisper(): Whisper | undefined {
+    return this.main.current?.whisper;
+  }
+
+  get error(): unknown {
+    return this.main.error;
+  }
+
+  /** Unix seconds when the default model's serving version finished loading (0: not loaded). */
+  get loadedAt(): number {
+    return this.main.current?.loadedAt ?? 0;
+  }
+
+  /** Called once the default model has first loaded (at once if it already has). */
   onLoaded(listener: (w: Whisper) => void): void {
-    if (this.whisper) listener(this.whisper);
-    else this.listeners.add(listener);
-  }
-
-  /** Loads the model (once); rejects if it cannot be loaded. */
-  load(): Promise<Whisper> {
-    this.loading ??= (async () => {
-      try {
-        const w = await loadWhisper(this.config.model, {
-          ...(this.config.dtype !== undefined ? { dtype: this.config.dtype } : {}),
-          engine: { device: this.config.device, intraOpThreads: this.config.threads },
-        });
-        this.boundQueue(w);
-        this.whisper = w;
-        this.state = 'ready';
-        this.loadedAt = Math.floor(Date.now() / 1000);
-        for (const l of this.listeners) l(w);
-        this.listeners.clear();
-        return w;
-      } catch (e) {
-        this.state = 'failed';
-        this.error = e;
-        throw e;
-      }
-    })();
-    return this.loading;
+    const w = this.main.current?.whisper;
+    if (w) listener(w);
+    else this.firstLoadListeners.add(listener);
   }
 
   /**
-   * Gives the model's one queue the configured bound before any request uses it. loadWhisper
-   * shares one instance per model in the process, so only the first server to load it sets the
-   * bound, and only while the queue is idle: a queue in use is never split in two.
+   * Starts loading every configured model (once); resolves with the default one, rejects if it
+   * cannot be loaded. An extra model that fails is logged and reported as `failed`.
    */
-  private boundQueue(w: Whisper): void {
-    if (boundQueues.has(w.queue)) {
-      if (w.queue.maxWaiting !== this.config.queueSize) {
-        log.warn({ queueSize: w.queue.maxWaiting, asked: this.config.queueSize }, 'model already shared with its own queue bound; keeping it');
-      }
-      return;
-    }
-    const s = w.queue.stats();
-    if (w.queue.maxWaiting !== this.config.queueSize && s.running === 0 && s.waiting === 0) {
-      w.queue = new WorkQueue({ maxWaiting: this.config.queueSize, concurrency: w.queue.concurrency });
-    }
-    boundQueues.add(w.queue);
-  }
-
-  /** The loaded model, or `not_ready` while it loads. */
-  ready(): Whisper {
-    if (this.whisper) return this.whisper;
-    if (this.state === 'failed') {
-      throw new EarshotError('not_ready', 'model_failed', `model "${this.id}" failed to load: ${(this.error as Error)?.message ?? this.error}`);
-    }
-    throw new EarshotError('not_ready', 'model_loading', `model "${this.id}" is still loading; retry shortly`);
-  }
-
-  /** Whether a request's `model` field names the served model. */
-  serves(name: string): boolean {
-    const n = name.trim();
-    return n === OPENAI_MODEL_ALIAS || n === this.id || n === this.config.model;
-  }
-
-  /** The model a request asked for (default: the served one); 404 for any other name. */
-  forRequest(name: string | undefined): Whisper {
-    if (name !== undefined && name.trim() !== '' && !this.serves(name)) {
-      throw new EarshotError(
-        'model_not_found',
-        'model_not_found',
-        `the model "${name}" does not exist on this server: it serves "${this.id}" (also reachable as "${OPENAI_MODEL_ALIAS}")`,
+  load(): Promise<Whisper> {
+    if (!this.started) {
+      this.started = this.main.load().then((v) => v.whisper);
+      const extras = [...this.hosted.values()].filter((h) => h !== this.main).map((h) =>
+        h.load().then(
+          () => {},
+          (e: unknown) => log.error({ err: e, model: h.id }, 'extra model failed to load'),
+        ),
       );
+      this.startedAll = Promise.all([this.started.catch(() => {}), ...extras]).then(() => {});
     }
-    return this.ready();
+    return this.started;
+  }
+
+  /** Settles when every configured model has loaded or failed (after `load()`). */
+  async settled(): Promise<void> {
+    this.load().catch(() => {});
+    await this.startedAll;
+  }
+
+  /** The default model, uncounted; `not_ready` (503) while it cannot serve. */
+  ready(): Whisper {
+    return this.main.now();
+  }
+
+  // --- several models ---
+
+  /** The hosted model a request's `model` field names: empty or `whisper-1` = the default; undefined if none. */
+  find(name: string | undefined): HostedModel | undefined {
+    const n = name?.trim() ?? '';
+    if (n === '' || n === OPENAI_MODEL_ALIAS) return this.main;
+    const byId = this.hosted.get(n);
+    if (byId) return byId;
+    for (const h of this.hosted.values()) if (h.spec.model === n) return h;
+    return undefined;
+  }
+
+  /** The hosted model with this id (`whisper-1`: the default), for the admin API. */
+  byId(id: string): HostedModel | undefined {
+    return id === OPENAI_MODEL_ALIAS ? this.main : this.hosted.get(id);
+  }
+
+  /** As `find`, but 404 `model_not_found` for a name no hosted model has. */
+  get(name: string | undefined): HostedModel {
+    const h = this.find(name);
+    if (h) return h;
+    throw new EarshotError(
+      'model_not_found',
+      'model_not_found',
+      `the model "${name}" does not exist on this server: it serves ${[...this.hosted.keys()].map((id) => `"${id}"`).join(', ')} (the default also as "${OPENAI_MODEL_ALIAS}")`,
+    );
+  }
+
+  /** Whether a request's `model` field names a hosted model. */
+  serves(name: string): boolean {
+    return this.find(name) !== undefined;
+  }
+
+  /** The model a request asked for (default: the default one), uncounted; 404 for an unknown name. Prefer `lease`. */
+  forRequest(name: string | undefined): Whisper {
+    return this.get(name).now();
+  }
+
+  /**
+   * A counted use of the model a request names (404 unknown, 503 unloaded or still loading; an
+   * idle-unloaded model is loaded again and waited for). Call `release()` when done: a swapped-out
+   * or unloaded version is only released after its last lease.
+   */
+  lease(name?: string): Promise<ModelLease> {
+    try {
+      return this.get(name).lease();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Runs `fn` with a leased model, releasing it afterwards. */
+  async use<T>(name: string | undefined, fn: (w: Whisper, id: string) => Promise<T>): Promise<T> {
+    const l = await this.lease(name);
+    try {
+      return await fn(l.whisper, l.id);
+    } finally {
+      l.release();
+    }
+  }
+
+  /** 503 when no hosted model can serve (checked before reading an upload); which one is asked comes later. */
+  assertAvailable(): void {
+    for (const h of this.hosted.values()) if (h.available) return;
+    this.main.now();
+  }
+
+  /** Every hosted model, the default first. */
+  models(): HostedModel[] {
+    return [...this.hosted.values()];
+  }
+
+  isDefault(h: HostedModel): boolean {
+    return h === this.main;
+  }
+
+  /**
+   * Loads (or reloads, reading the files anew) the model under `id` (`whisper-1`: the default),
+   * with `spec` or the id's current one; a new id without a spec loads the model the id names.
+   * Requests keep using the version already serving until the new one is in; if the load fails,
+   * that version stays and the error is thrown.
+   */
+  async loadModel(id: string, spec: Partial<ModelSpec> = {}): Promise<HostedModel> {
+    const existing = this.byId(id);
+    if (existing) {
+      await existing.load(spec, { fresh: true });
+      return existing;
+    }
+    checkNewId(id);
+    const h = new HostedModel(id, { model: spec.model ?? id, dtype: spec.dtype }, this.env);
+    this.hosted.set(id, h);
+    try {
+      await h.load({}, { fresh: true });
+    } catch (e) {
+      if (!h.current && this.hosted.get(id) === h) this.hosted.delete(id);
+      throw e;
+    }
+    return h;
+  }
+
+  /** Unloads the model under `id` (404 unknown): its requests get 503 until it is loaded again. */
+  async unloadModel(id: string): Promise<HostedModel> {
+    const h = this.byId(id);
+    if (!h) throw new EarshotError('model_not_found', 'model_not_found', `no model "${id}" is hosted on this server`);
+    await h.unload('admin');
+    return h;
+  }
+
+  /** Loads, unloads and releases of every hosted model (metrics). Returns the unsubscribe. */
+  onEvent(listener: (e: ModelEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops idle timers (the server is closing). */
+  close(): void {
+    for (const h of this.hosted.values()) h.close();
+  }
+
+  private emit(e: ModelEvent): void {
+    if (e.type === 'loaded' && e.id === this.id && this.firstLoadListeners.size > 0) {
+      for (const l of this.firstLoadListeners) l(e.whisper);
+      this.firstLoadListeners.clear();
+    }
+    for (const l of this.listeners) l(e);
   }
 }

@@ -48,13 +48,31 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
   }
 
   async function handle(task: Task, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    host.ready(); // 503 while loading, before reading an upload we could not use
+    host.assertAvailable(); // 503 while no model can serve, before reading an upload we could not use
     const signal = requestSignal(reply, config.requestTimeoutS);
     const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
     const params = parseAudioParams(upload.fields, task);
-    const w = host.forRequest(params.model);
-    assertTaskSupported(w, task, host.id);
-    const audio = await decodeAudio(upload.file.bytes, { maxDurationS: config.maxAudioSeconds, signal });
+    // Counted, so that a hot swap or an idle unload never releases the model under this request.
+    const lease = await host.lease(params.model);
+    try {
+      return await transcribe(task, lease.whisper, lease.id, params, upload.file.bytes, signal, request, reply);
+    } finally {
+      lease.release();
+    }
+  }
+
+  async function transcribe(
+    task: Task,
+    w: Whisper,
+    modelId: string,
+    params: AudioParams,
+    bytes: Uint8Array,
+    signal: AbortSignal,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> {
+    assertTaskSupported(w, task, modelId);
+    const audio = await decodeAudio(bytes, { maxDurationS: config.maxAudioSeconds, signal });
     const options: VadTranscribeOptions = {
       task,
       vadFilter: params.vadFilter ?? config.vadFilter,
@@ -65,7 +83,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ...(params.prompt !== undefined ? { initialPrompt: params.prompt } : {}),
     };
     request.log.info(
-      { task, audioSeconds: audio.durationS, format: audio.format, responseFormat: params.responseFormat, stream: params.stream },
+      { task, model: modelId, audioSeconds: audio.durationS, format: audio.format, responseFormat: params.responseFormat, stream: params.stream },
       'transcription request',
     );
     if (params.stream) return stream(task, w, audio.samples, options, params, signal, request, reply);

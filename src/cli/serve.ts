@@ -30,6 +30,10 @@ interface ServeFlags {
   sampleLen?: string;
   shutdownTimeout?: string;
   logContent?: boolean;
+  rateLimitRpm?: string;
+  maxStreamsPerKey?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   dataDir?: string;
   jobRetention?: string;
   jobConcurrency?: string;
@@ -59,6 +63,10 @@ export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerCo
     sampleLen: f.sampleLen,
     shutdownTimeoutS: f.shutdownTimeout,
     logContent: f.logContent,
+    rateLimitRpm: f.rateLimitRpm,
+    maxStreamsPerKey: f.maxStreamsPerKey,
+    tlsCert: f.tlsCert,
+    tlsKey: f.tlsKey,
     dataDir: f.dataDir,
     jobRetentionS: f.jobRetention,
     jobConcurrency: f.jobConcurrency,
@@ -91,6 +99,10 @@ export function serveCommand(): Command {
     .option('--sample-len <n>', 'most tokens decoded per 30 s window (default 224)')
     .option('--shutdown-timeout <s>', 'how long requests in flight get to finish on SIGTERM (default 30)')
     .option('--log-content', 'log transcript text (never logged otherwise)')
+    .option('--rate-limit-rpm <n>', 'requests per minute per API key (per address without keys); more get 429 (default 0: no limit)')
+    .option('--max-streams-per-key <n>', 'WebSocket streams open at once per API key; more get 429 (default 0: no limit)')
+    .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS; needs --tls-key')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--data-dir <dir>', 'where async jobs are kept (default $EARSHOT_HOME/data)')
     .option('--job-retention <time>', 'how long finished jobs are kept: seconds or 30m, 12h, 7d (default 7d)')
     .option('--job-concurrency <n>', 'async jobs transcribed at once (default 1)')

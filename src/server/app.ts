@@ -14,6 +14,8 @@ import type { ServerContext } from './context.ts';
 import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
+import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
+import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
 import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -43,7 +45,10 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
   const { metrics, keys, host } = ctx;
   trackModels(host, metrics);
 
+  const https = loadTls(config);
   const app = Fastify({
+    // With TLS the server is an https.Server; routes only use what both kinds share.
+    ...(https ? { https } : {}),
     loggerInstance: log as FastifyBaseLogger,
     genReqId: () => randomUUID(),
     requestTimeout: config.requestTimeoutS * 1000,
@@ -73,19 +78,23 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     });
   }
 
+  // ws closes (1009) beyond 4x the message cap; up to that, an oversized message gets an error event.
+  // Registered before the key and rate-limit hooks: its own onRequest hook is what lets it close
+  // the socket of an upgrade those hooks refuse (else the socket is never released).
+  await app.register(websocket, { options: { maxPayload: 4 * config.streamMaxMessageBytes, handleProtocols: chooseProtocol } });
+
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (request.method === 'OPTIONS' || OPEN_PATHS.has(path) || isWebPath(path)) return;
     // Browsers cannot set headers on a WebSocket: streams may carry the key another way.
     keys.check(request.headers.authorization ?? streamAuthorization(request));
   });
+  installRateLimits(app, new RateLimits({ rpm: config.rateLimitRpm, maxStreams: config.maxStreamsPerKey }), (path) => OPEN_PATHS.has(path));
 
-  // ws closes (1009) beyond 4x the message cap; up to that, an oversized message gets an error event.
-  await app.register(websocket, { options: { maxPayload: 4 * config.streamMaxMessageBytes, handleProtocols: chooseProtocol } });
   await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1 } });
 
   app.setErrorHandler((error, request, reply) => {
-    const h = toHttpError(error, { retryAfterS: 1 });
+    const h = toHttpError(error, { retryAfterS: retryAfterOf(error) ?? 1 });
     if (h.serverFault) request.log.error({ err: error }, 'request failed');
     else request.log.info({ status: h.status, code: h.body.error.code, message: h.body.error.message }, 'request refused');
     if (reply.raw.headersSent || reply.raw.destroyed) return;
@@ -130,5 +139,5 @@ export async function startServer(config: ServerConfig, opts: { host?: ModelHost
     },
   );
   loaded.catch(() => {});
-  return { ...built, url: `http://${shownHost}:${port}`, loaded };
+  return { ...built, url: `${config.tlsCert ? 'https' : 'http'}://${shownHost}:${port}`, loaded };
 }

@@ -78,6 +78,13 @@ export const serverConfigSchema = z.strictObject({
   shutdownTimeoutS: number(0, 86400).default(30),
   /** Log transcript text (never logged otherwise). */
   logContent: boolean.default(false),
+  /** Requests per minute per API key (per address without keys); 0 = no limit. Over it: 429. */
+  rateLimitRpm: number(0, 1e9, true).default(0),
+  /** WebSocket streams open at once per API key (per address without keys); 0 = no limit. */
+  maxStreamsPerKey: number(0, 1e6, true).default(0),
+  /** PEM certificate (chain) and private key: serve HTTPS (and wss://). Both or neither. */
+  tlsCert: z.string().trim().min(1).optional(),
+  tlsKey: z.string().trim().min(1).optional(),
   /** Where async jobs are kept (jobs.db, the audio of unfinished jobs); default $EARSHOT_HOME/data. */
   dataDir: z.string().trim().min(1).optional(),
   /** How long a finished job and its result are kept, seconds (also `12h`, `7d`…). */
@@ -123,6 +130,10 @@ export const ENV_VARS: Readonly<Record<keyof ServerConfig, string>> = {
   sampleLen: 'EARSHOT_SAMPLE_LEN',
   shutdownTimeoutS: 'EARSHOT_SHUTDOWN_TIMEOUT',
   logContent: 'EARSHOT_LOG_CONTENT',
+  rateLimitRpm: 'EARSHOT_RATE_LIMIT_RPM',
+  maxStreamsPerKey: 'EARSHOT_MAX_STREAMS_PER_KEY',
+  tlsCert: 'EARSHOT_TLS_CERT',
+  tlsKey: 'EARSHOT_TLS_KEY',
   dataDir: 'EARSHOT_DATA_DIR',
   jobRetentionS: 'EARSHOT_JOB_RETENTION',
   jobConcurrency: 'EARSHOT_JOB_CONCURRENCY',
@@ -230,6 +241,7 @@ export function loadServerConfig(sources: ConfigSources = {}): ServerConfig {
     throw badConfig(`invalid setting ${issue.path.join('.')}: ${issue.message}`);
   }
   const config = r.data;
+  if (!config.tlsCert !== !config.tlsKey) throw badConfig('TLS needs both tlsCert (--tls-cert) and tlsKey (--tls-key)');
   if (!isLoopback(config.host) && config.apiKeys.length === 0 && !config.insecureNoAuth) {
     throw new EarshotError(
       'invalid_argument',

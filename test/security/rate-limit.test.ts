@@ -3,7 +3,6 @@
 // probes exempt, a bad key still 401) and WebSocket streams open at once per key.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import websocket from '@fastify/websocket';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/server/app.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
@@ -82,9 +81,10 @@ test('--max-streams-per-key: a WebSocket over the limit is refused with 429; clo
   const config = loadServerConfig({ env: {}, flags: { port: 0, model: 'tiny', apiKeys: ['k1', 'k2'], maxStreamsPerKey: 2 } });
   const { app } = await buildApp(config);
   // A stand-in stream route, so the limit is tested apart from any one WebSocket API.
-  if (!app.hasDecorator('websocketServer')) await app.register(websocket);
   app.register(async (scope) => {
-    scope.get('/test-stream', { websocket: true }, (socket) => socket.on('message', (m) => socket.send(m)));
+    scope.get('/test-stream', { websocket: true }, (socket) => {
+      socket.on('message', (m) => socket.send(m));
+    });
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;

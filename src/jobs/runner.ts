@@ -34,6 +34,8 @@ export interface JobRunnerOptions {
   pollMs?: number;
   /** Called once per job that ends here (completed or failed). */
   onFinished?: (job: Job) => void;
+  /** Called with the number of running jobs whenever it changes. */
+  onRunning?: (running: number) => void;
   /** Refuses a job the model cannot run (e.g. translation on an English-only model); called before it starts. */
   check?: (w: Whisper, job: Job) => void;
 }
@@ -85,9 +87,11 @@ export class JobRunner {
       const controller = new AbortController();
       const done = this.execute(w, job, controller.signal).finally(() => {
         this.active.delete(job.id);
+        this.opts.onRunning?.(this.active.size);
         this.kick();
       });
       this.active.set(job.id, { controller, done });
+      this.opts.onRunning?.(this.active.size);
     }
   }
 

@@ -104,6 +104,18 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly jobsFinished = new Counter({
+    name: 'earshot_jobs_finished_total',
+    help: 'Async jobs that ended, by status (completed, failed)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly jobsRunning = new Gauge({
+    name: 'earshot_jobs_running',
+    help: 'Async jobs running now (the others wait in the job store)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

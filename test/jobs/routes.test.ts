@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningServer } from '../../src/server/app.ts';
-import { form, isolateHome, jfkClip, modelDir, occupy, startTestServer, until } from '../server/helpers.ts';
+import { form, isolateHome, jfkClip, metricValue, modelDir, occupy, startTestServer, until } from '../server/helpers.ts';
 
 const A = { authorization: 'Bearer key-a' };
 const B = { authorization: 'Bearer key-b' };
@@ -82,6 +82,9 @@ test('a submission is validated as a transcription request is, then stored: 202 
   for (const s of done.result.segments.filter((x: { text: string }) => x.text.trim() !== '')) assert.ok(srtText.includes(s.text.trim()));
   const bad = await fetch(`${server.url}/v1/jobs/${job.id}?response_format=pdf`, { headers: A });
   assert.equal(bad.status, 400);
+  const metrics = await (await fetch(`${server.url}/metrics`, { headers: A })).text();
+  assert.equal(metricValue(metrics, 'earshot_jobs_finished_total', { status: 'completed' }), 1);
+  assert.equal(metricValue(metrics, 'earshot_jobs_running'), 0);
 });
 
 test('a key sees only its own jobs, newest first, by pages', async () => {

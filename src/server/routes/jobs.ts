@@ -53,6 +53,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     maxAudioSeconds: config.maxAudioSeconds,
     model: host,
     check: (w, job) => assertTaskSupported(w, job.request.task, host.id),
+    onFinished: (job) => ctx.metrics.jobsFinished.inc({ status: job.status }),
+    onRunning: (n) => ctx.metrics.jobsRunning.set(n),
   });
   app.addHook('onReady', () => jobs.openIfPresent());
   app.addHook('onClose', () => jobs.close());

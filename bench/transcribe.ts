@@ -6,7 +6,7 @@
 // no fallback, no timestamps, no previous-text prompt, back-to-back windows). Then the decode loop's
 // time per token is compared with a bare onnxruntime loop over the same decoder session.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -87,6 +87,7 @@ export async function run(args: string[]): Promise<void> {
       `transcribe: tiny-dims test model (multilingual, random weights, fp32), ${threads} intra-op threads, ` +
         `${budget} tokens per 30 s window; median of ${reps} (30 s) and ${longReps} (5 min) alternating runs after one warm-up`,
     );
+    console.log(`load average before the run: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
     for (const side of Object.values(sides)) {
       const r = await side.worker.request<LoadResult>({ op: 'load', modelDir, threads });
       side.loadMs = r.value.loadMs;

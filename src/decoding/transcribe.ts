@@ -117,7 +117,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
     noSpeech: options.noSpeechThreshold === undefined ? 0.6 : options.noSpeechThreshold,
   };
   const tok = w.tokenizer;
-  const mel = w.features.longForm(samples);
+  const mel = await w.mel.longForm(samples);
   const contentFrames = mel.contentFrames;
   const duration = samples.length / SAMPLE_RATE;
   const chunkFrames = mel.chunkFrames;

@@ -9,6 +9,7 @@ import { BatchScheduler } from '../engine/scheduler.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
 import { WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
+import { MelPool } from '../features/mel-pool.ts';
 import { EarshotError } from '../errors.ts';
 import { type ResolvedModel, resolveModel, type ResolveOptions } from '../models/index.ts';
 import { loadWhisperTokenizer, type WhisperTokenizer } from './tokenizer.ts';
@@ -22,6 +23,8 @@ export interface Whisper {
   runner: ModelRunner;
   tokenizer: WhisperTokenizer;
   features: LogMelExtractor;
+  /** The same extractor's long-form mel, off the main thread for long files. */
+  mel: MelPool;
   /** Every use of the model waits its turn here (see work-queue.ts); up to a batch of jobs run at once. */
   queue: WorkQueue;
   /** Milliseconds spent creating the sessions. */
@@ -48,7 +51,8 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
   const onCpu = resolveDevice(parseEngineOptions(engine).device) === 'cpu';
   const runner = new BatchScheduler(model, { maxEncodeBatch: onCpu ? 1 : undefined });
   const queue = new WorkQueue({ concurrency: runner.maxBatch });
-  return { id, resolved, model, runner, tokenizer, features, queue, loadMs: performance.now() - started };
+  const mel = new MelPool(features);
+  return { id, resolved, model, runner, tokenizer, features, mel, queue, loadMs: performance.now() - started };
 }
 
 /**

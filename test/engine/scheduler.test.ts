@@ -287,7 +287,8 @@ test('a bounded run takes higher priority first, then arrival order', async () =
     return f;
   };
   const first = sched.encode(marked(1), 1);
-  while (!sched.stats().running) await new Promise((r) => setTimeout(r, 1)); // the first run is under way
+  // Wait until the first run has started (its encode call is logged as it starts).
+  while (order.length === 0) await new Promise((r) => setTimeout(r, 1));
   const rest = [sched.encode(marked(2), 1), sched.encode(marked(3), 1), sched.encode(marked(4), 1, { priority: 1 })];
   await Promise.all([first, ...rest]);
   assert.deepEqual(order, [1, 4, 2, 3]);

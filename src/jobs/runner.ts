@@ -13,10 +13,11 @@ import type { JobAudio } from './audio-files.ts';
 import type { JobStore } from './store.ts';
 import type { Job } from './types.ts';
 
-/** Where the runner gets the model: the server's ModelHost. */
+/** Where the runner gets models: the server's ModelHost. */
 export interface ModelSource {
-  /** The loaded model; throws while it is not loaded. */
-  ready(): Whisper;
+  /** A counted use of the model a job names (by its id); rejects `not_ready` while it cannot serve. */
+  lease(name: string): Promise<{ whisper: Whisper; release(): void }>;
+  /** Called once the default model has first loaded. */
   onLoaded(listener: (w: Whisper) => void): void;
 }
 
@@ -56,12 +57,17 @@ export class JobRunner {
   private readonly log = rootLog.child({ component: 'jobs' });
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** No job is claimed before this (unix ms): the model could not take one a moment ago. */
+  private backoffUntil = 0;
 
   constructor(private readonly opts: JobRunnerOptions) {}
 
   /** Starts taking jobs (now if the model is loaded, else once it is). */
   start(): void {
-    this.opts.model.onLoaded(() => this.kick());
+    this.opts.model.onLoaded(() => {
+      this.backoffUntil = 0;
+      this.kick();
+    });
     this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 1000);
     this.timer.unref();
     this.kick();
@@ -74,18 +80,12 @@ export class JobRunner {
 
   /** Fills the free slots with queued jobs, oldest first. */
   kick(): void {
-    if (this.stopped) return;
-    let w: Whisper;
-    try {
-      w = this.opts.model.ready();
-    } catch {
-      return; // not loaded yet: onLoaded kicks again
-    }
+    if (this.stopped || Date.now() < this.backoffUntil) return;
     while (this.active.size < this.opts.concurrency) {
       const job = this.opts.store.claimNext(Date.now());
       if (!job) break;
       const controller = new AbortController();
-      const done = this.execute(w, job, controller.signal).finally(() => {
+      const done = this.execute(job, controller.signal).finally(() => {
         this.active.delete(job.id);
         this.opts.onRunning?.(this.active.size);
         this.kick();
@@ -112,13 +112,17 @@ export class JobRunner {
     await Promise.all(all.map((a) => a.done));
   }
 
-  private async execute(w: Whisper, job: Job, signal: AbortSignal): Promise<void> {
+  private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { store, audio } = this.opts;
     const maxAttempts = this.opts.maxAttempts ?? 3;
+    let lease: { whisper: Whisper; release(): void } | undefined;
     try {
       if (job.attempts > maxAttempts) {
         throw new EarshotError('internal', 'too_many_attempts', `the job was interrupted ${maxAttempts} times while running; it is not tried again`);
       }
+      // Held for the whole run, so the model is not unloaded or swapped out under the job.
+      lease = await this.opts.model.lease(job.model);
+      const w = lease.whisper;
       this.opts.check?.(w, job);
       const decoded = await decodeAudio(audio.path(job.id), { signal, ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}) });
       await w.queue.run(() => this.transcribe(w, job, decoded.samples, decoded.durationS, signal), { signal, priority: JOB_PRIORITY });
@@ -129,14 +133,18 @@ export class JobRunner {
         store.requeue(job.id, { refundAttempt: true });
       } else if (e === CANCELLED || (signal.aborted && signal.reason === CANCELLED)) {
         await audio.remove(job.id);
-      } else if (isEarshotError(e) && e.kind === 'overloaded') {
-        store.requeue(job.id, { refundAttempt: true }); // the model's queue is full of requests: try again on the next poll
+      } else if (isEarshotError(e) && (e.kind === 'overloaded' || e.kind === 'not_ready')) {
+        // The model's queue is full of requests, or the model is loading or unloaded: try again on a later poll.
+        store.requeue(job.id, { refundAttempt: true });
+        this.backoffUntil = Date.now() + (this.opts.pollMs ?? 1000);
       } else {
         const error = isEarshotError(e) ? { code: e.code, message: e.message } : { code: 'internal_error', message: 'internal error while transcribing' };
         if (!isEarshotError(e)) this.log.error({ err: e, jobId: job.id }, 'job failed');
         if (store.fail(job.id, error, Date.now())) this.finished(job.id);
         await audio.remove(job.id);
       }
+    } finally {
+      lease?.release();
     }
   }
 

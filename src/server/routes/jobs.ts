@@ -52,7 +52,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     sampleLen: config.sampleLen,
     maxAudioSeconds: config.maxAudioSeconds,
     model: host,
-    check: (w, job) => assertTaskSupported(w, job.request.task, host.id),
+    check: (w, job) => assertTaskSupported(w, job.request.task, job.model),
     onFinished: (job) => ctx.metrics.jobsFinished.inc({ status: job.status }),
     onRunning: (n) => ctx.metrics.jobsRunning.set(n),
   });
@@ -103,8 +103,9 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     const params = parseAudioParams(upload.fields, task);
     if (params.stream) throw paramError('invalid_argument', 'unsupported_value', 'stream', 'a job is not streamed: poll GET /v1/jobs/{id} for its progress');
+    const hosted = host.get(params.model); // 404 for a model this server does not host
     try {
-      assertTaskSupported(host.forRequest(params.model), task, host.id);
+      assertTaskSupported(hosted.now(), task, hosted.id);
     } catch (e) {
       // While the model loads, a job is still accepted: it waits in the store until the model is in.
       if (!(isEarshotError(e) && e.code === 'model_loading')) throw e;
@@ -112,7 +113,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (upload.file.bytes.length === 0) throw paramError('invalid_argument', 'empty_file', 'file', 'the uploaded file is empty');
     const job = await jobs.submit({
       owner: owner(request),
-      model: host.id,
+      model: hosted.id,
       filename: upload.file.filename.slice(0, 255),
       audio: upload.file.bytes,
       request: {

@@ -1,0 +1,52 @@
+// `npm run bench -- soak [--minutes 10] [--clients 4]`: a steady load (a few clients uploading
+// 5 s clips back to back) on `earshot serve` over the tiny-dims test model, with the server's RSS,
+// V8 heap and active handles sampled every minute from its /metrics. Passes when each grew by
+// less than 5% from the first minute (after warm-up) to the last.
+import { clipUpload, mib, serverFigures, startServerChild } from './lib/server-child.ts';
+
+function arg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const minutes = arg(args, 'minutes', 10);
+  const clients = arg(args, 'clients', 4);
+  const server = await startServerChild(['--sample-len', '8', '--threads', '1']);
+  const { body, contentType } = clipUpload(5);
+  let stop = false;
+  const counts = new Map<number, number>();
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      const r = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) }).catch(() => undefined);
+      if (r) {
+        await r.arrayBuffer();
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      } else counts.set(0, (counts.get(0) ?? 0) + 1);
+    }
+  };
+  const samples: Array<Awaited<ReturnType<typeof serverFigures>>> = [];
+  try {
+    const running = Array.from({ length: clients }, loop);
+    for (let m = 1; m <= minutes; m++) {
+      await new Promise((r) => setTimeout(r, 60_000));
+      const f = await serverFigures(server.url);
+      samples.push(f);
+      process.stdout.write(`minute ${m}: RSS ${mib(f.rss)}, heap ${mib(f.heapUsed)}, handles ${f.handles}, answers ${JSON.stringify([...counts])}\n`);
+    }
+    stop = true;
+    await Promise.all(running);
+    const first = samples[0]!;
+    const last = samples.at(-1)!;
+    const growth = (a: number, b: number): number => (b - a) / a;
+    const g = { rss: growth(first.rss, last.rss), heap: growth(first.heapUsed, last.heapUsed), handles: growth(first.handles, last.handles) };
+    const ok = server.child.exitCode === null && Object.values(g).every((x) => x < 0.05) && [...counts.keys()].every((s) => s === 200);
+    process.stdout.write(
+      `soak: ${minutes} min, ${clients} clients; growth first→last minute: RSS ${(g.rss * 100).toFixed(1)}%, heap ${(g.heap * 100).toFixed(1)}%, handles ${(g.handles * 100).toFixed(1)}% — ${ok ? 'PASS' : 'FAIL'} (< 5%)\n`,
+    );
+    if (!ok) process.exitCode = 1;
+  } finally {
+    stop = true;
+    await server.stop();
+  }
+}

@@ -63,6 +63,8 @@ export interface StreamSessionOptions {
   now?: () => number;
   /** Load figures, for metrics. */
   observer?: StreamObserver;
+  /** Called once when the session is closed (the server releases its hold on the model there). */
+  onClose?: () => void;
 }
 
 export interface StreamObserver {
@@ -120,7 +122,7 @@ function positive(name: string, v: number, max = Infinity): number {
 
 export class StreamSession {
   private readonly w: Whisper;
-  private readonly o: Required<Omit<StreamSessionOptions, 'language' | 'prompt' | 'observer'>>;
+  private readonly o: Required<Omit<StreamSessionOptions, 'language' | 'prompt' | 'observer' | 'onClose'>>;
   private readonly observer: StreamObserver;
   private readonly emit: (e: StreamEvent) => void;
   private readonly ring: SampleRing;
@@ -146,10 +148,13 @@ export class StreamSession {
   private readonly aborter = new AbortController();
   private readonly counts: StreamStats = { partials: 0, droppedPartials: 0, finals: 0 };
 
+  private readonly onClose: (() => void) | undefined;
+
   constructor(w: Whisper, vad: SileroVad, emit: (e: StreamEvent) => void, options: StreamSessionOptions = {}) {
     this.w = w;
     this.emit = emit;
     this.observer = options.observer ?? {};
+    this.onClose = options.onClose;
     const o = {
       partialIntervalMs: positive('partialIntervalMs', options.partialIntervalMs ?? 500, 60000),
       vad: options.vad ?? true,
@@ -282,6 +287,7 @@ export class StreamSession {
 
   /** The client is gone: withdraws queued work, stops running work between model calls, emits nothing more. */
   close(): void {
+    if (!this.closed) this.onClose?.();
     this.ended = true;
     this.aborter.abort(new EarshotError('internal', 'stream_closed', 'the stream was closed'));
     this.utterance?.partial?.abort();

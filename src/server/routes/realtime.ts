@@ -177,7 +177,8 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       };
       const t = settings.turnDetection;
-      const s = await openSession(ctx, ctx.host.ready(), emit, {
+      ctx.host.ready();
+      const s = await openSession(ctx, settings.model, emit, {
         ...(settings.language ? { language: settings.language } : {}),
         ...(settings.prompt ? { prompt: settings.prompt } : {}),
         vad: t !== null,
@@ -206,6 +207,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         if (tr.language !== undefined) next.language = tr.language || null;
         if (tr.prompt !== undefined) next.prompt = tr.prompt ?? '';
+        if (tr.model !== undefined && tr.model !== '') next.model = tr.model;
       }
       if (s.turn_detection !== undefined) {
         const t = s.turn_detection;
@@ -223,7 +225,9 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
       try {
         if (old && old.samplesReceived > 0) {
           offsetS += old.samplesReceived / 16000;
-          void old.end();
+          void old.end().finally(() => old.close());
+        } else {
+          old?.close();
         }
         session = await start();
       } catch (e) {

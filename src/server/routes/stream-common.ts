@@ -4,7 +4,6 @@
 // StreamSession from the server's settings.
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { Whisper } from '../../decoding/whisper.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { StreamSession, type StreamEvent, type StreamSessionOptions } from '../../streaming/stream-session.ts';
 import { loadSileroVad } from '../../streaming/vad.ts';
@@ -106,23 +105,32 @@ export function messageBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
 /** A StreamSession over the server's model with the server's stream settings, reporting to its metrics. */
 export async function openSession(
   ctx: ServerContext,
-  w: Whisper,
+  model: string | undefined,
   emit: (e: StreamEvent) => void,
   options: StreamSessionOptions,
 ): Promise<StreamSession> {
   const { config, metrics } = ctx;
   const vad = await loadSileroVad();
-  return new StreamSession(w, vad, emit, {
-    silenceMs: config.streamSilenceMs,
-    partialIntervalMs: config.streamPartialIntervalMs,
-    sampleLen: config.sampleLen,
-    ...options,
-    observer: {
-      finalLatency: (s) => metrics.streamFinalLatency.observe(s),
-      partialInterval: (s) => metrics.streamPartialInterval.observe(s),
-      partialDropped: () => metrics.streamPartialsDropped.inc(),
-    },
-  });
+  // The stream holds the model it names for as long as it is open, so an idle unload or a hot
+  // swap never takes it away mid-stream; closing the session lets go.
+  const lease = await ctx.host.lease(model);
+  try {
+    return new StreamSession(lease.whisper, vad, emit, {
+      silenceMs: config.streamSilenceMs,
+      partialIntervalMs: config.streamPartialIntervalMs,
+      sampleLen: config.sampleLen,
+      ...options,
+      observer: {
+        finalLatency: (s) => metrics.streamFinalLatency.observe(s),
+        partialInterval: (s) => metrics.streamPartialInterval.observe(s),
+        partialDropped: () => metrics.streamPartialsDropped.inc(),
+      },
+      onClose: () => lease.release(),
+    });
+  } catch (e) {
+    lease.release();
+    throw e;
+  }
 }
 
 /** Sends when the socket is still open (a client may vanish at any moment). */

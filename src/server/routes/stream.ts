@@ -98,8 +98,8 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
           throw new EarshotError('invalid_argument', 'bad_start', `bad start message: ${issue.path.join('.') || 'message'}: ${issue.message}`);
         }
         const s = parsed.data;
-        const w = ctx.host.ready();
-        session = await openSession(ctx, w, emit, {
+        ctx.host.ready(); // a clear not_ready error (and close 1013) while the model loads
+        session = await openSession(ctx, undefined, emit, {
           ...(s.language !== undefined ? { language: s.language } : {}),
           ...(s.prompt !== undefined ? { prompt: s.prompt } : {}),
           ...(s.partial_interval_ms !== undefined ? { partialIntervalMs: s.partial_interval_ms } : {}),

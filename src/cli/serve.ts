@@ -34,6 +34,10 @@ interface ServeFlags {
   maxStreamsPerKey?: string;
   tlsCert?: string;
   tlsKey?: string;
+  maxStreams?: string;
+  streamSilence?: string;
+  streamPartialInterval?: string;
+  streamMaxMessageBytes?: string;
   dataDir?: string;
   jobRetention?: string;
   jobConcurrency?: string;
@@ -67,6 +71,10 @@ export function serveFlagsToConfig(f: ServeFlags): Partial<Record<keyof ServerCo
     maxStreamsPerKey: f.maxStreamsPerKey,
     tlsCert: f.tlsCert,
     tlsKey: f.tlsKey,
+    maxStreams: f.maxStreams,
+    streamSilenceMs: f.streamSilence,
+    streamPartialIntervalMs: f.streamPartialInterval,
+    streamMaxMessageBytes: f.streamMaxMessageBytes,
     dataDir: f.dataDir,
     jobRetentionS: f.jobRetention,
     jobConcurrency: f.jobConcurrency,
@@ -103,6 +111,10 @@ export function serveCommand(): Command {
     .option('--max-streams-per-key <n>', 'WebSocket streams open at once per API key; more get 429 (default 0: no limit)')
     .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS; needs --tls-key')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--max-streams <n>', 'WebSocket streams open at once; more are refused with close code 1013 (default 16)')
+    .option('--stream-silence <ms>', 'silence that ends a turn in a stream (default 500)')
+    .option('--stream-partial-interval <ms>', 'audio between partial results of a stream (default 500)')
+    .option('--stream-max-message-bytes <n>', 'largest WebSocket message accepted (default 1048576)')
     .option('--data-dir <dir>', 'where async jobs are kept (default $EARSHOT_HOME/data)')
     .option('--job-retention <time>', 'how long finished jobs are kept: seconds or 30m, 12h, 7d (default 7d)')
     .option('--job-concurrency <n>', 'async jobs transcribed at once (default 1)')

@@ -124,3 +124,23 @@ test('the binary refuses 0.0.0.0 without a key: one line on stderr, non-zero exi
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, /^earshot: refusing to listen on 0\.0\.0\.0 without an API key/);
 });
+
+test('every `earshot serve` flag reaches its setting', async () => {
+  const { serveCommand, serveFlagsToConfig } = await import('../../src/cli/serve.ts');
+  const cmd = serveCommand();
+  let config: ReturnType<typeof loadServerConfig> | undefined;
+  cmd.action((flags: Parameters<typeof serveFlagsToConfig>[0]) => {
+    config = loadServerConfig({ env: {}, flags: serveFlagsToConfig(flags) });
+  });
+  await cmd.parseAsync(
+    ['--max-streams', '3', '--stream-silence', '700', '--stream-partial-interval', '250', '--stream-max-message-bytes', '2048', '--sample-len', '9', '--no-vad-filter'],
+    { from: 'user' },
+  );
+  assert.ok(config);
+  assert.equal(config.maxStreams, 3);
+  assert.equal(config.streamSilenceMs, 700);
+  assert.equal(config.streamPartialIntervalMs, 250);
+  assert.equal(config.streamMaxMessageBytes, 2048);
+  assert.equal(config.sampleLen, 9);
+  assert.equal(config.vadFilter, false);
+});

@@ -1,6 +1,6 @@
 // `npm run bench -- load [--connections 200] [--seconds 60]`: 200 clients upload 5 s clips for
-// 60 s (autocannon) to `earshot serve` on the tiny-dims test model. Passes when nothing crashed
-// and every answer was 200, or 429/503 with Retry-After (the queue and rate limits saying "later"),
+// 60 s (autocannon) to `earshot serve` on the tiny-dims test model. Passes when nothing crashed,
+// some transcriptions finished, and every answer was 200, or 429/503 with Retry-After (the queue and rate limits saying "later"),
 // and the server is back to nothing in flight. Prints answers per status, p50/p99 latency of the
 // 200s and of all answers, and the server's RSS before and after.
 import autocannon from 'autocannon';
@@ -43,7 +43,8 @@ export async function run(args: string[]): Promise<void> {
     const after = await serverFigures(server.url);
     const alive = server.child.exitCode === null;
     const unexpected = [...statuses].filter(([s]) => s !== 200 && s !== 429 && s !== 503);
-    const ok = alive && unexpected.length === 0 && missingRetryAfter === 0 && result.errors === 0 && after.inFlight <= 1;
+    // A run where nothing finished proves nothing about the answers: it fails too.
+    const ok = alive && (statuses.get(200) ?? 0) > 0 && unexpected.length === 0 && missingRetryAfter === 0 && result.errors === 0 && after.inFlight <= 1;
     const lat = result.latency;
     process.stdout.write(
       [
@@ -53,7 +54,7 @@ export async function run(args: string[]): Promise<void> {
         `  latency of all answers: p50 ${lat.p50} ms, p99 ${lat.p99} ms (max ${lat.max} ms)`,
         `  200s per second: ${((statuses.get(200) ?? 0) / seconds).toFixed(2)}; audio seconds per wall second: ${(((statuses.get(200) ?? 0) * 5) / seconds).toFixed(1)}`,
         `  server RSS: ${mib(before.rss)} before, ${mib(after.rss)} after; in flight after: ${after.inFlight - 1}, queue after: ${after.queue}`,
-        `  ${ok ? 'PASS' : 'FAIL'}: server ${alive ? 'alive' : 'DIED'}, unexpected statuses ${JSON.stringify(unexpected)}`,
+        `  ${ok ? 'PASS' : 'FAIL'}: server ${alive ? 'alive' : 'DIED'}, ${statuses.get(200) ?? 0} transcriptions done, unexpected statuses ${JSON.stringify(unexpected)}`,
         '',
       ].join('\n'),
     );

@@ -19,7 +19,8 @@ import { testModelDir } from '../scripts/test-model/index.ts';
 import { decodeAudio } from '../src/audio/index.ts';
 import { transcribeAll, type TranscribeOptions } from '../src/decoding/transcribe.ts';
 import { loadWhisper, type Whisper } from '../src/decoding/whisper.ts';
-import { BatchScheduler } from '../src/engine/scheduler.ts';
+import { parseEngineOptions } from '../src/engine/execution.ts';
+import { RemoteRunner } from '../src/engine/remote-runner.ts';
 import { WorkQueue } from '../src/engine/work-queue.ts';
 import { Worker } from './lib/child.ts';
 import { median, mib, pause } from './lib/stats.ts';
@@ -43,13 +44,29 @@ async function speech(seconds: number): Promise<Float32Array> {
   return out;
 }
 
+const runners = new Map<string, Promise<RemoteRunner>>();
+
 /**
- * A loaded model with its own scheduler and queue (so batch size 1 and 16 share one session); one
- * window per encoder run, as loadWhisper sets it up on the CPU.
+ * A loaded model with a scheduler of batch size `maxBatch` and its own queue; one window per
+ * encoder run, as loadWhisper sets it up on the CPU. Each batch size has its own model worker
+ * (started once), as loadWhisper's own does.
  */
-function withScheduler(w: Whisper, maxBatch: number): Whisper {
-  const runner = new BatchScheduler(w.model, { maxBatch, maxEncodeBatch: 1 });
-  return { ...w, runner, queue: new WorkQueue({ concurrency: 64, maxWaiting: 256 }) };
+async function withScheduler(w: Whisper, maxBatch: number, threads: number): Promise<Whisper> {
+  if (w.model.maxBatch === maxBatch && w.model.maxEncodeBatch === 1) return { ...w, queue: new WorkQueue({ concurrency: 64, maxWaiting: 256 }) };
+  const key = `${w.resolved.encoderPath}|${w.resolved.decoderPath}|${maxBatch}`;
+  if (!runners.has(key)) {
+    runners.set(
+      key,
+      RemoteRunner.start({
+        dir: w.resolved.dir,
+        files: { encoder: w.resolved.encoderPath, decoder: w.resolved.decoderPath },
+        engine: parseEngineOptions({ intraOpThreads: threads }),
+        scheduler: { maxBatch, maxEncodeBatch: 1 },
+      }),
+    );
+  }
+  const runner = await runners.get(key)!;
+  return { ...w, model: runner, runner, queue: new WorkQueue({ concurrency: 64, maxWaiting: 256 }) };
 }
 
 interface Load {
@@ -124,7 +141,7 @@ export async function run(args: string[]): Promise<void> {
   const short = long.slice(0, 3 * RATE);
 
   // Warm-up: one request on each model (first runs allocate arenas).
-  for (const w of [fp32, int8]) await concurrent(withScheduler(w, 16), requests.slice(0, 1), options);
+  for (const w of [fp32, int8]) await concurrent(await withScheduler(w, 16, threads), requests.slice(0, 1), options);
   const rssIdle = process.memoryUsage().rss;
 
   // 1. Batched against batch size 1, same model, same requests.
@@ -136,9 +153,9 @@ export async function run(args: string[]): Promise<void> {
     ['fp32', fp32],
     ['int8', int8],
   ] as const) {
-    const one = await concurrent(withScheduler(w, 1), requests, options);
+    const one = await concurrent(await withScheduler(w, 1, threads), requests, options);
     await pause(200);
-    const many = await concurrent(withScheduler(w, 16), requests, options);
+    const many = await concurrent(await withScheduler(w, 16, threads), requests, options);
     await pause(200);
     if (name === 'fp32') batched16 = many;
     peakRss = Math.max(peakRss, one.peakRss, many.peakRss);
@@ -197,7 +214,7 @@ export async function run(args: string[]): Promise<void> {
   }
 
   // 3. Head-of-line: a 3 s request on an idle model, then while a long file is transcribing.
-  const w = withScheduler(fp32, 16);
+  const w = await withScheduler(fp32, 16, threads);
   const idle: number[] = [];
   for (let i = 0; i < 2; i++) idle.push((await concurrent(w, [short], options)).wallMs);
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -234,7 +251,7 @@ export async function run(args: string[]): Promise<void> {
   const levels = [...new Set([1, 2, 4, 8, n].filter((c) => c <= n))].sort((a, b) => a - b);
   const curve: { c: number; rate: number }[] = [];
   for (const c of levels) {
-    const l = c === n ? batched16! : await concurrent(withScheduler(fp32, 16), requests.slice(0, c), options);
+    const l = c === n ? batched16! : await concurrent(await withScheduler(fp32, 16, threads), requests.slice(0, c), options);
     curve.push({ c, rate: rate(l) });
     await pause(200);
   }

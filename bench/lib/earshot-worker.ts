@@ -5,7 +5,7 @@ import ort from 'onnxruntime-node';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
 import { sotSequence } from '../../src/decoding/sot.ts';
 import { transcribeAll } from '../../src/decoding/transcribe.ts';
-import { loadWhisper, type Whisper } from '../../src/decoding/whisper.ts';
+import { loadModelHere, loadWhisper, type Whisper } from '../../src/decoding/whisper.ts';
 import type { WhisperModel } from '../../src/engine/whisper-model.ts';
 import { serve } from './child.ts';
 import {
@@ -19,6 +19,9 @@ import {
 } from './transcribe-protocol.ts';
 
 let w: Whisper | undefined;
+let threads = 0;
+/** The decode-loop timing compares decodeWindow on the bare model with a bare onnxruntime loop: both on this thread. */
+let here: Promise<WhisperModel> | undefined;
 
 function loaded(): Whisper {
   if (!w) throw new Error('load first');
@@ -28,6 +31,7 @@ function loaded(): Whisper {
 async function load(r: LoadRequest): Promise<LoadResult> {
   const started = performance.now();
   w = await loadWhisper(r.modelDir, { engine: { intraOpThreads: r.threads } });
+  threads = r.threads;
   return { loadMs: performance.now() - started };
 }
 
@@ -93,7 +97,9 @@ async function bareLoop(model: WhisperModel, prompt: readonly number[], next: re
 }
 
 async function steps(r: StepsRequest): Promise<StepsResult> {
-  const { model, tokenizer, features } = loaded();
+  const { tokenizer, features } = loaded();
+  here ??= loadModelHere(loaded(), { intraOpThreads: threads });
+  const model = await here;
   const encoded = await model.encode(features.window(readSamples(r.input).subarray(0, 30 * 16000)), 1);
   const options: WindowDecodeOptions = { language: 'en', temperature: 0, withoutTimestamps: true, sampleLen: r.budget };
   const prompt = sotSequence(tokenizer, options);

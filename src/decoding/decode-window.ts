@@ -3,9 +3,8 @@
 // then tokens are chosen step by step (greedy, sampling at a temperature with best_of candidates,
 // or beam search with patience) under the logit filters, with the KV cache carrying the past.
 // Hand-written because it is the product's core: no library decodes Whisper on onnxruntime-node.
-import type { Tensor } from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import type { DecoderCache, ModelRunner } from '../engine/whisper-model.ts';
+import type { CacheHandle, EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
 import { compressionRatio } from './compression.ts';
 import { applyLogitFilters, buildLogitFilters } from './logit-filters.ts';
 import { logSumExp } from './math.ts';
@@ -146,7 +145,7 @@ function validate(o: WindowDecodeOptions): void {
 export async function decodeWindow(
   model: ModelRunner,
   tok: WhisperTokenizer,
-  encoded: Tensor,
+  encoded: EncodedAudio,
   options: WindowDecodeOptions = {},
 ): Promise<WindowDecodeResult> {
   validate(options);
@@ -176,7 +175,7 @@ export async function decodeWindow(
   const noSpeechProb = softmaxAt(first.positionLogits!, tok.noSpeech);
   const beamSize = temperature === 0 ? options.beamSize : undefined;
   const nGroup = beamSize ?? (temperature > 0 ? (options.bestOf ?? 1) : 1);
-  let cache: DecoderCache = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
+  let cache: CacheHandle = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
   let logits: Float32Array = new Float32Array(nGroup * vocab);
   for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
 

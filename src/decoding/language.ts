@@ -1,8 +1,7 @@
 // Spoken-language detection, as openai/whisper's detect_language: one decoder step from
 // <|startoftranscript|>, the logits restricted to the language tokens, softmax over those.
-import type { Tensor } from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 
 export interface DetectedLanguage {
@@ -13,7 +12,7 @@ export interface DetectedLanguage {
   probabilities: { language: string; probability: number }[];
 }
 
-export async function detectLanguage(model: ModelRunner, tok: WhisperTokenizer, encoded: Tensor): Promise<DetectedLanguage> {
+export async function detectLanguage(model: ModelRunner, tok: WhisperTokenizer, encoded: EncodedAudio): Promise<DetectedLanguage> {
   if (!tok.isMultilingual || tok.languageTokens.size === 0) {
     throw new EarshotError('invalid_argument', 'not_multilingual', 'this model is English-only: there is no language to detect');
   }

@@ -159,7 +159,7 @@ export class BatchScheduler implements ModelRunner {
   }
 
   /** A runner whose every call carries `priority` (how a stream asks to go first). */
-  withPriority(priority: number): ModelRunner {
+  withPriority(priority: number): Pick<BatchScheduler, 'dims' | 'encode' | 'decode' | 'selectRows'> {
     return {
       dims: this.dims,
       encode: (features, batch) => this.encode(features, batch, { priority }),

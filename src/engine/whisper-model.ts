@@ -74,10 +74,42 @@ export interface ModelFiles {
 }
 
 /**
- * What decoding needs from a model: a WhisperModel itself, or the batching scheduler that stands in
- * front of one and merges many callers' calls into batched runs.
+ * An encoder output as decoding sees it: only its shape ([batch, frames, dModel]). It may be a
+ * tensor (a WhisperModel's own) or a handle to one kept in the model's worker thread.
  */
-export type ModelRunner = Pick<WhisperModel, 'dims' | 'encode' | 'decode' | 'selectRows'>;
+export interface EncodedAudio {
+  readonly dims: readonly number[];
+}
+
+/** A decoder cache as decoding sees it: rows and cached tokens, never the K/V tensors themselves. */
+export interface CacheHandle {
+  readonly batch: number;
+  readonly length: number;
+}
+
+export interface RunnerOutput {
+  logits: Float32Array;
+  positionLogits?: Float32Array | undefined;
+  cache: CacheHandle;
+}
+
+/**
+ * What decoding needs from a model: a WhisperModel itself, the batching scheduler that stands in
+ * front of one, or the remote runner that talks to both in a worker thread. Encoder outputs and
+ * caches are opaque, so decoding cannot depend on where the tensors live.
+ */
+export interface ModelRunner {
+  readonly dims: WhisperDims;
+  encode(features: Float32Array, batch: number): Promise<EncodedAudio>;
+  decode(
+    tokens: BigInt64Array,
+    batch: number,
+    encoded: EncodedAudio,
+    cache: CacheHandle | null,
+    opts?: { alsoPosition?: number },
+  ): Promise<RunnerOutput>;
+  selectRows(cache: CacheHandle, rows: readonly number[]): CacheHandle;
+}
 
 export class WhisperModel {
   readonly dims: WhisperDims;

@@ -9,12 +9,18 @@ import { setFlagsFromString } from 'node:v8';
 import type { Tensor } from 'onnxruntime-node';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadModelHere, loadWhisper } from '../../src/decoding/whisper.ts';
 import { BatchScheduler, type BatchableModel } from '../../src/engine/scheduler.ts';
 import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
-const load = async () => (await loadWhisper(testModelDir({ preset: 'multilingual' }))) as { model: WhisperModel } & Awaited<ReturnType<typeof loadWhisper>>;
+/** The test model with an in-process WhisperModel (the scheduler runs in front of one; loadWhisper's own is in a worker). */
+const inProcess = new Map<string, Promise<WhisperModel>>();
+const load = async () => {
+  const w = await loadWhisper(testModelDir({ preset: 'multilingual' }));
+  if (!inProcess.has(w.resolved.dir)) inProcess.set(w.resolved.dir, loadModelHere(w));
+  return { ...w, model: await inProcess.get(w.resolved.dir)! };
+};
 
 /** Deterministic log-mel-like features, different for every seed. */
 function features(nMels: number, seed: number): Float32Array {

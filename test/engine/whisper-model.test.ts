@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { cudaProviderInstalled, parseEngineOptions, resolveDevice, sessionOptions } from '../../src/engine/execution.ts';
 import { selectCacheRows, WhisperModel } from '../../src/engine/whisper-model.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadModelHere, loadWhisper } from '../../src/decoding/whisper.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
 const dir = () => testModelDir({ preset: 'english', dtypes: ['fp32', 'fp16', 'q8', 'int8'] });
@@ -25,9 +25,9 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-test('decoding step by step with the cache gives the logits of a full recomputation', async () => {
-  const w = await loadWhisper(dir());
-  const m = w.model;
+test('decoding step by step with the cache gives the logits of a full recomputation', async (t) => {
+  const m = await loadModelHere(await loadWhisper(dir()));
+  t.after(() => m.release());
   const encoded = await m.encode(features(m.dims.nMels), 1);
   const prompt = [50257, 50362];
   const more = [440, 2068, 7586];
@@ -38,9 +38,9 @@ test('decoding step by step with the cache gives the logits of a full recomputat
   assert.ok(maxAbsDiff(step.logits, full.logits) < 1e-3);
 });
 
-test('cache rows can be picked and repeated (beam reordering)', async () => {
-  const w = await loadWhisper(dir());
-  const m = w.model;
+test('cache rows can be picked and repeated (beam reordering)', async (t) => {
+  const m = await loadModelHere(await loadWhisper(dir()));
+  t.after(() => m.release());
   const encoded = await m.encode(features(m.dims.nMels), 1);
   const first = await m.decode(BigInt64Array.from([50257, 50362], BigInt), 1, encoded, null);
   const three = selectCacheRows(first.cache, [0, 0, 0]);
@@ -69,7 +69,8 @@ test('--dtype picks the hub file names per component, and one load is shared', a
   const fp32 = await loadWhisper(d);
   const enc = await fp32.model.encode(features(fp32.model.dims.nMels), 1);
   const a = await fp32.model.decode(BigInt64Array.of(50257n), 1, enc, null);
-  const b = await int8.model.decode(BigInt64Array.of(50257n), 1, enc, null);
+  // Each loaded model keeps its encoder outputs in its own worker: the int8 model encodes its own.
+  const b = await int8.model.decode(BigInt64Array.of(50257n), 1, await int8.model.encode(features(int8.model.dims.nMels), 1), null);
   const diff = maxAbsDiff(a.logits, b.logits);
   assert.ok(diff > 0 && diff < 1, `int8 vs fp32 logits differ by ${diff}`);
 });

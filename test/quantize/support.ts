@@ -1,11 +1,11 @@
 // Helpers shared by the quantisation tests: a quantised copy of a built test model in a temporary
-// folder (removed when the process exits), and greedy decoding through earshot's WhisperModel.
+// folder (removed when the process exits), and greedy decoding through earshot's model runner.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testModelDir, type DimsName, type Preset } from '../../scripts/test-model/index.ts';
 import { quantizeFolder, type QuantizeFolderResult, type QuantTarget } from '../../src/models/quantize/index.ts';
-import type { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/whisper-model.ts';
 
 const made: string[] = [];
 process.on('exit', () => {
@@ -58,7 +58,7 @@ export function argmax(values: Float32Array): number {
  * forcing), so two models can be compared on the same token path.
  */
 export async function greedy(
-  model: WhisperModel,
+  model: ModelRunner,
   mel: Float32Array,
   prompt: number[],
   steps: number,

@@ -1,0 +1,177 @@
+// Worker-thread side of remote-runner.ts: one loaded WhisperModel and the BatchScheduler in front
+// of it live here, so onnxruntime's blocking `session.run` never stalls the main event loop. Encoder
+// outputs and decoder caches stay in this thread, in a registry keyed by ids the main thread picks;
+// only features and tokens come in, and logits go out (transferred, not copied).
+import { parentPort, workerData } from 'node:worker_threads';
+import type ort from 'onnxruntime-node';
+import { type ErrorKind, isEarshotError } from '../errors.ts';
+import type { EngineOptions } from './execution.ts';
+import { BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
+import { type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
+
+export interface ModelWorkerInit {
+  dir: string;
+  files: ModelFiles;
+  engine: EngineOptions;
+  scheduler: SchedulerOptions;
+}
+
+/** An error as plain data; typed ones keep their kind and code. */
+export interface WireError {
+  kind?: ErrorKind;
+  code?: string;
+  name?: string;
+  message: string;
+}
+
+/**
+ * Requests, by op. `call` is the id of the reply the main thread waits for (absent for ops that get
+ * none); `handle` is the id under which the worker keeps what the op produced.
+ */
+export interface ModelRequests {
+  encode: { features: Float32Array; batch: number; priority?: number; handle: number };
+  decode: {
+    tokens: BigInt64Array;
+    batch: number;
+    encoded: number;
+    cache: number | null;
+    alsoPosition?: number;
+    priority?: number;
+    handle: number;
+  };
+  select: { from: number; rows: number[]; handle: number };
+  free: { handles: number[] };
+  stats: Record<string, never>;
+  release: Record<string, never>;
+}
+
+/** Replies, by op (ops with no reply map to never). */
+export interface ModelReplies {
+  encode: { dims: number[] };
+  decode: { logits: Float32Array; positionLogits?: Float32Array; batch: number; length: number };
+  select: never;
+  free: never;
+  stats: WorkerStats;
+  release: null;
+}
+
+export type ModelOp = keyof ModelRequests;
+export type ModelRequest = { [K in ModelOp]: { op: K; call?: number } & ModelRequests[K] }[ModelOp];
+
+export type ModelReply = { call: number; ok: true; value: unknown } | { call: number; ok: false; error: WireError };
+
+export type ModelBoot =
+  | { boot: true; ok: true; dims: WhisperDims; maxBatch: number; maxEncodeBatch: number }
+  | { boot: true; ok: false; error: WireError };
+
+export interface WorkerStats extends SchedulerStats {
+  /** Encoder outputs and caches the worker keeps for the main thread. */
+  handles: number;
+}
+
+export function toWire(error: unknown): WireError {
+  const e = error as Error;
+  if (isEarshotError(e)) return { kind: e.kind, code: e.code, message: e.message };
+  return { name: e?.name, message: String(e?.message ?? e) };
+}
+
+type Stored = ort.Tensor | DecoderCache;
+
+/** What each op does; an op that needs no reply returns undefined. Adding a model method is one entry here. */
+type Handlers = { [K in ModelOp]: (req: ModelRequests[K]) => Promise<{ value: ModelReplies[K]; transfer?: ArrayBuffer[] }> | undefined };
+
+function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handlers {
+  const take = <T extends Stored>(id: number, what: string): T => {
+    const v = registry.get(id);
+    if (!v) throw new Error(`the ${what} handle ${id} is unknown to the model worker (freed, or its call failed)`);
+    return v as T;
+  };
+  return {
+    encode: async ({ features, batch, priority, handle }) => {
+      const t = await sched.encode(features, batch, priority === undefined ? {} : { priority });
+      registry.set(handle, t);
+      return { value: { dims: [...t.dims] } };
+    },
+    decode: async ({ tokens, batch, encoded, cache, alsoPosition, priority, handle }) => {
+      const opts = { ...(alsoPosition === undefined ? {} : { alsoPosition }), ...(priority === undefined ? {} : { priority }) };
+      const enc = cache === null ? take<ort.Tensor>(encoded, 'encoder output') : undefined;
+      const from = cache === null ? null : take<DecoderCache>(cache, 'cache');
+      // Step calls never read the encoder output (the cache holds the cross-attention K/V), so a
+      // freed one is no error there.
+      const out = await sched.decode(tokens, batch, enc ?? (registry.get(encoded) as ort.Tensor | undefined) ?? placeholder(batch), from, opts);
+      registry.set(handle, out.cache);
+      const logits = own(out.logits);
+      const positionLogits = out.positionLogits && own(out.positionLogits);
+      const transfer = [logits.buffer as ArrayBuffer, ...(positionLogits ? [positionLogits.buffer as ArrayBuffer] : [])];
+      return { value: { logits, positionLogits, batch: out.cache.batch, length: out.cache.length }, transfer };
+    },
+    select: ({ from, rows, handle }) => {
+      // Rows were checked on the main thread; a missing source makes the next decode on it fail.
+      const src = registry.get(from) as DecoderCache | undefined;
+      if (src) registry.set(handle, sched.selectRows(src, rows));
+      return undefined;
+    },
+    free: ({ handles }) => {
+      for (const h of handles) registry.delete(h);
+      return undefined;
+    },
+    stats: async () => ({ value: { ...sched.stats(), handles: registry.size } }),
+    release: async () => ({ value: null }),
+  };
+}
+
+/** A stand-in encoder output for a step call whose own was freed: the scheduler checks only shapes there. */
+function placeholder(batch: number): ort.Tensor {
+  return { dims: [batch, 0, 0] } as unknown as ort.Tensor;
+}
+
+/** `a` in an ArrayBuffer of its own, so it can be transferred without taking anything else along. */
+function own(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice();
+}
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as ModelWorkerInit;
+  let model: WhisperModel;
+  let sched: BatchScheduler;
+  try {
+    model = await WhisperModel.load(init.dir, init.files, init.engine);
+    sched = new BatchScheduler(model, init.scheduler);
+  } catch (e) {
+    port.postMessage({ boot: true, ok: false, error: toWire(e) } satisfies ModelBoot);
+    return;
+  }
+  const registry = new Map<number, Stored>();
+  const ops = handlers(sched, registry);
+  ops.release = async () => {
+    registry.clear();
+    await model.release();
+    return { value: null };
+  };
+  port.on('message', (req: ModelRequest) => {
+    const { op, call } = req;
+    let pending: ReturnType<Handlers[ModelOp]>;
+    try {
+      pending = (ops[op] as (r: ModelRequest) => ReturnType<Handlers[ModelOp]>)(req);
+    } catch (e) {
+      if (call !== undefined) port.postMessage({ call, ok: false, error: toWire(e) } satisfies ModelReply);
+      return;
+    }
+    if (!pending || call === undefined) return;
+    pending.then(
+      ({ value, transfer }) => {
+        try {
+          port.postMessage({ call, ok: true, value } satisfies ModelReply, transfer ?? []);
+        } catch {
+          // A buffer onnxruntime owns cannot be transferred: send a copy.
+          port.postMessage({ call, ok: true, value } satisfies ModelReply);
+        }
+      },
+      (e) => port.postMessage({ call, ok: false, error: toWire(e) } satisfies ModelReply),
+    );
+  });
+  port.postMessage({ boot: true, ok: true, dims: model.dims, maxBatch: sched.maxBatch, maxEncodeBatch: sched.maxEncodeBatch } satisfies ModelBoot);
+}
+
+void main();

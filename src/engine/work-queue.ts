@@ -32,6 +32,11 @@ export class WorkQueue {
     this.concurrency = opts.concurrency ?? 1;
   }
 
+  /** True when a new job would be refused right now. */
+  get full(): boolean {
+    return this.running >= this.concurrency && this.waiters.length >= this.maxWaiting;
+  }
+
   stats(): QueueStats {
     return { waiting: this.waiters.length, running: this.running };
   }

@@ -223,6 +223,17 @@ export class ModelHost {
     this.main.now();
   }
 
+  /**
+   * 429 at once when every loaded model's queue is full, so a refusal costs nothing: without it a
+   * request would be read and decoded in full only to be refused when it reaches the queue.
+   */
+  assertCapacity(): void {
+    const queues = this.models().flatMap((h) => (h.current ? [h.current.whisper.queue] : []));
+    if (queues.length > 0 && queues.every((q) => q.full)) {
+      throw new EarshotError('overloaded', 'queue_full', 'the work queue is full; retry later');
+    }
+  }
+
   /** Every hosted model, the default first. */
   models(): HostedModel[] {
     return [...this.hosted.values()];

@@ -189,6 +189,11 @@ test('429 with Retry-After while the queue is full (here: every slot running, no
     assert.ok(Number(e.headers?.get('retry-after')) >= 1);
     const health = await fetch(`${server.url}/health`);
     assert.equal(health.status, 200, 'a busy model does not block /health');
+    // The refusal comes before the upload is read: even an upload over the size limit gets 429, not 413.
+    const big = new FormData();
+    big.append('file', new Blob([new Uint8Array(1_000_001)]), 'big.wav');
+    const early = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: big, headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(early.status, 429);
   } finally {
     held.release();
     await held.done;

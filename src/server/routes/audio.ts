@@ -49,6 +49,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   async function handle(task: Task, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     host.assertAvailable(); // 503 while no model can serve, before reading an upload we could not use
+    host.assertCapacity(); // 429 before reading an upload the queue could not take
     const signal = requestSignal(reply, config.requestTimeoutS);
     const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
     const params = parseAudioParams(upload.fields, task);

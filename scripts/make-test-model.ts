@@ -1,4 +1,4 @@
-// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] --out DIR`:
+// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] --out DIR`:
 // writes a Whisper model with deterministic random weights in the hub's onnx-community layout.
 import { Command, InvalidArgumentError } from 'commander';
 import { isEarshotError } from '../src/errors.ts';
@@ -16,11 +16,12 @@ const program = new Command('make-test-model')
   .option('--dims <name>', `dimension set: ${DIMS_NAMES.join(', ')}`, 'small')
   .option('--dtypes <list>', `weight formats, comma separated (fp32 is always written): ${DTYPES.join(', ')}`, 'fp32')
   .option('--seed <n>', 'seed of the random weights', seedArg, 1)
+  .option('--timestamped', 'decoders also output cross_attentions.N (as the hub\'s *_timestamped repositories)', false)
   .requiredOption('--out <dir>', 'folder to write')
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; out: string }>();
+const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; timestamped: boolean; out: string }>();
 
 try {
   const started = performance.now();
@@ -30,6 +31,7 @@ try {
     dims: opts.dims as DimsName,
     dtypes: opts.dtypes.split(',').map((d) => d.trim()).filter(Boolean) as Dtype[],
     seed: opts.seed,
+    timestamped: opts.timestamped,
     outDir: opts.out,
   });
   process.stdout.write(`${files.map((f) => `${opts.out}/${f}`).join('\n')}\n`);

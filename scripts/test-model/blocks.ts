@@ -38,9 +38,24 @@ export function mergeHeads(g: GraphBuilder, x: string, dModel: number): string {
  * is a bool [q_len, k_len] mask: scores where it is false become -inf before the softmax.
  */
 export function attend(g: GraphBuilder, q: string, k: string, v: string, allowed?: string): string {
+  return attendWithWeights(g, q, k, v, allowed).out;
+}
+
+/**
+ * `attend`, also giving the attention weights after the softmax, [batch, heads, q_len, k_len]:
+ * what the hub's `*_timestamped` decoders expose as `cross_attentions.N`.
+ */
+export function attendWithWeights(
+  g: GraphBuilder,
+  q: string,
+  k: string,
+  v: string,
+  allowed?: string,
+): { out: string; weights: string } {
   let scores = g.op1('MatMul', [q, g.op1('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
   if (allowed) scores = g.op1('Where', [allowed, scores, g.float([-Infinity])]);
-  return g.op1('MatMul', [g.op1('Softmax', [scores], { axis: { i: -1 } }), v]);
+  const weights = g.op1('Softmax', [scores], { axis: { i: -1 } });
+  return { out: g.op1('MatMul', [weights, v]), weights };
 }
 
 export interface AttentionDims {

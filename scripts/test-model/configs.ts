@@ -28,6 +28,8 @@ export interface TestModelMarker {
   dims: string;
   seed: number;
   builder: string;
+  /** Present (true) on models whose decoder outputs cross-attention weights. */
+  timestamped?: true;
 }
 
 /** Keeps the fixture's alignment heads when they fit the layer/head counts, else uses every head of the last layer. */
@@ -45,10 +47,16 @@ export function configFiles(o: ResolvedOptions, builderVersion: string): Map<str
   const files = new Map<string, string>();
   const put = (name: string, json: Json) => files.set(name, `${JSON.stringify(json, null, 2)}\n`);
 
-  const marker: TestModelMarker = { preset: o.preset, dims: o.dims, seed: o.seed, builder: builderVersion };
+  const marker: TestModelMarker = {
+    preset: o.preset,
+    dims: o.dims,
+    seed: o.seed,
+    builder: builderVersion,
+    ...(o.timestamped ? { timestamped: true as const } : {}),
+  };
   put('config.json', {
     ...readJson(dir, 'config.json'),
-    _name_or_path: `earshot/test-whisper-${o.preset}-${o.dims}`,
+    _name_or_path: `earshot/test-whisper-${o.preset}-${o.dims}${o.timestamped ? '_timestamped' : ''}`,
     d_model: dims.dModel,
     encoder_layers: dims.encoderLayers,
     decoder_layers: dims.decoderLayers,

@@ -6,8 +6,11 @@
 //    use_cache_branch is true (else to its full length) and concatenated after the past encoder
 //    keys/values, so the cached branch reuses them instead of recomputing them.
 // The output projection is tied to the token embedding (one initializer, used by both).
+// With `crossAttentions`, the graph also outputs every layer's cross-attention weights (after the
+// softmax) as `cross_attentions.N`, [batch, heads, seq, encoder positions], after the usual outputs:
+// the extra outputs of the hub's `*_timestamped` exports, which word-level timestamps read.
 import { GraphBuilder, type Dim } from './graph.ts';
-import { attend, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
+import { attend, attendWithWeights, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
 import { randomParam, tiedEmbedding, type ParamContext } from './params.ts';
 import type { Dtype, ModelDims } from './options.ts';
 
@@ -29,7 +32,18 @@ export const DECODER_DIMS = {
  */
 const GAIN = { self: 1, cross: 0.5, mlp: 3 };
 
-export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, seed: number): GraphBuilder {
+export interface DecoderBuildOptions {
+  /** Also output `cross_attentions.N` (the hub's `*_timestamped` decoders). */
+  crossAttentions?: boolean;
+}
+
+export function buildDecoder(
+  dims: ModelDims,
+  vocabSize: number,
+  dtype: Dtype,
+  seed: number,
+  opts: DecoderBuildOptions = {},
+): GraphBuilder {
   const g = new GraphBuilder('whisper_decoder_merged');
   const ctx: ParamContext = { g, dtype, seed };
   const D = DECODER_DIMS;
@@ -75,6 +89,7 @@ export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, s
   });
   let x = g.op1('Add', [embedding.lookup(ids), g.op1('Gather', [positions, queryPos], { axis: { i: 0 } })]);
 
+  const crossWeights: string[] = [];
   for (let l = 0; l < dims.decoderLayers; l++) {
     const p = `model.decoder.layers.${l}`;
     const cache = past[l]!;
@@ -96,7 +111,9 @@ export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, s
     const ev = concat(cache.ev, evNew);
     g.output(ek, `present.${l}.encoder.key`, 'float', kvShape(D.encoderOut));
     g.output(ev, `present.${l}.encoder.value`, 'float', kvShape(D.encoderOut));
-    x = g.op1('Add', [x, attentionOutput(ctx, attend(g, qc, ek, ev), `${p}.encoder_attn`, d, GAIN.cross)]);
+    const cross = attendWithWeights(g, qc, ek, ev);
+    crossWeights.push(cross.weights);
+    x = g.op1('Add', [x, attentionOutput(ctx, cross.out, `${p}.encoder_attn`, d, GAIN.cross)]);
 
     const hf = layerNorm(ctx, x, `${p}.final_layer_norm`, dims.dModel);
     x = g.op1('Add', [x, feedForward(ctx, hf, p, dims.dModel, dims.ffnDim, GAIN.mlp)]);
@@ -110,5 +127,8 @@ export function buildDecoder(dims: ModelDims, vocabSize: number, dtype: Dtype, s
   });
   const logits = g.op1('Reshape', [embedding.project(rows), logitsShape]);
   g.output(logits, 'logits', 'float', [D.batch, D.seq, vocabSize]);
+  if (opts.crossAttentions) {
+    crossWeights.forEach((w, l) => g.output(w, `cross_attentions.${l}`, 'float', [D.batch, dims.heads, D.seq, D.encoderOut]));
+  }
   return g;
 }

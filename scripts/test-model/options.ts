@@ -60,6 +60,8 @@ export interface TestModelOptions {
   dtypes?: readonly Dtype[];
   /** Seed of the weights; the same seed gives byte-identical files. */
   seed?: number;
+  /** Decoders also output `cross_attentions.N`, as the hub's `*_timestamped` repositories (word timestamps). */
+  timestamped?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -67,6 +69,7 @@ export interface ResolvedOptions {
   dims: DimsName;
   dtypes: Dtype[];
   seed: number;
+  timestamped: boolean;
 }
 
 function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
@@ -89,5 +92,8 @@ export function resolveOptions(o: TestModelOptions): ResolvedOptions {
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new EarshotError('invalid_argument', 'bad_seed', `seed must be a non-negative integer, got ${seed}`);
   }
-  return { preset, dims, dtypes, seed };
+  if (o.timestamped !== undefined && typeof o.timestamped !== 'boolean') {
+    throw new EarshotError('invalid_argument', 'bad_timestamped', `timestamped must be true or false, got ${JSON.stringify(o.timestamped)}`);
+  }
+  return { preset, dims, dtypes, seed, timestamped: o.timestamped ?? false };
 }

@@ -95,7 +95,10 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
 
   app.setErrorHandler((error, request, reply) => {
     const h = toHttpError(error, { retryAfterS: retryAfterOf(error) ?? 1 });
-    if (h.serverFault) request.log.error({ err: error }, 'request failed');
+    // A client that hung up mid-request is no fault of ours: logged as such, not as an error.
+    const code = (error as { code?: unknown }).code;
+    if (reply.raw.destroyed || code === 'client_closed' || code === 'ECONNRESET') request.log.info({ code }, 'client went away');
+    else if (h.serverFault) request.log.error({ err: error }, 'request failed');
     else request.log.info({ status: h.status, code: h.body.error.code, message: h.body.error.message }, 'request refused');
     if (reply.raw.headersSent || reply.raw.destroyed) return;
     void reply.code(h.status).headers(h.headers).send(h.body);

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
+import { wav16 } from '../../test/audio/support.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -74,25 +75,11 @@ export function clipUpload(seconds: number): { body: Buffer; contentType: string
   const src = readFileSync(join(ROOT, 'samples/jfk.wav'));
   const dataAt = src.indexOf(Buffer.from('data')) + 8;
   const pcm = src.subarray(dataAt, dataAt + Math.round(seconds * 16000) * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(pcm.length, 40);
   const boundary = 'earshotbenchboundary';
   const body = Buffer.concat([
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n`),
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
-    h,
-    pcm,
+    wav16(pcm),
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
   return { body, contentType: `multipart/form-data; boundary=${boundary}` };

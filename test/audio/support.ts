@@ -263,3 +263,21 @@ export function rms(x: Float32Array, edge = 0): number {
   for (let i = edge; i < x.length - edge; i++) s += x[i]! * x[i]!;
   return Math.sqrt(s / (x.length - 2 * edge));
 }
+
+/** Wraps raw s16le mono PCM in a canonical 44-byte WAV header. */
+export function wav16(pcm: Uint8Array, sampleRate = 16000): Uint8Array {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + pcm.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(sampleRate, 24);
+  h.writeUInt32LE(sampleRate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}

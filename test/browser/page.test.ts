@@ -14,7 +14,7 @@ import { parseWav } from '../../src/audio/wav.ts';
 import type { Segment } from '../../src/decoding/segment.ts';
 import { toSrt, toVtt } from '../../src/output/formats.ts';
 import type { RunningServer } from '../../src/server/app.ts';
-import { isolateHome, modelDir, ROOT, startTestServer } from '../server/helpers.ts';
+import { isolateHome, modelDir, ROOT, startTestServer, wav16 } from '../server/helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'page-test-key';
@@ -27,20 +27,7 @@ function jfk48k(path: string): void {
   const x = resample(audio.samples, audio.sampleRate, 48000);
   const pcm = Buffer.alloc(x.length * 2);
   for (let i = 0; i < x.length; i++) pcm.writeInt16LE(Math.round(Math.max(-1, Math.min(1, x[i]!)) * 32767), i * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(48000, 24);
-  h.writeUInt32LE(96000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(pcm.length, 40);
-  writeFileSync(path, Buffer.concat([h, pcm]));
+  writeFileSync(path, wav16(pcm, 48000));
 }
 
 /** Clicks a download link as a user would; the file the browser saved, and its name. */

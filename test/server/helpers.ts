@@ -10,6 +10,7 @@ import { startServer, type RunningServer } from '../../src/server/app.ts';
 import { loadServerConfig, type ServerConfig } from '../../src/server/config.ts';
 import { log } from '../../src/log.ts';
 import type { WorkQueue } from '../../src/engine/work-queue.ts';
+import { wav16 } from '../audio/support.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const JFK = join(ROOT, 'samples/jfk.wav');
@@ -45,23 +46,7 @@ export function jfkClip(seconds: number): Uint8Array {
   return wav16(pcm);
 }
 
-/** Wraps raw s16le mono 16 kHz PCM in a canonical WAV header. */
-export function wav16(pcm: Uint8Array): Uint8Array {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([h, pcm]);
-}
+export { wav16 };
 
 /** A multipart form as OpenAI clients send it. */
 export function form(fields: Record<string, string | string[]>, file?: { bytes: Uint8Array; name?: string }): FormData {

@@ -145,6 +145,9 @@ async function main(): Promise<void> {
   const registry = new Map<number, Stored>();
   const ops = handlers(sched, registry);
   ops.release = async () => {
+    // Closing a session under a run (or ending the thread during one) aborts the whole process in
+    // onnxruntime's native code: let the scheduler finish what it has first.
+    while (sched.stats().running || sched.stats().pending > 0) await new Promise((r) => setTimeout(r, 5));
     registry.clear();
     await model.release();
     return { value: null };

@@ -56,6 +56,10 @@ export function fromWire(e: WireError): Error {
   return err;
 }
 
+function released(): EarshotError {
+  return new EarshotError('not_ready', 'model_released', 'the model was unloaded');
+}
+
 function bad(message: string): EarshotError {
   return new EarshotError('invalid_argument', 'bad_model_call', message);
 }
@@ -87,7 +91,10 @@ export class RemoteRunner implements ModelRunner {
     this.maxEncodeBatch = boot.maxEncodeBatch;
     worker.on('message', (m: ModelReply) => this.settle(m));
     worker.on('error', (e) => this.fail(e));
-    worker.on('exit', (code) => this.fail(new Error(`exit code ${code}`)));
+    worker.on('exit', (code) => {
+      if (this.released) this.rejectAll(released());
+      else this.fail(new Error(`exit code ${code}`));
+    });
     worker.unref(); // an idle model never keeps the process alive
   }
 
@@ -197,24 +204,24 @@ export class RemoteRunner implements ModelRunner {
     else this.failureListeners.push(listener);
   }
 
-  /** Closes the sessions and stops the worker; pending calls reject. */
+  /**
+   * Closes the sessions and stops the worker. New calls are refused at once; calls already sent
+   * finish first (the worker must not stop during a run: see model-worker.ts).
+   */
   async release(): Promise<void> {
     if (this.released) return;
-    this.released = true;
     if (!this.failure) {
-      this.worker.ref();
-      await Promise.race([
-        this.call('release', {}).catch(() => undefined),
-        new Promise((r) => setTimeout(r, 5000).unref()),
-      ]);
+      const done = this.call('release', {}).catch(() => undefined);
+      this.released = true;
+      await done;
     }
-    this.rejectAll(new EarshotError('not_ready', 'model_released', 'the model was unloaded'));
+    this.released = true;
     await this.worker.terminate();
   }
 
   private call<K extends ModelOp>(op: K, req: ModelRequests[K]): Promise<ModelReplies[K]> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.released && op !== 'release') return Promise.reject(new EarshotError('not_ready', 'model_released', 'the model was unloaded'));
+    if (this.released) return Promise.reject(released());
     const call = this.nextCall++;
     return new Promise<ModelReplies[K]>((resolve, reject) => {
       this.waiting.set(call, { resolve: resolve as (v: never) => void, reject });

@@ -53,6 +53,7 @@ export const FLAGS: Record<string, string> = {
   device: '--device',
   maxDuration: '--max-duration',
   zh: '--zh',
+  wordTimestamps: '--word-timestamps',
 };
 
 const wholeNumber = (min: number, max: number) =>
@@ -92,6 +93,7 @@ export const transcribeOptionsSchema = z.object({
   device: z.enum(['cpu', 'cuda', 'auto'], { error: 'expected cpu, cuda or auto' }),
   maxDuration: decimal('a positive number of seconds', (n) => n > 0 && Number.isFinite(n)),
   zh: z.enum(ZH_SCRIPTS, { error: `expected one of ${ZH_SCRIPTS.join(', ')}` }),
+  wordTimestamps: z.boolean().default(false),
 });
 
 export type TranscribeCliOptions = z.output<typeof transcribeOptionsSchema>;

@@ -35,7 +35,7 @@ export function outputPaths(files: readonly string[], opts: Pick<TranscribeCliOp
 /** The decoder's options from the CLI's (also used by `earshot eval`, which has no --task or --prompt). */
 export function decodingOptions(
   o: Pick<TranscribeCliOptions, 'conditionOnPreviousText' | 'temperature' | 'beamSize' | 'bestOf' | 'sampleLen' | 'vadFilter'> &
-    Partial<Pick<TranscribeCliOptions, 'language' | 'task' | 'prompt'>>,
+    Partial<Pick<TranscribeCliOptions, 'language' | 'task' | 'prompt' | 'wordTimestamps'>>,
 ): VadTranscribeOptions {
   return {
     vadFilter: o.vadFilter,
@@ -47,6 +47,7 @@ export function decodingOptions(
     ...(o.bestOf !== undefined ? { bestOf: o.bestOf } : {}),
     ...(o.sampleLen !== undefined ? { sampleLen: o.sampleLen } : {}),
     ...(o.prompt !== undefined && o.prompt !== '' ? { initialPrompt: o.prompt } : {}),
+    ...(o.wordTimestamps ? { wordTimestamps: true } : {}),
   };
 }
 

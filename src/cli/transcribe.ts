@@ -44,6 +44,7 @@ export function transcribeCommand(): Command {
     .option('--device <device>', 'cpu, cuda (needs the CUDA provider, see the README) or auto (CUDA if installed, else CPU)', DEFAULTS.device)
     .option('--max-duration <seconds>', 'longest audio accepted per file', DEFAULTS.maxDuration)
     .option('--zh <script>', `Chinese output script: ${ZH_SCRIPTS.join(', ')} (simplified/traditional convert Mandarin and Cantonese text, Taiwan standard; as-is keeps what the model wrote)`, DEFAULTS.zh)
+    .option('--word-timestamps', "time every word (needs a model whose decoder outputs cross-attention weights, such as the hub's *_timestamped exports); verbose_json segments get their words", false)
     .addHelpText('after', EXAMPLES)
     .action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseTranscribeOptions(raw);

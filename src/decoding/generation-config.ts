@@ -18,6 +18,7 @@ const schema = z.object({
   suppress_tokens: z.array(tokenId).optional(),
   begin_suppress_tokens: z.array(tokenId).optional(),
   max_length: z.number().int().positive().optional(),
+  alignment_heads: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])).optional(),
 });
 
 export interface GenerationConfig {
@@ -36,6 +37,8 @@ export interface GenerationConfig {
   /** HF's precomputed suppression lists; kept for reference only (see logit-filters.ts). */
   suppressTokens: readonly number[];
   beginSuppressTokens: readonly number[];
+  /** [decoder layer, head] pairs whose cross-attention follows the audio (word timestamps); empty when the file has none. */
+  alignmentHeads: readonly (readonly [number, number])[];
 }
 
 /** Validates a parsed generation_config.json. */
@@ -69,6 +72,7 @@ export function parseGenerationConfig(json: unknown, source = 'generation_config
     prevSotTokenId: g.prev_sot_token_id,
     suppressTokens: g.suppress_tokens ?? [],
     beginSuppressTokens: g.begin_suppress_tokens ?? [],
+    alignmentHeads: g.alignment_heads ?? [],
   };
 }
 

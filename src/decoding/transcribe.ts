@@ -10,6 +10,7 @@ import type { Segment, TranscriptionInfo, Transcription } from './segment.ts';
 import { seekToSeconds, splitWindow } from './segmentation.ts';
 import { encodePrompt, type Task } from './sot.ts';
 import type { Whisper } from './whisper.ts';
+import { addWordTimestamps, assertWordTimestampsSupported } from './word-timestamps.ts';
 
 export const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0] as const;
 
@@ -39,6 +40,8 @@ export interface TranscribeOptions {
   startSeek?: number;
   /** The text context carried into `startSeek`'s window (a ResumePoint's `previousTokens`); replaces initialPrompt. */
   previousTokens?: readonly number[];
+  /** Give each segment its `words`, timed by cross-attention alignment (word-timestamps.ts). */
+  wordTimestamps?: boolean;
 }
 
 /** Enough to continue a run later from the next window, as if it had never stopped. */
@@ -117,6 +120,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
     noSpeech: options.noSpeechThreshold === undefined ? 0.6 : options.noSpeechThreshold,
   };
   const tok = w.tokenizer;
+  if (options.wordTimestamps) assertWordTimestampsSupported(w.runner, tok);
   const mel = await w.mel.longForm(samples);
   const contentFrames = mel.contentFrames;
   const duration = samples.length / SAMPLE_RATE;
@@ -163,6 +167,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
         : [];
     let promptResetSince = 0;
     let nextId = 0;
+    let lastSpeechTimestamp = 0;
     while (seek < contentFrames) {
       const segmentSize = Math.min(chunkFrames, contentFrames - seek);
       const encoded =
@@ -194,27 +199,52 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
           split.seekAdvance = segmentSize;
         }
         seek += split.seekAdvance;
+        const timed = options.wordTimestamps
+          ? await addWordTimestamps(w.runner, tok, {
+              segments: split.segments,
+              encoded,
+              language,
+              task,
+              seek: previousSeek,
+              segmentFrames: segmentSize,
+              lastSpeechTimestamp,
+            })
+          : undefined;
+        if (timed) {
+          // As openai: the next window starts after the last word unless the window ended cleanly.
+          const lastWordEnd = timed.flatMap((t) => t.words).at(-1)?.end;
+          if (!split.singleTimestampEnding && lastWordEnd !== undefined && lastWordEnd > seekToSeconds(previousSeek)) {
+            seek = Math.round(lastWordEnd * 100);
+          }
+        }
         const windowTokens: number[] = [];
-        for (const s of split.segments) {
+        for (const [i, s] of split.segments.entries()) {
           let text = tok.decode(s.textTokens);
           let tokens = s.tokens;
+          const t = timed?.[i];
+          let words = t?.words;
           if (s.start === s.end || text.trim() === '') {
             text = '';
             tokens = [];
+            words = t && [];
           }
+          if (t && words && words.length > 0) lastSpeechTimestamp = t.end;
           windowTokens.push(...tokens);
+          // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
+          const start = Math.min(t?.start ?? s.start, duration);
+          const end = Math.min(t?.end ?? s.end, duration);
           yield {
             id: nextId++,
             seek: previousSeek,
-            // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
-            start: Math.min(s.start, duration),
-            end: Math.min(s.end, duration),
+            start,
+            end,
             text,
             tokens,
             temperature: result.temperature,
             avg_logprob: result.avgLogprob,
             compression_ratio: result.compressionRatio,
             no_speech_prob: result.noSpeechProb,
+            ...(words ? { words: words.map((x) => ({ ...x, start: Math.min(x.start, end), end: Math.min(x.end, end) })) } : {}),
           };
         }
         allTokens.push(...windowTokens);

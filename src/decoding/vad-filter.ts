@@ -106,7 +106,11 @@ export function toSourceSegment(layout: SpeechLayout, s: Segment): Segment {
   const start = toSourceTime(layout, s.start, 'start');
   const end = Math.max(start, toSourceTime(layout, s.end, 'end'));
   const seek = Math.round(toSourceTime(layout, s.seek / 100, 'start') * 100);
-  return { ...s, start, end, seek };
+  const words = s.words?.map((w) => {
+    const wordStart = Math.min(end, Math.max(start, toSourceTime(layout, w.start, 'start')));
+    return { ...w, start: wordStart, end: Math.min(end, Math.max(wordStart, toSourceTime(layout, w.end, 'end'))) };
+  });
+  return { ...s, start, end, seek, ...(words ? { words } : {}) };
 }
 
 /**

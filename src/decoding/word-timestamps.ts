@@ -216,13 +216,24 @@ function unsupported(message: string): EarshotError {
   return new EarshotError('invalid_argument', 'word_timestamps_unsupported', message);
 }
 
+/**
+ * Fails early, before any decoding, when word timing cannot work for this model: no alignment
+ * heads named, or a runner without cross-attention support. (A decoder without the outputs is
+ * found on the first window's alignment run.)
+ */
+export function assertWordTimestampsSupported(runner: ModelRunner, tok: WhisperTokenizer): asserts runner is ModelRunner & Required<Pick<ModelRunner, 'crossAttentions'>> {
+  if (tok.generationConfig.alignmentHeads.length === 0) {
+    throw unsupported('this model names no alignment heads (generation_config.json "alignment_heads"): word timestamps need them');
+  }
+  if (!runner.crossAttentions) throw unsupported('this model runner cannot give cross-attention weights, which word timestamps need');
+}
+
 /** The words of each segment of one window (openai's add_word_timestamps). */
 export async function addWordTimestamps(runner: ModelRunner, tok: WhisperTokenizer, input: WordTimestampsInput): Promise<SegmentWords[]> {
   const { segments } = input;
   if (segments.length === 0) return [];
+  assertWordTimestampsSupported(runner, tok);
   const heads = tok.generationConfig.alignmentHeads;
-  if (heads.length === 0) throw unsupported('this model names no alignment heads (generation_config.json "alignment_heads"): word timestamps need them');
-  if (!runner.crossAttentions) throw unsupported('this model runner cannot give cross-attention weights, which word timestamps need');
 
   const textTokens = segments.flatMap((s) => s.textTokens.filter((t) => t < tok.eot));
   let alignment: WordTiming[] = [];

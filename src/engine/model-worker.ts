@@ -7,7 +7,7 @@ import type ort from 'onnxruntime-node';
 import { type ErrorKind, isEarshotError } from '../errors.ts';
 import type { EngineOptions } from './execution.ts';
 import { BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
-import { type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
+import { type CrossAttentions, type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
 
 export interface ModelWorkerInit {
   dir: string;
@@ -40,6 +40,7 @@ export interface ModelRequests {
     handle: number;
   };
   select: { from: number; rows: number[]; handle: number };
+  crossAttentions: { tokens: number[]; encoded: number; heads: [number, number][]; from?: number };
   free: { handles: number[] };
   stats: Record<string, never>;
   release: Record<string, never>;
@@ -50,6 +51,7 @@ export interface ModelReplies {
   encode: { dims: number[] };
   decode: { logits: Float32Array; positionLogits?: Float32Array; batch: number; length: number };
   select: never;
+  crossAttentions: CrossAttentions;
   free: never;
   stats: WorkerStats;
   release: null;
@@ -110,6 +112,10 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       const src = registry.get(from) as DecoderCache | undefined;
       if (src) registry.set(handle, sched.selectRows(src, rows));
       return undefined;
+    },
+    crossAttentions: async ({ tokens, encoded, heads, from }) => {
+      const value = await sched.crossAttentions(tokens, take<ort.Tensor>(encoded, 'encoder output'), heads, from);
+      return { value, transfer: value.weights.map((w) => own(w).buffer as ArrayBuffer) };
     },
     free: ({ handles }) => {
       for (const h of handles) registry.delete(h);

@@ -19,7 +19,7 @@ import type {
   WorkerStats,
 } from './model-worker.ts';
 import type { SchedulerOptions } from './scheduler.ts';
-import type { CacheHandle, EncodedAudio, ModelFiles, ModelRunner, RunnerOutput, WhisperDims } from './whisper-model.ts';
+import type { CacheHandle, CrossAttentions, EncodedAudio, ModelFiles, ModelRunner, RunnerOutput, WhisperDims } from './whisper-model.ts';
 
 export type { WorkerStats } from './model-worker.ts';
 
@@ -178,6 +178,24 @@ export class RemoteRunner implements ModelRunner {
     return this.track(new RemoteCache(this, handle, rows.length, cache.length));
   }
 
+  /** Word timing's teacher-forced run (see WhisperModel.crossAttentions), in the worker. */
+  crossAttentions(
+    tokens: readonly number[],
+    encoded: EncodedAudio,
+    heads: readonly (readonly [number, number])[],
+    from?: number,
+  ): Promise<CrossAttentions> {
+    if (!(encoded instanceof RemoteEncoded) || encoded.owner !== this) {
+      return Promise.reject(bad('the encoder output was not made by this model'));
+    }
+    const req: ModelRequests['crossAttentions'] = { tokens: [...tokens], encoded: encoded.id, heads: heads.map(([l, h]) => [l, h]) };
+    if (from !== undefined) req.from = from;
+    return this.call('crossAttentions', req).then((r) => {
+      keepAlive(encoded);
+      return r;
+    });
+  }
+
   /** A runner whose every call carries `priority` (how a stream asks to go first). */
   withPriority(priority: number): ModelRunner {
     return {
@@ -185,6 +203,7 @@ export class RemoteRunner implements ModelRunner {
       encode: (features, batch) => this.encode(features, batch, priority),
       decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, priority }),
       selectRows: (cache, rows) => this.selectRows(cache, rows),
+      crossAttentions: (tokens, encoded, heads, from) => this.crossAttentions(tokens, encoded, heads, from),
     };
   }
 

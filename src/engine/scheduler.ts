@@ -21,12 +21,12 @@
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
-import type { DecodeOutput, DecoderCache, ModelRunner, WhisperDims, WhisperModel } from './whisper-model.ts';
+import type { CrossAttentions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims, WhisperModel } from './whisper-model.ts';
 
 type Tensor = ort.Tensor;
 
 /** What the scheduler needs from the model it drives. */
-export type BatchableModel = Pick<WhisperModel, 'dims' | 'encode' | 'decode'>;
+export type BatchableModel = Pick<WhisperModel, 'dims' | 'encode' | 'decode'> & Partial<Pick<WhisperModel, 'crossAttentions'>>;
 
 export interface SchedulerOptions {
   /** Most decoder rows in one run (default 16). 1 turns batching off. */
@@ -248,6 +248,17 @@ export class BatchScheduler implements ModelRunner {
       if (!(Number.isInteger(r) && r >= 0 && r < handle.batch)) throw new RangeError(`cache row ${r} out of range 0..${handle.batch - 1}`);
     }
     return new ScheduledCache(handle.state, rows.map((r) => handle.rows[r]!), handle.ticket, handle.priority);
+  }
+
+  /** Word timing's teacher-forced run (one row, no cache: nothing to batch), passed to the model. */
+  crossAttentions(
+    tokens: readonly number[],
+    encoded: Tensor,
+    heads: readonly (readonly [number, number])[],
+    from?: number,
+  ): Promise<CrossAttentions> {
+    if (!this.model.crossAttentions) return Promise.reject(bad('this model cannot give cross-attention weights'));
+    return this.model.crossAttentions(tokens, encoded, heads, from);
   }
 
   /** A cache made elsewhere (by the model itself) joins the scheduler's bookkeeping as its own state. */

@@ -68,6 +68,13 @@ export interface DecodeOutput {
   cache: DecoderCache;
 }
 
+/** Cross-attention weights of some heads: per head, `rows` × `frames` values, row-major. */
+export interface CrossAttentions {
+  weights: Float32Array[];
+  rows: number;
+  frames: number;
+}
+
 export interface ModelFiles {
   encoder: string;
   decoder: string;
@@ -109,6 +116,13 @@ export interface ModelRunner {
     opts?: { alsoPosition?: number },
   ): Promise<RunnerOutput>;
   selectRows(cache: CacheHandle, rows: readonly number[]): CacheHandle;
+  /** Word timing: WhisperModel.crossAttentions (optional: a runner that cannot forward it lacks it). */
+  crossAttentions?(
+    tokens: readonly number[],
+    encoded: EncodedAudio,
+    heads: readonly (readonly [number, number])[],
+    from?: number,
+  ): Promise<CrossAttentions>;
 }
 
 export class WhisperModel {
@@ -220,6 +234,56 @@ export class WhisperModel {
   /** The cache rows `rows` of `cache`, in that order (beam reordering, copies per candidate). */
   selectRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
     return selectCacheRows(cache, rows);
+  }
+
+  /**
+   * Word timing's one teacher-forced decoder run (one row, no cache) over the whole `tokens`
+   * sequence: the cross-attention weights (after the softmax) of each alignment head `heads[i]` =
+   * [layer, head], for the positions `from`.. of the sequence. Needs a decoder with the
+   * `cross_attentions.N` outputs of the hub's `*_timestamped` exports; others get a typed error.
+   */
+  async crossAttentions(
+    tokens: readonly number[],
+    encoded: Tensor,
+    heads: readonly (readonly [number, number])[],
+    from = 0,
+  ): Promise<CrossAttentions> {
+    const names = Array.from({ length: this.dims.decoderLayers }, (_, l) => `cross_attentions.${l}`);
+    if (!names.every((n) => this.decoder.outputNames.includes(n))) {
+      throw new EarshotError(
+        'invalid_argument',
+        'no_cross_attentions',
+        `${this.dir}: this model's decoder has no cross-attention outputs (cross_attentions.N), which word timestamps need; ` +
+          'use an export that has them, such as the onnx-community/whisper-*_timestamped repositories',
+      );
+    }
+    if (heads.length === 0) throw new EarshotError('invalid_argument', 'bad_alignment_heads', `${this.dir}: no alignment heads given`);
+    for (const [l, h] of heads) {
+      if (!(Number.isInteger(l) && Number.isInteger(h) && l >= 0 && h >= 0 && l < this.dims.decoderLayers && h < this.dims.decoderHeads)) {
+        throw new EarshotError('invalid_argument', 'bad_alignment_heads', `${this.dir}: alignment head [${l}, ${h}] is not in this model`);
+      }
+    }
+    if (encoded.dims[0] !== 1 || !(from >= 0 && from < tokens.length)) {
+      throw new EarshotError('invalid_argument', 'bad_model_call', 'crossAttentions takes one encoded window and a start inside the tokens');
+    }
+    const seq = tokens.length;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, this.dims.decoderHeads, 0, this.headDim]);
+    const feeds: Record<string, Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, seq]),
+      use_cache_branch: new ort.Tensor('bool', new Uint8Array([0]), [1]),
+    };
+    if (this.decoderInputs.has('encoder_hidden_states')) feeds.encoder_hidden_states = encoded;
+    for (const { past } of [...this.selfNames, ...this.crossNames]) feeds[past] = empty;
+    const layers = [...new Set(heads.map(([l]) => l))];
+    const out = await this.decoder.run(feeds, layers.map((l) => names[l]!));
+    const frames = out[names[heads[0]?.[0] ?? 0]!]?.dims[3] ?? encoded.dims[1]!;
+    const rows = seq - from;
+    const weights = heads.map(([l, h]) => {
+      const all = out[names[l]!]!.data as Float32Array; // [1, heads, seq, frames]
+      const start = (h * seq + from) * frames;
+      return all.slice(start, start + rows * frames);
+    });
+    return { weights, rows, frames };
   }
 
   async release(): Promise<void> {

@@ -65,5 +65,13 @@ export async function convertChinese(text: string, to: ZhScript): Promise<string
 export async function convertTranscription(t: Transcription, to: ZhScript): Promise<Transcription> {
   if (to === 'as-is' || !CHINESE_LANGUAGES.has(t.language)) return t;
   const convert = await chineseConverter(to);
-  return { ...t, text: convert(t.text), segments: t.segments.map((s) => ({ ...s, text: convert(s.text) })) };
+  return {
+    ...t,
+    text: convert(t.text),
+    segments: t.segments.map((s) => ({
+      ...s,
+      text: convert(s.text),
+      ...(s.words ? { words: s.words.map((w) => ({ ...w, word: convert(w.word) })) } : {}),
+    })),
+  };
 }

@@ -35,13 +35,28 @@ export function toVtt(segments: readonly Segment[]): string {
   return `WEBVTT\n\n${body}`;
 }
 
-/** OpenAI's verbose_json: language as a lower-case English name, segments as openai/whisper makes them. */
-export function toVerboseJson(t: Transcription): object {
+export interface RenderOptions {
+  /**
+   * verbose_json: every word in one top-level `words` array as OpenAI's API gives it with
+   * `timestamp_granularities[]=word` (`{word, start, end}`, the word trimmed), instead of each
+   * segment carrying its own `words` as openai/whisper's CLI writes them.
+   */
+  topLevelWords?: boolean;
+}
+
+/**
+ * OpenAI's verbose_json: language as a lower-case English name, segments as openai/whisper makes
+ * them (with their `words` when they were timed), or the words at the top (see RenderOptions).
+ */
+export function toVerboseJson(t: Transcription, opts: RenderOptions = {}): object {
   return {
     task: t.task,
     language: languageName(t.language) ?? t.language,
     duration: t.duration,
     text: t.text,
+    ...(opts.topLevelWords
+      ? { words: t.segments.flatMap((s) => (s.words ?? []).map((w) => ({ word: w.word.trim(), start: w.start, end: w.end }))) }
+      : {}),
     segments: t.segments.map((s) => ({
       id: s.id,
       seek: s.seek,
@@ -53,19 +68,20 @@ export function toVerboseJson(t: Transcription): object {
       avg_logprob: s.avg_logprob,
       compression_ratio: s.compression_ratio,
       no_speech_prob: s.no_speech_prob,
+      ...(s.words && !opts.topLevelWords ? { words: s.words.map((w) => ({ word: w.word, start: w.start, end: w.end })) } : {}),
     })),
   };
 }
 
 /** The body for `format`, as a string; JSON formats end without a newline, text formats with one. */
-export function render(t: Transcription, format: ResponseFormat): string {
+export function render(t: Transcription, format: ResponseFormat, opts: RenderOptions = {}): string {
   switch (format) {
     case 'text':
       return `${t.text.trim()}\n`;
     case 'json':
       return JSON.stringify({ text: t.text.trim() });
     case 'verbose_json':
-      return JSON.stringify(toVerboseJson(t));
+      return JSON.stringify(toVerboseJson(t, opts));
     case 'srt':
       return toSrt(t.segments);
     case 'vtt':

@@ -18,6 +18,8 @@ export interface AudioParams {
   stream: boolean;
   /** earshot's own field: decode only speech (undefined = the server's default). */
   vadFilter: boolean | undefined;
+  /** `timestamp_granularities[]` includes `word` (verbose_json only). */
+  wordTimestamps: boolean;
 }
 
 const truthy = z
@@ -66,13 +68,11 @@ export function parseAudioParams(fields: Map<string, string[]>, task: 'transcrib
     g.trim().toLowerCase(),
   );
   for (const g of granularities) {
-    if (g === 'word') {
-      throw paramError('invalid_argument', 'unsupported_value', 'timestamp_granularities[]', 'word timestamps are not supported yet: use "segment"');
-    }
-    if (g !== 'segment') {
-      throw paramError('invalid_argument', 'invalid_value', 'timestamp_granularities[]', `invalid timestamp granularity "${g.slice(0, 100)}": expected segment`);
+    if (g !== 'segment' && g !== 'word') {
+      throw paramError('invalid_argument', 'invalid_value', 'timestamp_granularities[]', `invalid timestamp granularity "${g.slice(0, 100)}": expected segment or word`);
     }
   }
+  const wordTimestamps = granularities.includes('word');
   let language: string | undefined;
   const lang = field(fields, 'language');
   if (task === 'transcribe' && lang !== undefined && lang.toLowerCase() !== 'auto') {
@@ -83,12 +83,18 @@ export function parseAudioParams(fields: Map<string, string[]>, task: 'transcrib
     }
   }
   const temperature = field(fields, 'temperature');
+  const responseFormat = field(fields, 'response_format') ?? 'json';
+  // As OpenAI's API: the words are only part of verbose_json.
+  if (wordTimestamps && responseFormat !== 'verbose_json') {
+    throw paramError('invalid_argument', 'invalid_value', 'timestamp_granularities[]', 'word timestamps need response_format "verbose_json"');
+  }
   return {
     model: field(fields, 'model'),
     language,
     prompt: field(fields, 'prompt') || undefined,
     temperature: temperature === undefined || temperature === 0 ? undefined : temperature,
-    responseFormat: field(fields, 'response_format') ?? 'json',
+    responseFormat,
+    wordTimestamps,
     stream: field(fields, 'stream') ?? false,
     vadFilter: field(fields, 'vad_filter'),
   };

@@ -3,7 +3,7 @@
 // (formats.ts's rendering, plus OpenAI's `usage` in the JSON formats) with its content type.
 import type { Transcription } from '../decoding/segment.ts';
 import type { Whisper } from '../decoding/whisper.ts';
-import { render, type ResponseFormat } from '../output/formats.ts';
+import { render, type RenderOptions, type ResponseFormat } from '../output/formats.ts';
 import { paramError } from './http-errors.ts';
 
 export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
@@ -15,8 +15,8 @@ export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
 };
 
 /** The body of a finished transcription: formats.ts's rendering, plus OpenAI's `usage` in JSON. */
-export function transcriptBody(t: Transcription, format: ResponseFormat): string {
-  const rendered = render(t, format);
+export function transcriptBody(t: Transcription, format: ResponseFormat, opts: RenderOptions = {}): string {
+  const rendered = render(t, format, opts);
   if (format !== 'json' && format !== 'verbose_json') return rendered;
   return JSON.stringify({ ...(JSON.parse(rendered) as object), usage: { type: 'duration', seconds: Math.ceil(t.duration) } });
 }

@@ -82,6 +82,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ...(params.language !== undefined ? { language: params.language } : {}),
       ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
       ...(params.prompt !== undefined ? { initialPrompt: params.prompt } : {}),
+      ...(params.wordTimestamps ? { wordTimestamps: true } : {}),
     };
     request.log.info(
       { task, model: modelId, audioSeconds: audio.durationS, format: audio.format, responseFormat: params.responseFormat, stream: params.stream },
@@ -105,7 +106,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       { signal },
     );
     if (config.logContent) request.log.info({ text: t.text }, 'transcript');
-    return reply.type(CONTENT_TYPES[params.responseFormat]).send(transcriptBody(t, params.responseFormat));
+    return reply.type(CONTENT_TYPES[params.responseFormat]).send(transcriptBody(t, params.responseFormat, { topLevelWords: params.wordTimestamps }));
   }
 
   async function stream(

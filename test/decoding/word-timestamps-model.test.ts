@@ -6,6 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import OpenAI, { toFile } from 'openai';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeAudio } from '../../src/audio/index.ts';
@@ -144,4 +146,17 @@ test('server: timestamp_granularities[]=word through the openai client', async (
     client.audio.transcriptions.create({ file: await toFile(jfkClip(2), 'clip.wav'), model: 'whisper-1', timestamp_granularities: ['word'] }),
     (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && /verbose_json/.test(e.message),
   );
+});
+
+test('test-model builder: `timestamped` adds cross_attentions.N [batch, heads, seq, frames] after the usual outputs', async () => {
+  const plain = await ort.InferenceSession.create(join(testModelDir({ preset: 'english' }), 'onnx/decoder_model_merged.onnx'));
+  const ts = await ort.InferenceSession.create(join(timestamped(), 'onnx/decoder_model_merged.onnx'));
+  const layers = JSON.parse(readFileSync(join(timestamped(), 'config.json'), 'utf8')).decoder_layers as number;
+  const extra = Array.from({ length: layers }, (_, l) => `cross_attentions.${l}`);
+  assert.deepEqual(ts.outputNames, [...plain.outputNames, ...extra]);
+  assert.ok(!plain.outputNames.some((n) => n.startsWith('cross_attentions')));
+  const meta = ts.outputMetadata.find((m) => m.name === 'cross_attentions.0');
+  assert.ok(meta && meta.isTensor);
+  assert.deepEqual(meta.shape, ['batch_size', 4, 'decoder_sequence_length', 'encoder_sequence_length_out']);
+  await Promise.all([plain.release(), ts.release()]);
 });

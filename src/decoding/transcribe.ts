@@ -223,7 +223,8 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
           let tokens = s.tokens;
           const t = timed?.[i];
           let words = t?.words;
-          if (s.start === s.end || text.trim() === '') {
+          // As openai, after word timing may have moved the segment's ends.
+          if ((t?.start ?? s.start) === (t?.end ?? s.end) || text.trim() === '') {
             text = '';
             tokens = [];
             words = t && [];

@@ -6,8 +6,9 @@
 // tokenizer's rules, punctuation is merged into its neighbours, and openai's fixes for words that
 // are implausibly long at sentence and pause boundaries are applied.
 // Hand-written: the alignment is the product's core and has no npm equivalent with these rules.
-// Unlike openai, no per-word probability is computed (the run fetches attention weights only), and
-// word times are finally kept inside their segment and in order.
+// Unlike openai, no per-word probability is computed (the run fetches attention weights only), words
+// are split and punctuation merged within each segment (never across two), and word times are
+// finally kept inside their segment and in order.
 import type { ModelRunner, EncodedAudio } from '../engine/whisper-model.ts';
 import { EarshotError } from '../errors.ts';
 import { dtw } from './dtw.ts';
@@ -237,6 +238,7 @@ export async function addWordTimestamps(runner: ModelRunner, tok: WhisperTokeniz
 
   const textTokens = segments.flatMap((s) => s.textTokens.filter((t) => t < tok.eot));
   let alignment: WordTiming[] = [];
+  const wordCounts: number[] = [];
   if (textTokens.length > 0) {
     const sot = sotSequence(tok, { language: input.language, task: input.task, withoutTimestamps: true });
     const tokens = [...sot, ...textTokens, tok.eot];
@@ -245,7 +247,19 @@ export async function addWordTimestamps(runner: ModelRunner, tok: WhisperTokeniz
     const rows = textTokens.length + 1;
     const frames = Math.min(att.frames, Math.floor(input.segmentFrames / 2));
     const matrix = alignmentMatrix(att.weights, rows, att.frames, Math.max(1, frames));
-    alignment = wordsFromMatrix(matrix, Math.max(1, frames), splitToWordTokens(tok, [...textTokens, tok.eot], input.language));
+    // Split per segment (openai splits the window's text as a whole), so that no word spans two
+    // segments and each segment's words join to exactly its text.
+    const split: WordSplit = { words: [], wordTokens: [] };
+    for (const s of segments) {
+      const part = splitToWordTokens(tok, s.textTokens.filter((t) => t < tok.eot), input.language);
+      split.words.push(...part.words);
+      split.wordTokens.push(...part.wordTokens);
+      wordCounts.push(part.words.length);
+    }
+    const end = splitToWordTokens(tok, [tok.eot], input.language);
+    split.words.push(...end.words);
+    split.wordTokens.push(...end.wordTokens);
+    alignment = wordsFromMatrix(matrix, Math.max(1, frames), split);
   }
 
   const durations = alignment.map((t) => t.end - t.start).filter((d) => d !== 0);
@@ -261,7 +275,13 @@ export async function addWordTimestamps(runner: ModelRunner, tok: WhisperTokeniz
       }
     }
   }
-  mergePunctuations(alignment);
+  // Punctuation merges within a segment only (see the split above).
+  let first = 0;
+  for (const n of wordCounts) {
+    const part = alignment.slice(first, first + n);
+    mergePunctuations(part);
+    first += n;
+  }
 
   const timeOffset = (input.seek * 160) / 16000;
   const round2 = (x: number) => Math.round(x * 100) / 100;

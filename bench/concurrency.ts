@@ -1,4 +1,4 @@
-// `npm run bench -- concurrency [--threads N] [--budget N] [--requests N] [--long-s S] [--skip-reference]`:
+// `npm run bench -- concurrency [--threads N] [--budget N] [--requests N] [--long-s S] [--skip-reference] [--head-of-line-only]`:
 // many concurrent requests on one model through the batching scheduler. On the tiny-dims test model
 // (multilingual, random weights) with bench/transcribe.ts's equal work (greedy at temperature 0 only,
 // no fallback thresholds, no timestamps, no previous text, `budget` tokens per 30 s window, which
@@ -112,6 +112,7 @@ export async function run(args: string[]): Promise<void> {
       requests: { type: 'string', default: '16' },
       'long-s': { type: 'string', default: '600' },
       'skip-reference': { type: 'boolean', default: false },
+      'head-of-line-only': { type: 'boolean', default: false },
     },
   });
   const threads = Math.max(1, Number(values.threads));
@@ -144,15 +145,16 @@ export async function run(args: string[]): Promise<void> {
   for (const w of [fp32, int8]) await concurrent(await withScheduler(w, 16, threads), requests.slice(0, 1), options);
   const rssIdle = process.memoryUsage().rss;
 
+  const holOnly = values['head-of-line-only'];
   // 1. Batched against batch size 1, same model, same requests.
   const rows: string[][] = [['model', 'scheduler', 'wall', 'audio s / wall s', 'tokens', 'p50 latency', 'ratio']];
   const ratios: Record<string, number> = {};
   let peakRss = 0;
   let batched16: Load | undefined;
-  for (const [name, w] of [
+  for (const [name, w] of holOnly ? [] : ([
     ['fp32', fp32],
     ['int8', int8],
-  ] as const) {
+  ] as const)) {
     const one = await concurrent(await withScheduler(w, 1, threads), requests, options);
     await pause(200);
     const many = await concurrent(await withScheduler(w, 16, threads), requests, options);
@@ -175,14 +177,16 @@ export async function run(args: string[]): Promise<void> {
       ]);
     }
   }
-  printTable(rows);
-  const fair = batched16!.tokens === n * budget;
-  console.log(`  ${budget} tokens in every window: ${fair ? 'yes' : `NO (${batched16!.tokens} of ${n * budget})`}`);
-  console.log(`  fp32: ${verdict(ratios.fp32!, TARGETS.batchFp32)}; int8: ${verdict(ratios.int8!, TARGETS.batchInt8)}`);
+  if (!holOnly) {
+    printTable(rows);
+    const fair = batched16!.tokens === n * budget;
+    console.log(`  ${budget} tokens in every window: ${fair ? 'yes' : `NO (${batched16!.tokens} of ${n * budget})`}`);
+    console.log(`  fp32: ${verdict(ratios.fp32!, TARGETS.batchFp32)}; int8: ${verdict(ratios.int8!, TARGETS.batchInt8)}`);
+  }
   console.log(`RSS: ${mib(rssStart)} before loading, ${mib(rssIdle)} idle with both models loaded, ${mib(peakRss)} peak under load`);
 
   // 2. transformers.js, the same requests one after another, in its own process.
-  if (!values['skip-reference']) {
+  if (!values['skip-reference'] && !holOnly) {
     const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-concurrency-'));
     const ref = new Worker(new URL('lib/transformers-worker.ts', import.meta.url), 'transformers.js');
     try {
@@ -248,6 +252,7 @@ export async function run(args: string[]): Promise<void> {
   );
 
   // 4. Throughput against concurrency.
+  if (holOnly) return;
   const levels = [...new Set([1, 2, 4, 8, n].filter((c) => c <= n))].sort((a, b) => a - b);
   const curve: { c: number; rate: number }[] = [];
   for (const c of levels) {

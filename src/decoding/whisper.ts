@@ -100,6 +100,12 @@ async function cached(spec: string, opts: LoadOptions, how: { fresh: boolean; ho
   if (!c) {
     const whisper = loadWhisperFrom(spec, resolved, engine).then((w) => {
       entryOf.set(w, entry);
+      // A model whose worker died is never handed out again; its holders still release it.
+      w.model.onFailure(() => {
+        if (loaded.get(key) !== entry) return;
+        loaded.delete(key);
+        evicted.add(entry);
+      });
       return w;
     });
     const entry: Cached = { whisper, holds: 0, pinned: false };

@@ -184,6 +184,16 @@ export class HostedModel {
     this.error = undefined;
     this.lastUsed = Date.now();
     this.watchQueue(v);
+    // The model's worker thread died: new requests get 503 until an operator loads it again.
+    whisper.model.onFailure((e) => {
+      if (this.version !== v) return;
+      log.error({ err: e, model: this.id }, 'model worker failed');
+      this.version = undefined;
+      this.state = 'failed';
+      this.error = e;
+      this.stopQueueWatch?.();
+      this.retire(v);
+    });
     this.env.emit({ type: 'loaded', id: this.id, whisper, swapped: previous !== undefined });
     if (previous) this.retire(previous);
     this.scheduleIdle();

@@ -152,6 +152,11 @@ test('typed errors from the worker arrive typed; foreign handles are refused', a
     (e) => isEarshotError(e) && e.kind === 'invalid_argument' && e.code === 'bad_model_call' && /vocabulary/.test(e.message),
   );
   await assert.rejects(runner.encode(new Float32Array(7), 1), (e) => isEarshotError(e) && e.code === 'bad_model_call');
+  // The test model's decoder has no cross-attention outputs: word timing's typed error crosses too.
+  await assert.rejects(
+    runner.crossAttentions([50257, 440], enc, [[0, 0]]),
+    (e) => isEarshotError(e) && e.kind === 'invalid_argument' && e.code === 'no_cross_attentions',
+  );
   // Handles of another model (its own worker) are refused before anything is sent.
   const other = await w.model.encode(features(runner.dims.nMels, 0), 1);
   await assert.rejects(runner.decode(BigInt64Array.of(50257n), 1, other, null), (e) => isEarshotError(e) && e.code === 'bad_model_call');

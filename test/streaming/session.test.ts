@@ -27,11 +27,14 @@ function session(opts: StreamSessionOptions = {}): { s: StreamSession; events: S
 }
 
 /** Pushes `samples` in `chunkS` pieces, letting the event loop run between them (faster than real time). */
-async function feed(s: StreamSession, samples: Float32Array, chunkS = 0.1): Promise<void> {
+async function feed(s: StreamSession, samples: Float32Array, chunkS = 0.1, settle = false): Promise<void> {
   const n = Math.round(chunkS * SR);
   for (let at = 0; at < samples.length; at += n) {
     s.push(samples.subarray(at, at + n));
     for (let i = 0; i < 5; i++) await tick();
+    // The model runs in its own thread: with `settle`, the next chunk waits for the model's work on
+    // this one (as real-time audio would give it time to finish).
+    while (settle && w.queue.stats().running > 0) await new Promise((r) => setTimeout(r, 2));
   }
 }
 
@@ -61,7 +64,7 @@ function checkOrder(events: StreamEvent[], cleared: readonly number[] = []): Map
 
 test('speech with pauses: items in order, partials while speaking, finals with timestamps inside the speech', async () => {
   const { s, events } = session({ partialIntervalMs: 300 });
-  await feed(s, speech.samples);
+  await feed(s, speech.samples, 0.1, true);
   await s.end();
   const items = checkOrder(events);
   assert.ok(items.size >= 2, `expected an item per clip at least, got ${items.size}`);

@@ -60,7 +60,7 @@ async function transcribe(r: TranscribeRequest): Promise<TranscribeResult> {
 
 /**
  * The reference loop: the prompt through the decoder once, then one call per token with the last
- * call's present K/V fed back as past, nothing else. The decoder session is private to WhisperModel;
+ * call's present self-attention K/V fed back as past (fetching only what a step needs), nothing else. The decoder session is private to WhisperModel;
  * this reaches it on purpose so both loops run on one session (one thread pool, one arena).
  */
 async function bareLoop(model: WhisperModel, prompt: readonly number[], next: readonly number[], encoded: ort.Tensor): Promise<number> {
@@ -85,12 +85,14 @@ async function bareLoop(model: WhisperModel, prompt: readonly number[], next: re
   for (const l of layers) {
     for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.encoder.${kv}`] = out[`present.${l}.encoder.${kv}`]!;
   }
+  // The least a cached step must fetch: the logits and the grown self-attention cache.
+  const fetches = ['logits', ...layers.flatMap((l) => ['key', 'value'].map((kv) => `present.${l}.decoder.${kv}`))];
   for (const token of next) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]);
     for (const l of layers) {
       for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.decoder.${kv}`] = out[`present.${l}.decoder.${kv}`]!;
     }
-    out = await session.run(feeds);
+    out = await session.run(feeds, fetches);
     calls++;
   }
   return calls;

@@ -37,3 +37,18 @@ test('compressionRatio: repetition scores high, varied text low, UTF-8 bytes cou
   const eAcute = compressionRatio('é'.repeat(10));
   assert.ok(eAcute > e);
 });
+
+test('logSumExp over a vocabulary-sized row matches the direct float64 formula to 1e-12 relative', () => {
+  const row = new Float32Array(51865);
+  for (let trial = 0; trial < 5; trial++) {
+    const spread = [1, 10, 40, 150, 400][trial]!;
+    for (let i = 0; i < row.length; i++) row[i] = Math.sin(i * 12.9898 + trial) * spread - 3;
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - m);
+    const exact = m + Math.log(sum);
+    assert.ok(Math.abs(logSumExp(row) - exact) <= 1e-12 * Math.max(1, Math.abs(exact)), `spread ${spread}`);
+  }
+  assert.equal(logSumExp(Float32Array.of(0, -1e9)), 0, 'a term past the cut-off adds nothing');
+});

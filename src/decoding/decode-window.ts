@@ -197,7 +197,8 @@ export async function decodeWindow(
         }
         applyLogitFilters(filters, row, tokens);
         const t = temperature === 0 ? argmaxOf(row) : sample(row, temperature, random);
-        sums[r] += logprobOf(row, t);
+        // Greedy: the chosen logit is the row's maximum, so logsumexp skips its own max pass.
+        sums[r] += row[t]! - logSumExp(row, 0, row.length, temperature === 0 ? row[t]! : undefined);
         next.push(t);
       }
       rows.forEach((tokens, r) => tokens.push(next[r]!));

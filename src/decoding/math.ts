@@ -30,9 +30,12 @@ function expNonPositive(d: number): number {
   return POW2_INT[whole]! * POW2_64THS[n - -whole * 64]! * (1 + y * (1 + y * (0.5 + y * (1 / 6 + y / 24))));
 }
 
-/** log(sum(exp(row[start, end)))), stable against overflow; -Infinity when every value is -Infinity. */
-export function logSumExp(row: ArrayLike<number>, start = 0, end = row.length): number {
-  const m = maxOf(row, start, end);
+/**
+ * log(sum(exp(row[start, end)))), stable against overflow; -Infinity when every value is -Infinity.
+ * `knownMax` saves a pass when the caller already has the range's maximum (an argmax).
+ */
+export function logSumExp(row: ArrayLike<number>, start = 0, end = row.length, knownMax?: number): number {
+  const m = knownMax ?? maxOf(row, start, end);
   if (m === -Infinity || Number.isNaN(m)) return m;
   if (m === Infinity) return Infinity;
   let sum = 0;

@@ -22,6 +22,7 @@ import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
 import type { CrossAttentions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims, WhisperModel } from './whisper-model.ts';
+import { concatFloat32 } from '../audio/chunks.ts';
 
 type Tensor = ort.Tensor;
 
@@ -394,7 +395,7 @@ export class BatchScheduler implements ModelRunner {
 
   private async runEncode(calls: EncodeCall[]): Promise<() => void> {
     const total = calls.reduce((n, c) => n + c.rows, 0);
-    const features = calls.length === 1 ? calls[0]!.features : concatFloat(calls.map((c) => c.features));
+    const features = calls.length === 1 ? calls[0]!.features : concatFloat32(calls.map((c) => c.features));
     const out = await this.model.encode(features, total);
     this.counters.runs.encode++;
     this.counters.rows.encode += total;
@@ -418,7 +419,7 @@ export class BatchScheduler implements ModelRunner {
     const encoded =
       calls.length === 1
         ? calls[0]!.encoded
-        : new ort.Tensor('float32', concatFloat(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
+        : new ort.Tensor('float32', concatFloat32(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
     const out = await this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition });
     this.counters.runs.prompt++;
     this.counters.rows.prompt += total;
@@ -460,15 +461,6 @@ export class BatchScheduler implements ModelRunner {
   }
 }
 
-function concatFloat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function concatBigInt(parts: readonly BigInt64Array[]): BigInt64Array {
   const out = new BigInt64Array(parts.reduce((n, p) => n + p.length, 0));

@@ -15,6 +15,7 @@ import { RemoteRunner } from '../../src/engine/remote-runner.ts';
 import type { SchedulerOptions } from '../../src/engine/scheduler.ts';
 import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
 import { isEarshotError } from '../../src/errors.ts';
+import { recording } from './recording.ts';
 
 function features(nMels: number, seed: number): Float32Array {
   const f = new Float32Array(nMels * 3000);
@@ -66,23 +67,6 @@ test('the event loop keeps ticking while the model runs in its worker (not with 
   assert.ok(remote.ms > 50, `the run took long enough to measure (${remote.ms.toFixed(0)} ms)`);
 });
 
-/** Records the logits of every decoder call (copies, before decodeWindow filters them in place). */
-function recording(runner: ModelRunner): { runner: ModelRunner; logits: Float32Array[] } {
-  const logits: Float32Array[] = [];
-  return {
-    logits,
-    runner: {
-      dims: runner.dims,
-      encode: (f, b) => runner.encode(f, b),
-      selectRows: (c, r) => runner.selectRows(c, r),
-      decode: async (tokens, batch, encoded, cache, opts) => {
-        const out = await runner.decode(tokens, batch, encoded, cache, opts);
-        logits.push(out.logits.slice());
-        return out;
-      },
-    },
-  };
-}
 
 test('decoding through the worker gives the in-process model\'s tokens and logits (greedy, timestamps, beam)', async (t) => {
   const w = await loadWhisper(testModelDir({ preset: 'multilingual' }));
@@ -102,10 +86,10 @@ test('decoding through the worker gives the in-process model\'s tokens and logit
     const remote = await decodeWindow(b.runner, w.tokenizer, await w.model.encode(f, 1), opts);
     assert.deepEqual(remote.tokens, alone.tokens, `case ${i}: tokens`);
     assert.ok(Math.abs(remote.sumLogprob - alone.sumLogprob) < 1e-4, `case ${i}: ${remote.sumLogprob} vs ${alone.sumLogprob}`);
-    assert.equal(b.logits.length, a.logits.length, `case ${i}: as many decoder calls`);
-    a.logits.forEach((l, k) => {
+    assert.equal(b.rec.raw.length, a.rec.raw.length, `case ${i}: as many decoder calls`);
+    a.rec.raw.forEach((l, k) => {
       let d = 0;
-      for (let j = 0; j < l.length; j++) d = Math.max(d, Math.abs(l[j]! - b.logits[k]![j]!));
+      for (let j = 0; j < l.length; j++) d = Math.max(d, Math.abs(l[j]! - b.rec.raw[k]![j]!));
       assert.ok(d < 1e-4, `case ${i}, call ${k}: logits differ by ${d}`);
     });
   }

@@ -13,6 +13,7 @@ import { loadModelHere, loadWhisper } from '../../src/decoding/whisper.ts';
 import { BatchScheduler, type BatchableModel } from '../../src/engine/scheduler.ts';
 import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
 import { isEarshotError } from '../../src/errors.ts';
+import { type Recorded, recording } from './recording.ts';
 
 /** The test model with an in-process WhisperModel (the scheduler runs in front of one; loadWhisper's own is in a worker). */
 const inProcess = new Map<string, Promise<WhisperModel>>();
@@ -29,33 +30,6 @@ function features(nMels: number, seed: number): Float32Array {
   return f;
 }
 
-interface Recorded {
-  inputs: bigint[][];
-  /** Copies of the logits as returned. */
-  raw: Float32Array[];
-  /** The returned arrays themselves: decodeWindow filters them in place, so after it ends they hold the filtered logits. */
-  filtered: Float32Array[];
-}
-
-/** A runner that records every decoder call of one caller. */
-function recording(runner: ModelRunner): { runner: ModelRunner; rec: Recorded } {
-  const rec: Recorded = { inputs: [], raw: [], filtered: [] };
-  return {
-    rec,
-    runner: {
-      dims: runner.dims,
-      encode: (f, b) => runner.encode(f, b),
-      selectRows: (c, r) => runner.selectRows(c, r),
-      decode: async (tokens, batch, encoded, cache, opts) => {
-        const out = await runner.decode(tokens, batch, encoded, cache, opts);
-        rec.inputs.push([...tokens]);
-        rec.raw.push(out.logits.slice());
-        rec.filtered.push(out.logits);
-        return out;
-      },
-    },
-  };
-}
 
 /** Largest |a - b| over the row, relative to the row's largest magnitude. */
 function relDiff(a: Float32Array, b: Float32Array): number {

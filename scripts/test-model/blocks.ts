@@ -58,6 +58,27 @@ export function attendWithWeights(
   return { out: g.op1('MatMul', [weights, v]), weights };
 }
 
+/**
+ * Attention over keys/values given as two parts [k1; k2], [v1; v2] without joining them: the scores
+ * are joined for one softmax and the weights split again, so neither part is copied (the cross cache
+ * is large). Also gives the weights after the softmax over both parts.
+ */
+export function attendTwoParts(
+  g: GraphBuilder,
+  q: string,
+  [k1, v1]: readonly [string, string],
+  [k2, v2]: readonly [string, string],
+): { out: string; weights: string } {
+  const scoresOf = (k: string) => g.op1('MatMul', [q, g.op1('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+  const weights = g.op1('Softmax', [g.op1('Concat', [scoresOf(k1), scoresOf(k2)], { axis: { i: -1 } })], { axis: { i: -1 } });
+  const len1 = g.op1('Shape', [k1], { start: { i: 2 }, end: { i: 3 } });
+  const big = g.int64([Number.MAX_SAFE_INTEGER]);
+  const last = g.int64([-1]);
+  const w1 = g.op1('Slice', [weights, g.int64([0]), len1, last]);
+  const w2 = g.op1('Slice', [weights, len1, big, last]);
+  return { out: g.op1('Add', [g.op1('MatMul', [w1, v1]), g.op1('MatMul', [w2, v2])]), weights };
+}
+
 export interface AttentionDims {
   dModel: number;
   heads: number;

@@ -3,14 +3,17 @@
 //  - self-attention keys/values are the past ones concatenated with this step's; the causal mask and
 //    the learned positions both start at the past length, so a cached step sees position past_len;
 //  - cross-attention keys/values are projected from encoder_hidden_states sliced to length 0 when
-//    use_cache_branch is true (else to its full length) and concatenated after the past encoder
-//    keys/values, so the cached branch reuses them instead of recomputing them.
+//    use_cache_branch is true (else to its full length); attention runs over the past encoder
+//    keys/values and these fresh ones as two parts (scores joined for one softmax), so the cached
+//    branch reads the past ones in place. Like the hub's cached branch, it outputs the fresh (here
+//    empty) encoder keys/values as `present.N.encoder.*` rather than a copy of the whole cross cache,
+//    which at batch 16 on tiny dims is ~300 MB a step.
 // The output projection is tied to the token embedding (one initializer, used by both).
 // With `crossAttentions`, the graph also outputs every layer's cross-attention weights (after the
 // softmax) as `cross_attentions.N`, [batch, heads, seq, encoder positions], after the usual outputs:
 // the extra outputs of the hub's `*_timestamped` exports, which word-level timestamps read.
 import { GraphBuilder, type Dim } from './graph.ts';
-import { attend, attendWithWeights, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
+import { attend, attendTwoParts, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
 import { randomParam, tiedEmbedding, type ParamContext } from './params.ts';
 import type { Dtype, ModelDims } from './options.ts';
 
@@ -107,11 +110,9 @@ export function buildDecoder(
     const hc = layerNorm(ctx, x, `${p}.encoder_attn_layer_norm`, dims.dModel);
     const qc = queryHeads(ctx, hc, `${p}.encoder_attn`, d);
     const [ekNew, evNew] = keyValueHeads(ctx, encoderFresh, `${p}.encoder_attn`, d);
-    const ek = concat(cache.ek, ekNew);
-    const ev = concat(cache.ev, evNew);
-    g.output(ek, `present.${l}.encoder.key`, 'float', kvShape(D.encoderOut));
-    g.output(ev, `present.${l}.encoder.value`, 'float', kvShape(D.encoderOut));
-    const cross = attendWithWeights(g, qc, ek, ev);
+    g.output(ekNew, `present.${l}.encoder.key`, 'float', kvShape(D.encoderOut));
+    g.output(evNew, `present.${l}.encoder.value`, 'float', kvShape(D.encoderOut));
+    const cross = attendTwoParts(g, qc, [cache.ek, cache.ev], [ekNew, evNew]);
     crossWeights.push(cross.weights);
     x = g.op1('Add', [x, attentionOutput(ctx, cross.out, `${p}.encoder_attn`, d, GAIN.cross)]);
 

@@ -176,6 +176,7 @@ export async function decodeWindow(
   const beamSize = temperature === 0 ? options.beamSize : undefined;
   const nGroup = beamSize ?? (temperature > 0 ? (options.bestOf ?? 1) : 1);
   let cache: CacheHandle = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
+  if (cache !== first.cache) model.finish?.(first.cache);
   let logits: Float32Array = new Float32Array(nGroup * vocab);
   for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
 
@@ -184,76 +185,81 @@ export async function decodeWindow(
   const maxCandidates = beamSize === undefined ? 0 : Math.round(beamSize * (options.patience ?? 1));
   const finished = new Map<string, Candidate>(); // beam search: finished sequences by content
 
-  for (let step = 0; step < sampleLen; step++) {
-    const next: number[] = [];
-    if (beamSize === undefined) {
-      // Greedy or sampling: every row chooses its own next token.
-      for (let r = 0; r < nGroup; r++) {
-        const row = logits.subarray(r * vocab, (r + 1) * vocab);
-        const tokens = rows[r]!;
-        if (tokens[tokens.length - 1] === eot && tokens.length > init.sampleBegin) {
-          next.push(eot);
-          continue;
+  try {
+    for (let step = 0; step < sampleLen; step++) {
+      const next: number[] = [];
+      if (beamSize === undefined) {
+        // Greedy or sampling: every row chooses its own next token.
+        for (let r = 0; r < nGroup; r++) {
+          const row = logits.subarray(r * vocab, (r + 1) * vocab);
+          const tokens = rows[r]!;
+          if (tokens[tokens.length - 1] === eot && tokens.length > init.sampleBegin) {
+            next.push(eot);
+            continue;
+          }
+          applyLogitFilters(filters, row, tokens);
+          const t = temperature === 0 ? argmaxOf(row) : sample(row, temperature, random);
+          // Greedy: the chosen logit is the row's maximum, so logsumexp skips its own max pass.
+          sums[r] += row[t]! - logSumExp(row, 0, row.length, temperature === 0 ? row[t]! : undefined);
+          next.push(t);
         }
-        applyLogitFilters(filters, row, tokens);
-        const t = temperature === 0 ? argmaxOf(row) : sample(row, temperature, random);
-        // Greedy: the chosen logit is the row's maximum, so logsumexp skips its own max pass.
-        sums[r] += row[t]! - logSumExp(row, 0, row.length, temperature === 0 ? row[t]! : undefined);
-        next.push(t);
-      }
-      rows.forEach((tokens, r) => tokens.push(next[r]!));
-      const done = rows.every((t) => t[t.length - 1] === eot);
-      if (done || rows[0]!.length > N_TEXT_CTX) break;
-    } else {
-      // Beam search: the beamSize+1 best continuations of every beam compete; finished ones are kept
-      // aside until maxCandidates of them exist.
-      const scored: { seq: number[]; score: number; source: number }[] = [];
-      const seen = new Set<string>();
-      for (let r = 0; r < nGroup; r++) {
-        const row = logits.subarray(r * vocab, (r + 1) * vocab);
-        applyLogitFilters(filters, row, rows[r]!);
-        const lse = logSumExp(row);
-        for (const t of topK(row, beamSize + 1)) {
-          const seq = [...rows[r]!, t];
-          const key = seq.join(',');
-          const score = sums[r]! + (row[t]! - lse);
-          if (seen.has(key)) {
-            // The same sequence from two beams (possible only after identical histories): keep the last, as a dict would.
-            const i = scored.findIndex((s) => s.seq.join(',') === key);
-            scored[i] = { seq, score, source: r };
-          } else {
-            seen.add(key);
-            scored.push({ seq, score, source: r });
+        rows.forEach((tokens, r) => tokens.push(next[r]!));
+        const done = rows.every((t) => t[t.length - 1] === eot);
+        if (done || rows[0]!.length > N_TEXT_CTX) break;
+      } else {
+        // Beam search: the beamSize+1 best continuations of every beam compete; finished ones are kept
+        // aside until maxCandidates of them exist.
+        const scored: { seq: number[]; score: number; source: number }[] = [];
+        const seen = new Set<string>();
+        for (let r = 0; r < nGroup; r++) {
+          const row = logits.subarray(r * vocab, (r + 1) * vocab);
+          applyLogitFilters(filters, row, rows[r]!);
+          const lse = logSumExp(row);
+          for (const t of topK(row, beamSize + 1)) {
+            const seq = [...rows[r]!, t];
+            const key = seq.join(',');
+            const score = sums[r]! + (row[t]! - lse);
+            if (seen.has(key)) {
+              // The same sequence from two beams (possible only after identical histories): keep the last, as a dict would.
+              const i = scored.findIndex((s) => s.seq.join(',') === key);
+              scored[i] = { seq, score, source: r };
+            } else {
+              seen.add(key);
+              scored.push({ seq, score, source: r });
+            }
           }
         }
-      }
-      scored.sort((a, b) => b.score - a.score);
-      const kept: typeof scored = [];
-      const newlyFinished: typeof scored = [];
-      for (const s of scored) {
-        if (s.seq[s.seq.length - 1] === eot) newlyFinished.push(s);
-        else {
-          kept.push(s);
-          if (kept.length === beamSize) break;
+        scored.sort((a, b) => b.score - a.score);
+        const kept: typeof scored = [];
+        const newlyFinished: typeof scored = [];
+        for (const s of scored) {
+          if (s.seq[s.seq.length - 1] === eot) newlyFinished.push(s);
+          else {
+            kept.push(s);
+            if (kept.length === beamSize) break;
+          }
         }
+        for (const s of newlyFinished) {
+          if (finished.size >= maxCandidates) break;
+          finished.set(s.seq.join(','), { tokens: s.seq.slice(init.sampleBegin, -1), sumLogprob: s.score });
+        }
+        kept.forEach((s, i) => {
+          rows[i] = s.seq;
+          sums[i] = s.score;
+          next.push(s.seq[s.seq.length - 1]!);
+        });
+        const sources = kept.map((s) => s.source);
+        if (sources.some((s, i) => s !== i)) cache = model.selectRows(cache, sources);
+        if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
       }
-      for (const s of newlyFinished) {
-        if (finished.size >= maxCandidates) break;
-        finished.set(s.seq.join(','), { tokens: s.seq.slice(init.sampleBegin, -1), sumLogprob: s.score });
-      }
-      kept.forEach((s, i) => {
-        rows[i] = s.seq;
-        sums[i] = s.score;
-        next.push(s.seq[s.seq.length - 1]!);
-      });
-      const sources = kept.map((s) => s.source);
-      if (sources.some((s, i) => s !== i)) cache = model.selectRows(cache, sources);
-      if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
+      if (step === sampleLen - 1) break;
+      const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache);
+      cache = out.cache;
+      logits = out.logits;
     }
-    if (step === sampleLen - 1) break;
-    const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache);
-    cache = out.cache;
-    logits = out.logits;
+  } finally {
+    // No more steps on this cache: a batching runner need not wait for this caller.
+    model.finish?.(cache);
   }
 
   let candidates: Candidate[];

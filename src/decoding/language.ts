@@ -17,6 +17,7 @@ export async function detectLanguage(model: ModelRunner, tok: WhisperTokenizer, 
     throw new EarshotError('invalid_argument', 'not_multilingual', 'this model is English-only: there is no language to detect');
   }
   const out = await model.decode(BigInt64Array.of(BigInt(tok.sot)), 1, encoded, null);
+  model.finish?.(out.cache);
   const logits = out.logits;
   let max = -Infinity;
   for (const id of tok.languageTokens.values()) max = Math.max(max, logits[id]!);

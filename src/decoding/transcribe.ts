@@ -172,84 +172,88 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
       const segmentSize = Math.min(chunkFrames, contentFrames - seek);
       const encoded =
         seek === 0 && firstEncoded ? firstEncoded : await w.runner.encode(mel.window(seek, segmentSize, windowFeatures), 1);
-      const result = await decodeWithFallback(
-        (o) => decodeWindow(w.runner, w.tokenizer, encoded, o),
-        temperatures,
-        { ...base, prompt: allTokens.slice(promptResetSince) },
-        thresholds,
-      );
-      const previousSeek = seek;
+      try {
+        const result = await decodeWithFallback(
+          (o) => decodeWindow(w.runner, w.tokenizer, encoded, o),
+          temperatures,
+          { ...base, prompt: allTokens.slice(promptResetSince) },
+          thresholds,
+        );
+        const previousSeek = seek;
 
-      let skip = thresholds.noSpeech !== null && result.noSpeechProb > thresholds.noSpeech;
-      if (skip && thresholds.logprob !== null && result.avgLogprob > thresholds.logprob) skip = false;
-      if (skip) {
-        seek += segmentSize;
-      } else {
-        const split = splitWindow(result.tokens, {
-          timestampBegin: tok.timestampBegin,
-          eot: tok.eot,
-          segmentSize,
-          seek,
-        });
-        if (options.withoutTimestamps) {
-          // No timestamp tokens: the window is one segment spanning its audio.
-          split.segments = [
-            { start: seekToSeconds(seek), end: seekToSeconds(seek + segmentSize), tokens: result.tokens, textTokens: result.tokens },
-          ];
-          split.seekAdvance = segmentSize;
-        }
-        seek += split.seekAdvance;
-        const timed = options.wordTimestamps
-          ? await addWordTimestamps(w.runner, tok, {
-              segments: split.segments,
-              encoded,
-              language,
-              task,
+        let skip = thresholds.noSpeech !== null && result.noSpeechProb > thresholds.noSpeech;
+        if (skip && thresholds.logprob !== null && result.avgLogprob > thresholds.logprob) skip = false;
+        if (skip) {
+          seek += segmentSize;
+        } else {
+          const split = splitWindow(result.tokens, {
+            timestampBegin: tok.timestampBegin,
+            eot: tok.eot,
+            segmentSize,
+            seek,
+          });
+          if (options.withoutTimestamps) {
+            // No timestamp tokens: the window is one segment spanning its audio.
+            split.segments = [
+              { start: seekToSeconds(seek), end: seekToSeconds(seek + segmentSize), tokens: result.tokens, textTokens: result.tokens },
+            ];
+            split.seekAdvance = segmentSize;
+          }
+          seek += split.seekAdvance;
+          const timed = options.wordTimestamps
+            ? await addWordTimestamps(w.runner, tok, {
+                segments: split.segments,
+                encoded,
+                language,
+                task,
+                seek: previousSeek,
+                segmentFrames: segmentSize,
+                lastSpeechTimestamp,
+              })
+            : undefined;
+          if (timed) {
+            // As openai: the next window starts after the last word unless the window ended cleanly.
+            const lastWordEnd = timed.flatMap((t) => t.words).at(-1)?.end;
+            if (!split.singleTimestampEnding && lastWordEnd !== undefined && lastWordEnd > seekToSeconds(previousSeek)) {
+              seek = Math.round(lastWordEnd * 100);
+            }
+          }
+          const windowTokens: number[] = [];
+          for (const [i, s] of split.segments.entries()) {
+            let text = tok.decode(s.textTokens);
+            let tokens = s.tokens;
+            const t = timed?.[i];
+            let words = t?.words;
+            // As openai, after word timing may have moved the segment's ends.
+            if ((t?.start ?? s.start) === (t?.end ?? s.end) || text.trim() === '') {
+              text = '';
+              tokens = [];
+              words = t && [];
+            }
+            if (t && words && words.length > 0) lastSpeechTimestamp = t.end;
+            windowTokens.push(...tokens);
+            // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
+            const start = Math.min(t?.start ?? s.start, duration);
+            const end = Math.min(t?.end ?? s.end, duration);
+            yield {
+              id: nextId++,
               seek: previousSeek,
-              segmentFrames: segmentSize,
-              lastSpeechTimestamp,
-            })
-          : undefined;
-        if (timed) {
-          // As openai: the next window starts after the last word unless the window ended cleanly.
-          const lastWordEnd = timed.flatMap((t) => t.words).at(-1)?.end;
-          if (!split.singleTimestampEnding && lastWordEnd !== undefined && lastWordEnd > seekToSeconds(previousSeek)) {
-            seek = Math.round(lastWordEnd * 100);
+              start,
+              end,
+              text,
+              tokens,
+              temperature: result.temperature,
+              avg_logprob: result.avgLogprob,
+              compression_ratio: result.compressionRatio,
+              no_speech_prob: result.noSpeechProb,
+              ...(words ? { words: words.map((x) => ({ ...x, start: Math.min(x.start, end), end: Math.min(x.end, end) })) } : {}),
+            };
           }
+          allTokens.push(...windowTokens);
+          if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
         }
-        const windowTokens: number[] = [];
-        for (const [i, s] of split.segments.entries()) {
-          let text = tok.decode(s.textTokens);
-          let tokens = s.tokens;
-          const t = timed?.[i];
-          let words = t?.words;
-          // As openai, after word timing may have moved the segment's ends.
-          if ((t?.start ?? s.start) === (t?.end ?? s.end) || text.trim() === '') {
-            text = '';
-            tokens = [];
-            words = t && [];
-          }
-          if (t && words && words.length > 0) lastSpeechTimestamp = t.end;
-          windowTokens.push(...tokens);
-          // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
-          const start = Math.min(t?.start ?? s.start, duration);
-          const end = Math.min(t?.end ?? s.end, duration);
-          yield {
-            id: nextId++,
-            seek: previousSeek,
-            start,
-            end,
-            text,
-            tokens,
-            temperature: result.temperature,
-            avg_logprob: result.avgLogprob,
-            compression_ratio: result.compressionRatio,
-            no_speech_prob: result.noSpeechProb,
-            ...(words ? { words: words.map((x) => ({ ...x, start: Math.min(x.start, end), end: Math.min(x.end, end) })) } : {}),
-          };
-        }
-        allTokens.push(...windowTokens);
-        if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
+      } finally {
+        w.runner.finish?.(encoded);
       }
       options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration, { seek, previousTokens: allTokens.slice(promptResetSince) });
     }

@@ -40,7 +40,12 @@ export class KvState {
 
 /** Marks a result handed to a caller, so the scheduler knows when that caller is back. */
 export interface Ticket {
+  /** The caller came back (made its next call) or finished. */
   done: boolean;
+  /** The group its next call will join (see scheduler.ts). */
+  group: string;
+  /** When the result was handed out (performance.now()). */
+  handedOut: number;
 }
 
 /**

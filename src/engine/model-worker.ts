@@ -118,7 +118,11 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       return { value, transfer: value.weights.map((w) => own(w).buffer as ArrayBuffer) };
     },
     free: ({ handles }) => {
-      for (const h of handles) registry.delete(h);
+      for (const h of handles) {
+        const stored = registry.get(h);
+        if (stored) sched.finish(stored);
+        registry.delete(h);
+      }
       return undefined;
     },
     stats: async () => ({ value: { ...sched.stats(), handles: registry.size } }),

@@ -178,6 +178,13 @@ export class RemoteRunner implements ModelRunner {
     return this.track(new RemoteCache(this, handle, rows.length, cache.length));
   }
 
+  /** The caller is done with `handle`: the worker frees it now (and its scheduler stops waiting for the caller). */
+  finish(handle: CacheHandle | EncodedAudio): void {
+    if (!((handle instanceof RemoteCache || handle instanceof RemoteEncoded) && handle.owner === this)) return;
+    if (!this.handles.unregister(handle)) return; // already finished
+    this.post('free', { handles: [handle.id] });
+  }
+
   /** Word timing's teacher-forced run (see WhisperModel.crossAttentions), in the worker. */
   crossAttentions(
     tokens: readonly number[],
@@ -203,6 +210,7 @@ export class RemoteRunner implements ModelRunner {
       encode: (features, batch) => this.encode(features, batch, priority),
       decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, priority }),
       selectRows: (cache, rows) => this.selectRows(cache, rows),
+      finish: (handle) => this.finish(handle),
       crossAttentions: (tokens, encoded, heads, from) => this.crossAttentions(tokens, encoded, heads, from),
     };
   }
@@ -265,7 +273,7 @@ export class RemoteRunner implements ModelRunner {
   }
 
   private track<T extends RemoteEncoded | RemoteCache>(h: T): T {
-    this.handles.register(h, h.id);
+    this.handles.register(h, h.id, h);
     return h;
   }
 

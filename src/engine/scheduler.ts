@@ -11,9 +11,13 @@
 //   same order feed the last run's present tensors straight back; rows are copied only when
 //   membership or order changes.
 // - One model run at a time (parallel runs would only fight over the cores). Calls arriving while
-//   the model is busy wait for the next run. With the model idle, a call waits at most `maxWaitMs`
-//   for others to join, except that when every caller served by earlier runs is back (their next
-//   calls follow the results within the same tick) the run starts at once.
+//   the model is busy wait for the next run. With the model idle, a new call waits at most
+//   `maxWaitMs` for others to join.
+// - A cohort stays whole: after a run, its callers come back one by one (each filters its logits on
+//   the main thread first, about a millisecond a row). A group whose callers are still out waits
+//   for them, up to `maxCohortWaitMs`, while complete groups run meanwhile; a caller that is done
+//   says so (`finish`) and is not waited for. Starting without a straggler would split the cohort
+//   for good (rows of different cache lengths never share a run again), doubling the runs.
 // - Within a kind of call, a run takes calls by priority (higher first), then arrival order, up to
 //   `maxBatch` rows; the group of the first call in that order runs next, so work of all lengths is
 //   served in turn. A call is never split across runs.
@@ -36,6 +40,8 @@ export interface SchedulerOptions {
   maxEncodeBatch?: number;
   /** Longest a call waits for others to join while the model is idle, in ms (default 3). */
   maxWaitMs?: number;
+  /** Longest a group waits for the callers of the last run that fed it to come back, in ms (default 200). */
+  maxCohortWaitMs?: number;
 }
 
 export interface CallOptions {
@@ -64,7 +70,10 @@ export interface SchedulerStats {
 }
 
 interface CallBase {
+  /** Calls of one key can share a run. */
   key: string;
+  /** The cohort the call belongs to: the callers a waiting group expects back (see Ticket.group). */
+  group: string;
   rows: number;
   priority: number;
   seq: number;
@@ -98,6 +107,10 @@ interface StepCall extends CallBase {
 
 type Call = EncodeCall | PromptCall | StepCall;
 
+/** Callers given an encoder output come back with a prompt call; those given a cache of length n, with a step on it. */
+const PROMPT_GROUP = 'prompt';
+const stepGroup = (length: number) => `step:${length}`;
+
 function bad(message: string): EarshotError {
   return new EarshotError('invalid_argument', 'bad_model_call', message);
 }
@@ -109,14 +122,15 @@ export class BatchScheduler implements ModelRunner {
   readonly maxBatch: number;
   readonly maxEncodeBatch: number;
   readonly maxWaitMs: number;
+  readonly maxCohortWaitMs: number;
   private readonly model: BatchableModel;
   private pending: Call[] = [];
+  /** Results handed out whose callers have not come back yet. */
   private readonly awaiting = new Set<Ticket>();
   /** Encoder outputs handed out: the ticket and priority a prompt call on them inherits. */
   private readonly encodedInfo = new WeakMap<Tensor, { ticket: Ticket; priority: number }>();
   private running = false;
   private seq = 0;
-  private lastDelivery = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private readonly counters = {
@@ -139,7 +153,10 @@ export class BatchScheduler implements ModelRunner {
     this.maxBatch = int('maxBatch', opts.maxBatch ?? 16, 1);
     this.maxEncodeBatch = int('maxEncodeBatch', opts.maxEncodeBatch ?? this.maxBatch, 1);
     this.maxWaitMs = opts.maxWaitMs ?? 3;
-    if (!(this.maxWaitMs >= 0 && Number.isFinite(this.maxWaitMs))) throw bad(`scheduler maxWaitMs must be 0 or more, got ${this.maxWaitMs}`);
+    this.maxCohortWaitMs = opts.maxCohortWaitMs ?? 200;
+    for (const [name, v] of [['maxWaitMs', this.maxWaitMs], ['maxCohortWaitMs', this.maxCohortWaitMs]] as const) {
+      if (!(v >= 0 && Number.isFinite(v))) throw bad(`scheduler ${name} must be 0 or more, got ${v}`);
+    }
     this.noEncoder = new ort.Tensor('float32', new Float32Array(0), [1, 0, this.dims.dModel]);
   }
 
@@ -160,12 +177,13 @@ export class BatchScheduler implements ModelRunner {
   }
 
   /** A runner whose every call carries `priority` (how a stream asks to go first). */
-  withPriority(priority: number): Pick<BatchScheduler, 'dims' | 'encode' | 'decode' | 'selectRows'> {
+  withPriority(priority: number): Pick<BatchScheduler, 'dims' | 'encode' | 'decode' | 'selectRows' | 'finish'> {
     return {
       dims: this.dims,
       encode: (features, batch) => this.encode(features, batch, { priority }),
       decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, priority }),
       selectRows: (cache, rows) => this.selectRows(cache, rows),
+      finish: (handle) => this.finish(handle),
     };
   }
 
@@ -177,7 +195,7 @@ export class BatchScheduler implements ModelRunner {
     }
     const frames = features.length / (batch * nMels);
     return new Promise<Tensor>((resolve, reject) =>
-      this.enqueue({ kind: 'encode', key: `encode:${frames}`, rows: batch, priority: opts.priority ?? 0, linked: false, features, resolve, reject }),
+      this.enqueue({ kind: 'encode', key: `encode:${frames}`, group: `encode`, rows: batch, priority: opts.priority ?? 0, linked: false, features, resolve, reject }),
     );
   }
 
@@ -211,6 +229,7 @@ export class BatchScheduler implements ModelRunner {
         this.enqueue({
           kind: 'prompt',
           key: `prompt:${seq}:${pos ?? -1}:${encoded.dims[1]}`,
+          group: PROMPT_GROUP,
           rows: batch,
           priority: opts.priority ?? info?.priority ?? 0,
           linked: this.link(info?.ticket ?? null),
@@ -230,6 +249,7 @@ export class BatchScheduler implements ModelRunner {
       this.enqueue({
         kind: 'step',
         key: `step:${handle.length}:${seq}:${pos ?? -1}`,
+        group: stepGroup(handle.length),
         rows: batch,
         priority: opts.priority ?? handle.priority,
         linked: this.link(handle.ticket),
@@ -277,10 +297,21 @@ export class BatchScheduler implements ModelRunner {
     return true;
   }
 
-  private ticket(): Ticket {
-    const t: Ticket = { done: false };
+  private ticket(group: string): Ticket {
+    const t: Ticket = { done: false, group, handedOut: performance.now() };
     this.awaiting.add(t);
     return t;
+  }
+
+  /**
+   * The caller holding `handle` (a cache, or an encoder output) makes no more calls on it: its group
+   * stops waiting for it. Safe to call more than once, and on handles the scheduler did not make.
+   */
+  finish(handle: DecoderCache | Tensor): void {
+    const ticket = handle instanceof ScheduledCache ? handle.ticket : this.encodedInfo.get(handle as Tensor)?.ticket;
+    if (!ticket || ticket.done) return;
+    this.link(ticket);
+    if (this.pending.length > 0) this.schedule();
   }
 
   private enqueue(call: Omit<EncodeCall, 'seq' | 'arrived'> | Omit<PromptCall, 'seq' | 'arrived'> | Omit<StepCall, 'seq' | 'arrived'>): void {
@@ -295,37 +326,63 @@ export class BatchScheduler implements ModelRunner {
   /** Decides when the next run starts: now (next macrotask), at a deadline, or when the model is free. */
   private schedule(): void {
     if (this.running || this.immediate) return;
+    const now = performance.now();
+    this.expire(now);
     if (this.pending.length === 0) {
-      // Results handed out whose callers never came back (finished): stop waiting for them.
-      if (this.awaiting.size > 0) this.arm(this.lastDelivery + this.maxWaitMs);
+      this.disarm();
       return;
     }
-    const oldest = Math.min(...this.pending.map((c) => c.arrived));
-    const rowsByKey = new Map<string, number>();
-    let full = false;
-    for (const c of this.pending) {
-      const n = (rowsByKey.get(c.key) ?? 0) + c.rows;
-      rowsByKey.set(c.key, n);
-      if (n >= this.limit(c)) full = true;
-    }
-    const allBack = this.awaiting.size === 0 && this.pending.some((c) => c.linked);
-    if (full || allBack || performance.now() - oldest >= this.maxWaitMs) {
+    const ready = this.readyAt(now);
+    if (ready <= now) {
       this.disarm();
       this.immediate = setImmediate(() => {
         this.immediate = null;
         void this.dispatch();
       });
     } else {
-      this.arm(oldest + this.maxWaitMs);
+      this.arm(ready);
     }
+  }
+
+  /** Forgets callers not back within maxCohortWaitMs: their groups stop waiting for them. */
+  private expire(now: number): void {
+    for (const t of this.awaiting) {
+      if (now - t.handedOut >= this.maxCohortWaitMs) this.awaiting.delete(t);
+    }
+  }
+
+  /** Groups that still expect callers back, with the latest time they wait until. */
+  private waitingGroups(): Map<string, number> {
+    const groups = new Map<string, number>();
+    for (const t of this.awaiting) groups.set(t.group, Math.max(groups.get(t.group) ?? 0, t.handedOut + this.maxCohortWaitMs));
+    return groups;
+  }
+
+  /**
+   * When the next run may start: at once if some key has a full batch, or a complete group (none of
+   * its callers still out) holds a returning caller or has waited maxWaitMs for company; otherwise
+   * at the earliest of those deadlines and the incomplete groups' cohort deadlines.
+   */
+  private readyAt(now: number): number {
+    const waiting = this.waitingGroups();
+    const rowsByKey = new Map<string, number>();
+    let at = Infinity;
+    for (const c of this.pending) {
+      const n = (rowsByKey.get(c.key) ?? 0) + c.rows;
+      rowsByKey.set(c.key, n);
+      if (n >= this.limit(c)) return now;
+      const until = waiting.get(c.group);
+      if (until !== undefined) at = Math.min(at, until);
+      else at = Math.min(at, c.linked ? now : c.arrived + this.maxWaitMs);
+    }
+    return at;
   }
 
   private arm(at: number): void {
     this.disarm();
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (this.pending.length > 0) void this.dispatch();
-      else this.awaiting.clear();
+      this.schedule();
     }, Math.max(0, at - performance.now()));
   }
 
@@ -337,10 +394,17 @@ export class BatchScheduler implements ModelRunner {
   private async dispatch(): Promise<void> {
     if (this.running || this.pending.length === 0) return;
     this.disarm();
-    // Whoever has not come back by now is not waited for again.
-    this.awaiting.clear();
+    const now = performance.now();
+    this.expire(now);
+    const waiting = this.waitingGroups();
     const ordered = [...this.pending].sort((a, b) => b.priority - a.priority || a.seq - b.seq);
-    const head = ordered[0]!;
+    // A full key first, then the first call whose group is complete; failing both (a cohort
+    // deadline passed), the first in order, whose missing callers are then not waited for again.
+    const rowsByKey = new Map<string, number>();
+    for (const c of this.pending) rowsByKey.set(c.key, (rowsByKey.get(c.key) ?? 0) + c.rows);
+    const head =
+      ordered.find((c) => rowsByKey.get(c.key)! >= this.limit(c)) ?? ordered.find((c) => !waiting.has(c.group)) ?? ordered[0]!;
+    for (const t of this.awaiting) if (t.group === head.group) this.awaiting.delete(t);
     const limit = this.limit(head);
     const chosen: Call[] = [];
     let rows = 0;
@@ -357,7 +421,6 @@ export class BatchScheduler implements ModelRunner {
       await this.runGroup(chosen);
     } finally {
       this.running = false;
-      this.lastDelivery = performance.now();
       this.schedule();
     }
   }
@@ -407,7 +470,7 @@ export class BatchScheduler implements ModelRunner {
       for (const c of calls) {
         const t = calls.length === 1 ? out : new ort.Tensor('float32', data.slice(at * perRow, (at + c.rows) * perRow), [c.rows, ...rest]);
         at += c.rows;
-        this.encodedInfo.set(t, { ticket: this.ticket(), priority: c.priority });
+        this.encodedInfo.set(t, { ticket: this.ticket(PROMPT_GROUP), priority: c.priority });
         c.resolve(t);
       }
     };
@@ -454,7 +517,7 @@ export class BatchScheduler implements ModelRunner {
     for (const c of calls) {
       const one = calls.length === 1;
       const slice = (a: Float32Array) => (one ? a : a.slice(at * vocab, (at + c.rows) * vocab));
-      const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(), c.priority);
+      const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(stepGroup(state.length)), c.priority);
       c.resolve({ logits: slice(out.logits), positionLogits: out.positionLogits && slice(out.positionLogits), cache });
       at += c.rows;
     }

@@ -116,6 +116,12 @@ export interface ModelRunner {
     opts?: { alsoPosition?: number },
   ): Promise<RunnerOutput>;
   selectRows(cache: CacheHandle, rows: readonly number[]): CacheHandle;
+  /**
+   * The caller makes no more calls with `handle` (a cache, or an encoder output): what it holds can
+   * go now rather than at garbage collection, and a batching scheduler stops waiting for the caller.
+   * Optional: runners with nothing to free or wait for lack it.
+   */
+  finish?(handle: CacheHandle | EncodedAudio): void;
   /** Word timing: WhisperModel.crossAttentions (optional: a runner that cannot forward it lacks it). */
   crossAttentions?(
     tokens: readonly number[],

@@ -124,6 +124,14 @@ test('handles the main thread drops are freed in the worker', async (t) => {
   await new Promise((r) => setTimeout(r, 20));
   const out = await runner.decode(BigInt64Array.of(50257n), 1, enc, null);
   assert.equal(out.cache.length, 1);
+  // Handles the caller says it is done with go at once, without a GC, and only once.
+  const now = (await runner.stats()).handles;
+  runner.finish(out.cache);
+  runner.finish(out.cache);
+  assert.equal((await runner.stats()).handles, now - 1);
+  runner.finish(enc);
+  assert.equal((await runner.stats()).handles, now - 2);
+  await assert.rejects(runner.decode(BigInt64Array.of(50257n), 1, enc, null), /unknown to the model worker/);
 });
 
 test('typed errors from the worker arrive typed; foreign handles are refused', async (t) => {

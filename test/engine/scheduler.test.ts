@@ -1,7 +1,8 @@
 // The batching scheduler on a built test model (random weights): windows decoded concurrently
 // through it give what each gives decoded alone on the bare model, cohorts keep or copy their KV
 // rows as they should, encoder batches equal single runs, a failing call rejects only its caller,
-// priorities order a bounded batch, and nothing is left behind once every caller is done.
+// priorities order a bounded batch, a cohort waits for its slow callers but not for finished ones,
+// and nothing is left behind once every caller is done.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runInNewContext } from 'node:vm';
@@ -292,6 +293,7 @@ test('nothing is left behind once every caller is done', async () => {
       let cache = first.cache;
       for (const t of [440n, 2068n]) cache = (await sched.decode(BigInt64Array.of(t), 1, encoded as Tensor, cache)).cache;
       refs.push(new WeakRef((cache as unknown as { state: object }).state));
+      sched.finish(cache);
     }),
   );
   await new Promise((r) => setTimeout(r, 30));
@@ -310,4 +312,46 @@ test('nothing is left behind once every caller is done', async () => {
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(control.deref(), undefined, 'the collector ran');
   assert.equal(refs.filter((r) => r.deref() !== undefined).length, 0, 'no KV state is kept once its callers let go');
+});
+
+test('a cohort waits for a slow caller, and not for one that finished', async () => {
+  const w = await load();
+  const model = w.model;
+  const prompt = BigInt64Array.of(50258n, 50259n, 50359n);
+  const encoded = await Promise.all([0, 1, 2].map((seed) => model.encode(features(model.dims.nMels, seed), 1)));
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  // One caller takes 60 ms over its logits before each step (a busy main thread): with a 3 ms wait
+  // for company, only the cohort wait keeps its row in the others' runs.
+  const sched = new BatchScheduler(model, { maxWaitMs: 3, maxCohortWaitMs: 2000 });
+  await Promise.all(
+    encoded.map(async (e, i) => {
+      let cache = (await sched.decode(prompt, 1, e, null)).cache;
+      for (const t of [440n, 2068n, 307n]) {
+        if (i === 2) await pause(60);
+        cache = (await sched.decode(BigInt64Array.of(t), 1, e, cache)).cache;
+      }
+      sched.finish(cache);
+    }),
+  );
+  let s = sched.stats();
+  assert.deepEqual([s.runs.prompt, s.runs.step, s.rows.step], [1, 3, 9]);
+
+  // A caller that says it is done is not waited for, however long the cohort wait.
+  const patient = new BatchScheduler(model, { maxWaitMs: 3, maxCohortWaitMs: 60_000 });
+  const started = performance.now();
+  await Promise.all(
+    encoded.map(async (e, i) => {
+      let cache = (await patient.decode(prompt, 1, e, null)).cache;
+      if (i === 2) {
+        patient.finish(cache);
+        return;
+      }
+      for (const t of [440n, 2068n]) cache = (await patient.decode(BigInt64Array.of(t), 1, e, cache)).cache;
+      patient.finish(cache);
+    }),
+  );
+  s = patient.stats();
+  assert.deepEqual([s.runs.prompt, s.runs.step, s.rows.step, s.awaiting], [1, 2, 4, 0]);
+  assert.ok(performance.now() - started < 30_000, 'the finished caller was waited for');
 });

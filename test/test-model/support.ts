@@ -66,10 +66,18 @@ export function emptyPast(dec: ort.InferenceSession, batch: number): Record<stri
 }
 
 /** present.* outputs renamed to the past_key_values.* inputs of the next step. */
-export function pastFrom(out: ort.InferenceSession.OnnxValueMapType): Record<string, ort.Tensor> {
+/**
+ * The past for the next cached step: `out`'s self-attention presents, and the encoder keys/values of
+ * `first` (the prompt run), since a cached step outputs empty encoder presents, as the hub's merged
+ * decoders do (consumers keep the first step's).
+ */
+export function pastFrom(out: ort.InferenceSession.OnnxValueMapType, first: ort.InferenceSession.OnnxValueMapType = out): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, value] of Object.entries(out)) {
-    if (name.startsWith('present.')) feeds[name.replace('present.', 'past_key_values.')] = value as ort.Tensor;
+    if (name.startsWith('present.') && name.includes('.decoder.')) feeds[name.replace('present.', 'past_key_values.')] = value as ort.Tensor;
+  }
+  for (const [name, value] of Object.entries(first)) {
+    if (name.startsWith('present.') && name.includes('.encoder.')) feeds[name.replace('present.', 'past_key_values.')] = value as ort.Tensor;
   }
   return feeds;
 }

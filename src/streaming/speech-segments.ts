@@ -127,6 +127,17 @@ export class SpeechSegmenter {
   }
 
   /**
+   * Where the current speech will end if the silence now under way lasts (the sample its end event
+   * will most likely carry), or null while speech goes on or nothing is open. Streams start their
+   * final early on it, so the result is ready about when the end is confirmed.
+   */
+  get tentativeEnd(): number | null {
+    const r = this.region;
+    if (r !== null) return r.confirmed && r.silenceStart !== null ? r.silenceStart + this.o.pad : null;
+    return this.pendingEnd === null ? null : this.pendingEnd + this.o.pad;
+  }
+
+  /**
    * The probability of the next frame. `frameSamples` is less than FRAME_SAMPLES only for the last,
    * zero-padded frame of a stream; nothing can be pushed after it but `finish`.
    */

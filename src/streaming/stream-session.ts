@@ -12,6 +12,14 @@
 // - the audio waiting for the VAD is bounded (`maxBacklogS`): beyond it a push is refused;
 // - the ring holds one utterance (at most `maxUtteranceS`, a forced endpoint) plus its pre-roll.
 //
+// Finals start early: once the VAD sees silence after speech, it knows where the utterance will end
+// if the silence lasts (`tentativeEnd`), well before the end is confirmed (silence plus padding
+// later). A speculative final is decoded then, over the audio up to that end that has arrived (the
+// rest of the padding is near-silence, which the window's zero padding stands in for), queued below
+// finals and above partials, and it becomes the final when the confirmed end matches; speech that
+// resumes withdraws it. This hides the encoder run, most of a final's cost on a CPU. Partials are
+// not decoded while a speculation is out (it is a better partial, and the stream is silent).
+//
 // Partials fall due by audio time, not wall time: live audio arrives in real time, so that is every
 // `partialIntervalMs` of wall time, and audio pushed faster than real time gives the same decisions
 // on any machine.
@@ -20,6 +28,7 @@ import { decodeWindow } from '../decoding/decode-window.ts';
 import { detectLanguage } from '../decoding/language.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
 import { encodePrompt } from '../decoding/sot.ts';
+import type { Transcription } from '../decoding/segment.ts';
 import { transcribeAll } from '../decoding/transcribe.ts';
 import type { Whisper } from '../decoding/whisper.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
@@ -32,6 +41,7 @@ import { VadEndpointer } from './vad-endpointer.ts';
 const SR = VAD_SAMPLE_RATE;
 /** Queue priorities: above file transcription (0); a final before any stream's partial. */
 export const FINAL_PRIORITY = 20;
+export const SPECULATIVE_PRIORITY = 15;
 export const PARTIAL_PRIORITY = 10;
 /** Audio is fed to the VAD in slices of this many samples, so events come while the ring still holds their audio. */
 const SLICE = SR / 5;
@@ -103,12 +113,22 @@ interface Utterance {
   language: string | undefined;
   /** Aborts its queued or running partial. */
   partial: AbortController | null;
+  /** The final decoded early for a tentative end (see the header). */
+  speculation: Speculation | null;
+}
+
+interface Speculation {
+  end: number;
+  abort: AbortController;
+  result: Promise<Transcription>;
 }
 
 export interface StreamStats {
   partials: number;
   droppedPartials: number;
   finals: number;
+  /** Finals that came from a speculative decode (see the header). */
+  speculated: number;
 }
 
 function bad(code: string, message: string): EarshotError {
@@ -132,6 +152,7 @@ export class StreamSession {
   private readonly language: string | undefined;
   private readonly finalRunner: ModelRunner;
   private readonly partialRunner: ModelRunner;
+  private readonly speculativeRunner: ModelRunner;
   /** Serialises the feeding of audio (VAD order). */
   private feed: Promise<void> = Promise.resolve();
   /** Finals are emitted in item order. */
@@ -146,7 +167,7 @@ export class StreamSession {
   /** end()'s flush has begun: no more partials. */
   private flushing = false;
   private readonly aborter = new AbortController();
-  private readonly counts: StreamStats = { partials: 0, droppedPartials: 0, finals: 0 };
+  private readonly counts: StreamStats = { partials: 0, droppedPartials: 0, finals: 0, speculated: 0 };
 
   private readonly onClose: (() => void) | undefined;
 
@@ -197,6 +218,7 @@ export class StreamSession {
     const runner = w.runner as ModelRunner & { withPriority?: (p: number) => ModelRunner };
     this.finalRunner = runner.withPriority?.(FINAL_PRIORITY) ?? runner;
     this.partialRunner = runner.withPriority?.(PARTIAL_PRIORITY) ?? runner;
+    this.speculativeRunner = runner.withPriority?.(SPECULATIVE_PRIORITY) ?? runner;
   }
 
   get stats(): StreamStats {
@@ -228,8 +250,10 @@ export class StreamSession {
         const slice = copy.subarray(at, at + SLICE);
         this.ring.push(slice);
         this.backlog -= slice.length;
-        if (this.endpointer) this.handle(await this.endpointer.push(slice));
-        else this.manualGrowth();
+        if (this.endpointer) {
+          this.handle(await this.endpointer.push(slice));
+          this.speculate();
+        } else this.manualGrowth();
         this.maybePartial();
       }
     });
@@ -259,6 +283,7 @@ export class StreamSession {
       const u = this.utterance;
       if (u) {
         u.partial?.abort();
+        this.withdraw(u);
         this.utterance = null;
       }
       this.bufferStart = this.ring.written;
@@ -291,6 +316,7 @@ export class StreamSession {
     this.ended = true;
     this.aborter.abort(new EarshotError('internal', 'stream_closed', 'the stream was closed'));
     this.utterance?.partial?.abort();
+    if (this.utterance) this.withdraw(this.utterance);
   }
 
   get closed(): boolean {
@@ -305,6 +331,7 @@ export class StreamSession {
     u.end = end;
     u.partial?.abort();
     u.partial = null;
+    if (u.speculation && u.speculation.end !== end) this.withdraw(u);
     this.bufferStart = end;
     this.send({ type: 'speech_stopped', item: u.item, end: end / SR, forced });
     this.queueFinal(u, end);
@@ -344,6 +371,7 @@ export class StreamSession {
       lastPartialAt: null,
       language: this.language,
       partial: null,
+      speculation: null,
     };
     this.utterance = u;
     this.send({ type: 'speech_started', item: u.item, start: u.start / SR });
@@ -376,6 +404,7 @@ export class StreamSession {
     if (have < u.nextPartialAt) return;
     const interval = Math.round((this.o.partialIntervalMs * SR) / 1000);
     u.nextPartialAt = have + interval;
+    if (u.speculation) return; // silence: the speculative final stands in for the partial
     if (u.partial || this.pendingFinals > 0) {
       this.counts.droppedPartials++;
       this.observer.partialDropped?.();
@@ -406,16 +435,20 @@ export class StreamSession {
     signal.throwIfAborted();
     const runner = this.partialRunner;
     const encoded = await runner.encode(this.w.features.window(samples), 1);
-    signal.throwIfAborted();
-    if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
-    signal.throwIfAborted();
-    const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
-      withoutTimestamps: true,
-      sampleLen: this.o.partialSampleLen,
-      prompt: this.promptTokens,
-      language: u.language,
-    });
-    return signal.aborted ? null : r.tokens;
+    try {
+      signal.throwIfAborted();
+      if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
+      signal.throwIfAborted();
+      const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
+        withoutTimestamps: true,
+        sampleLen: this.o.partialSampleLen,
+        prompt: this.promptTokens,
+        language: u.language,
+      });
+      return signal.aborted ? null : r.tokens;
+    } finally {
+      runner.finish?.(encoded);
+    }
   }
 
   private applyPartial(u: Utterance, tokens: number[] | null): void {
@@ -434,11 +467,45 @@ export class StreamSession {
     this.send({ type: 'partial', item: u.item, delta, committed, tentative });
   }
 
+  /** Starts, keeps or withdraws the open utterance's speculative final as the VAD's tentative end moves. */
+  private speculate(): void {
+    const u = this.utterance;
+    const end = this.endpointer?.tentativeEnd ?? null;
+    if (!u || this.flushing) return;
+    if (end === null || end - u.start < SR / 10) {
+      this.withdraw(u);
+      return;
+    }
+    if (u.speculation?.end === end) return;
+    this.withdraw(u);
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, this.aborter.signal]);
+    const samples = this.ring.read(u.start, Math.min(end, this.ring.written));
+    const result = this.w.queue.run(() => this.finalJob(u, samples, this.speculativeRunner), { priority: SPECULATIVE_PRIORITY, signal });
+    result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
+    u.speculation = { end, abort, result };
+  }
+
+  private withdraw(u: Utterance): void {
+    u.speculation?.abort.abort();
+    u.speculation = null;
+  }
+
   private queueFinal(u: Utterance, end: number): void {
     const endpointAt = this.o.now();
     const samples = this.ring.read(u.start, end);
     this.pendingFinals++;
-    const result = this.decodeFinal(u, samples);
+    const early = u.speculation?.end === end ? u.speculation.result : null;
+    u.speculation = null;
+    const result = early
+      ? early.then(
+          (t) => {
+            this.counts.speculated++;
+            return t;
+          },
+          () => this.decodeFinal(u, samples),
+        )
+      : this.decodeFinal(u, samples);
     this.finals = this.finals.then(async () => {
       try {
         const t = await result;
@@ -460,15 +527,7 @@ export class StreamSession {
   /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
   private async decodeFinal(u: Utterance, samples: Float32Array) {
     const signal = this.aborter.signal;
-    const w: Whisper = { ...this.w, runner: this.finalRunner };
-    const job = () =>
-      transcribeAll(w, samples, {
-        ...(u.language !== undefined ? { language: u.language } : {}),
-        // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
-        temperature: 0,
-        sampleLen: this.o.sampleLen,
-        ...(this.prompt !== undefined ? { initialPrompt: this.prompt } : {}),
-      });
+    const job = () => this.finalJob(u, samples, this.finalRunner);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.w.queue.run(job, { priority: FINAL_PRIORITY, signal });
@@ -478,6 +537,17 @@ export class StreamSession {
         signal.throwIfAborted();
       }
     }
+  }
+
+  /** The final decode of `samples` (one utterance). */
+  private finalJob(u: Utterance, samples: Float32Array, runner: ModelRunner): Promise<Transcription> {
+    return transcribeAll({ ...this.w, runner }, samples, {
+      ...(u.language !== undefined ? { language: u.language } : {}),
+      // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
+      temperature: 0,
+      sampleLen: this.o.sampleLen,
+      ...(this.prompt !== undefined ? { initialPrompt: this.prompt } : {}),
+    });
   }
 }
 

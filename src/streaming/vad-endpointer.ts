@@ -32,6 +32,11 @@ export class VadEndpointer {
     return this.segmenter.samplesSeen + this.pendingLength;
   }
 
+  /** See SpeechSegmenter.tentativeEnd (as of the samples pushed whose events have resolved). */
+  get tentativeEnd(): number | null {
+    return this.segmenter.tentativeEnd;
+  }
+
   /** Feeds the next samples (any length); resolves to the events they complete. */
   push(samples: Float32Array): Promise<SpeechEvent[]> {
     if (this.finished) return Promise.reject(new EarshotError('invalid_argument', 'vad_ended', 'this VAD stream has ended'));

@@ -144,6 +144,31 @@ test('streaming: an end waits for a region that may share its gap', () => {
   assert.throws(() => seg.push(0.5), isEarshotError, 'nothing after finish');
 });
 
+test('streaming: the tentative end is known as soon as silence begins, and is where the end lands', () => {
+  const seg = new SpeechSegmenter({ minSpeechMs: ms(3), minSilenceMs: ms(5), speechPadMs: ms(1) });
+  // Speech, a short pause (bridged), speech, then silence for good.
+  const p = probs('.'.repeat(4) + '#'.repeat(10) + '...' + '#'.repeat(6) + '.'.repeat(12));
+  const tentative: (number | null)[] = [];
+  let end: [number, number] | null = null;
+  p.forEach((x, i) => {
+    for (const e of seg.push(x)) if (e.type === 'speech-end') end = [i, e.sample];
+    tentative.push(seg.tentativeEnd);
+  });
+  // Nothing before speech, nothing while it goes on.
+  assert.ok(tentative.slice(0, 14).every((t) => t === null), tentative.slice(0, 14).join());
+  // The pause (frames 14-16) gives a tentative end; speech resuming withdraws it.
+  assert.deepEqual(tentative.slice(14, 17), [15 * F, 15 * F, 15 * F]);
+  assert.ok(tentative.slice(17, 23).every((t) => t === null));
+  // Final silence from frame 23: a tentative end at once, the confirmed one later, at the same sample.
+  assert.equal(tentative[23], 24 * F);
+  assert.ok(end !== null);
+  const [at, sample] = end as [number, number];
+  assert.equal(sample, 24 * F);
+  assert.ok(at >= 27, `end confirmed at frame ${at}`);
+  assert.ok(tentative.slice(23, at).every((t) => t === sample));
+  assert.equal(tentative.at(-1), null, 'nothing pending after the end went out');
+});
+
 test('bad options are refused with a typed error', () => {
   for (const o of [
     { threshold: 0 },

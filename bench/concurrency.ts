@@ -1,4 +1,5 @@
-// `npm run bench -- concurrency [--threads N] [--budget N] [--requests N] [--long-s S] [--skip-reference] [--head-of-line-only]`:
+// `npm run bench -- concurrency [--threads N] [--budget N] [--requests N] [--long-s S] [--memory-requests N]
+//   [--skip-reference] [--head-of-line-only]`:
 // many concurrent requests on one model through the batching scheduler. On the tiny-dims test model
 // (multilingual, random weights) with bench/transcribe.ts's equal work (greedy at temperature 0 only,
 // no fallback thresholds, no timestamps, no previous text, `budget` tokens per 30 s window, which
@@ -8,13 +9,17 @@
 // - the same N requests through transformers.js's ASR pipeline one after another (own process);
 // - head-of-line latency: a 3 s request sent while a long file is transcribing, against the same
 //   request on an idle model; event-loop lag meanwhile; RSS idle and under load;
-// - throughput against concurrency 1, 2, 4, 8, N, written as an SVG plot into bench/out/.
+// - throughput against concurrency 1, 2, 4, 8, N, written as an SVG plot into bench/out/;
+// - memory: RSS after the first 50 of `--memory-requests` (default 500) short requests and after
+//   all of them, sent N at a time, each measured after a GC.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { testModelDir } from '../scripts/test-model/index.ts';
 import { decodeAudio } from '../src/audio/index.ts';
 import { transcribeAll, type TranscribeOptions } from '../src/decoding/transcribe.ts';
@@ -113,6 +118,7 @@ export async function run(args: string[]): Promise<void> {
       'long-s': { type: 'string', default: '600' },
       'skip-reference': { type: 'boolean', default: false },
       'head-of-line-only': { type: 'boolean', default: false },
+      'memory-requests': { type: 'string', default: '500' },
     },
   });
   const threads = Math.max(1, Number(values.threads));
@@ -265,7 +271,41 @@ export async function run(args: string[]): Promise<void> {
   const svg = join(OUT, 'concurrency.svg');
   writeFileSync(svg, plot(curve, `audio seconds per wall second, fp32, ${budget} tokens per window`));
   console.log(`  plot: ${svg}`);
+  await memoryGrowth(await withScheduler(fp32, 16, threads), requests, options, Math.max(0, Number(values['memory-requests'])));
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
+}
+
+/**
+ * RSS after the first 50 requests and after `total`, sent `requests.length` at a time (3 s of each
+ * request's audio, at most 16 tokens: memory, not speed, is measured here). Growth must stay under 5%.
+ */
+async function memoryGrowth(w: Whisper, requests: readonly Float32Array[], options: TranscribeOptions, total: number): Promise<void> {
+  if (total < 50) return;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const settled = async () => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await pause(100);
+    }
+    return process.memoryUsage().rss;
+  };
+  const short = { ...options, sampleLen: Math.min(options.sampleLen ?? 16, 16) };
+  let done = 0;
+  let first = 0;
+  const started = performance.now();
+  while (done < total) {
+    const wave = Math.min(requests.length, total - done);
+    await concurrent(w, Array.from({ length: wave }, (_, i) => requests[(done + i) % requests.length]!.subarray(0, 3 * RATE)), short);
+    done += wave;
+    if (first === 0 && done >= 50) first = await settled();
+  }
+  const last = await settled();
+  const growth = last / first - 1;
+  console.log(
+    `memory: RSS ${mib(first)} after 50 requests, ${mib(last)} after ${total} (${(growth * 100).toFixed(1)}% growth, ` +
+      `${growth < 0.05 ? 'meets' : 'MISSES'} the target of under 5%; ${((performance.now() - started) / 1000).toFixed(0)} s)`,
+  );
 }
 
 function verdict(ratio: number, target: number): string {

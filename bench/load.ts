@@ -1,10 +1,15 @@
-// `npm run bench -- load [--connections 200] [--seconds 60]`: 200 clients upload 5 s clips for
-// 60 s (autocannon) to `earshot serve` on the tiny-dims test model. Passes when nothing crashed,
-// some transcriptions finished, and every answer was 200, or 429/503 with Retry-After (the queue and rate limits saying "later"),
-// and the server is back to nothing in flight. Prints answers per status, p50/p99 latency of the
-// 200s and of all answers, and the server's RSS before and after.
+// `npm run bench -- load [--connections 200] [--seconds 60] [--streams 100] [--rounds 10]`: two
+// phases against one `earshot serve` on the tiny-dims test model.
+// - HTTP: 200 clients upload 5 s clips for 60 s (autocannon). Passes when nothing crashed, some
+//   transcriptions finished, every answer was 200, or 429/503 with Retry-After (the queue and rate
+//   limits saying "later"), and the server is back to nothing in flight. Prints answers per status,
+//   p50/p99 latency of all answers, and the server's RSS before and after.
+// - WebSocket churn: 100 streams connect to /v1/stream, send audio and drop the connection without
+//   a word, over and over (`--rounds`). Passes when the active-streams gauge returns to 0 and the
+//   server's open file descriptors return to their baseline.
 import autocannon from 'autocannon';
-import { clipUpload, mib, serverFigures, startServerChild } from './lib/server-child.ts';
+import { WebSocket } from 'ws';
+import { clipUpload, jfkPcm, mib, serverFigures, startServerChild } from './lib/server-child.ts';
 
 function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
@@ -14,7 +19,9 @@ function arg(args: string[], name: string, fallback: number): number {
 export async function run(args: string[]): Promise<void> {
   const connections = arg(args, 'connections', 200);
   const seconds = arg(args, 'seconds', 60);
-  const server = await startServerChild(['--sample-len', '8', '--queue-size', '32', '--threads', '1']);
+  const streams = arg(args, 'streams', 100);
+  const rounds = arg(args, 'rounds', 10);
+  const server = await startServerChild(['--sample-len', '8', '--queue-size', '32', '--threads', '1', '--max-streams', String(streams)]);
   try {
     const before = await serverFigures(server.url);
     const { body, contentType } = clipUpload(5);
@@ -59,7 +66,67 @@ export async function run(args: string[]): Promise<void> {
       ].join('\n'),
     );
     if (!ok) process.exitCode = 1;
+    if (!(await churn(server.url, streams, rounds))) process.exitCode = 1;
   } finally {
     await server.stop();
   }
+}
+
+/** The WebSocket churn phase; true when the server came back to its baseline. */
+async function churn(url: string, streams: number, rounds: number): Promise<boolean> {
+  const settle = async (until: (f: Awaited<ReturnType<typeof serverFigures>>) => boolean) => {
+    let f = await serverFigures(url);
+    for (let i = 0; i < 100 && !until(f); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      f = await serverFigures(url);
+    }
+    return f;
+  };
+  const before = await settle((f) => f.streams === 0 && f.inFlight <= 1);
+  const frame = jfkPcm(0.2);
+  let opened = 0;
+  let failed = 0;
+  let peak = 0;
+  const started = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    await Promise.all(
+      Array.from({ length: streams }, (_, i) =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/stream`);
+          ws.once('error', () => {
+            failed++;
+            resolve();
+          });
+          ws.once('open', () => {
+            opened++;
+            ws.send(JSON.stringify({ type: 'start', format: 's16le', sample_rate: 16000, language: 'en' }));
+            // 1 to 10 frames of 200 ms, sent every 20 ms, then the connection is dropped (no close frame).
+            let left = 1 + ((i * 7 + r) % 10);
+            const timer = setInterval(() => {
+              if (left-- > 0 && ws.readyState === WebSocket.OPEN) {
+                ws.send(frame);
+                return;
+              }
+              clearInterval(timer);
+              ws.terminate();
+              resolve();
+            }, 20);
+          });
+        }),
+      ),
+    );
+    peak = Math.max(peak, (await serverFigures(url)).streams);
+  }
+  const after = await settle((f) => f.streams === 0 && f.fds <= before.fds);
+  const ok = after.streams === 0 && after.fds <= before.fds;
+  process.stdout.write(
+    [
+      `churn: ${rounds} rounds x ${streams} streams on /v1/stream, each dropped after 0.2-2 s of audio (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      `  connections opened ${opened}, failed ${failed}; active streams seen right after a round: up to ${peak}`,
+      `  active streams after: ${after.streams}; open fds ${before.fds} before, ${after.fds} after; RSS ${mib(before.rss)} before, ${mib(after.rss)} after`,
+      `  ${ok ? 'PASS' : 'FAIL'}: the gauge ${after.streams === 0 ? 'returned' : 'did NOT return'} to 0, fds ${after.fds <= before.fds ? 'returned' : 'did NOT return'} to the baseline`,
+      '',
+    ].join('\n'),
+  );
+  return ok;
 }

@@ -51,7 +51,9 @@ export async function startServerChild(flags: string[]): Promise<ServerChild> {
 }
 
 /** The server's process figures from its Prometheus metrics. */
-export async function serverFigures(url: string): Promise<{ rss: number; heapUsed: number; handles: number; inFlight: number; queue: number }> {
+export async function serverFigures(
+  url: string,
+): Promise<{ rss: number; heapUsed: number; handles: number; inFlight: number; queue: number; fds: number; streams: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const v = (name: string): number => {
     let total = 0;
@@ -67,17 +69,27 @@ export async function serverFigures(url: string): Promise<{ rss: number; heapUse
     handles: v('nodejs_active_handles_total'),
     inFlight: v('earshot_http_requests_in_flight'),
     queue: v('earshot_queue_waiting') + v('earshot_queue_running'),
+    fds: v('process_open_fds'),
+    streams: v('earshot_streams_active'),
   };
+}
+
+/** The first `seconds` of the JFK sample as 16 kHz s16le PCM. */
+export function jfkPcm(seconds: number): Buffer {
+  const src = readFileSync(join(ROOT, 'samples/jfk.wav'));
+  const dataAt = src.indexOf(Buffer.from('data')) + 8;
+  return src.subarray(dataAt, dataAt + Math.round(seconds * 16000) * 2);
 }
 
 /** A multipart body with `seconds` of the JFK sample as a 16 kHz WAV, and its content type. */
 export function clipUpload(seconds: number): { body: Buffer; contentType: string } {
-  const src = readFileSync(join(ROOT, 'samples/jfk.wav'));
-  const dataAt = src.indexOf(Buffer.from('data')) + 8;
-  const pcm = src.subarray(dataAt, dataAt + Math.round(seconds * 16000) * 2);
+  const pcm = jfkPcm(seconds);
   const boundary = 'earshotbenchboundary';
   const body = Buffer.concat([
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n`),
+    // One temperature: random weights never satisfy the fallback thresholds, so the default ladder
+    // would decode every window six times, measuring the ladder rather than the server.
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="temperature"\r\n\r\n0\r\n`),
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
     wav16(pcm),
     Buffer.from(`\r\n--${boundary}--\r\n`),

@@ -35,6 +35,8 @@ export interface WindowDecodeOptions {
   maxInitialTimestamp?: number | null;
   /** Uniform [0, 1) source for sampling; Math.random by default. */
   random?: () => number;
+  /** Stops the decode between steps (rejecting with its reason): work nobody waits for any more. */
+  signal?: AbortSignal;
 }
 
 export interface WindowDecodeResult {
@@ -253,6 +255,7 @@ export async function decodeWindow(
         if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
       }
       if (step === sampleLen - 1) break;
+      options.signal?.throwIfAborted();
       const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache);
       cache = out.cache;
       logits = out.logits;

@@ -128,13 +128,15 @@ export class SpeechSegmenter {
 
   /**
    * Where the current speech will end if the silence now under way lasts (the sample its end event
-   * will most likely carry), or null while speech goes on or nothing is open. Streams start their
-   * final early on it, so the result is ready about when the end is confirmed.
+   * will most likely carry), or null while speech goes on or nothing is open. Once the silence is
+   * long enough the end is certain, though not its padding: a next region starting close by takes
+   * part of it, so the end event may come up to one pad earlier. Streams start their final early on
+   * it, so the result is ready about when the end is confirmed.
    */
   get tentativeEnd(): number | null {
+    if (this.pendingEnd !== null) return this.pendingEnd + this.o.pad;
     const r = this.region;
-    if (r !== null) return r.confirmed && r.silenceStart !== null ? r.silenceStart + this.o.pad : null;
-    return this.pendingEnd === null ? null : this.pendingEnd + this.o.pad;
+    return r !== null && r.confirmed && r.silenceStart !== null ? r.silenceStart + this.o.pad : null;
   }
 
   /**

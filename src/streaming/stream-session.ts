@@ -16,8 +16,8 @@
 // if the silence lasts (`tentativeEnd`), well before the end is confirmed (silence plus padding
 // later). A speculative final is decoded then, over the audio up to that end that has arrived (the
 // rest of the padding is near-silence, which the window's zero padding stands in for), queued below
-// finals and above partials, and it becomes the final when the confirmed end matches; speech that
-// resumes withdraws it. This hides the encoder run, most of a final's cost on a CPU. Partials are
+// finals and above partials, and it becomes the final when the confirmed end matches (within the
+// padding, which a close next utterance may share); speech that resumes withdraws it. This hides the encoder run, most of a final's cost on a CPU. Partials are
 // not decoded while a speculation is out (it is a better partial, and the stream is silent).
 //
 // Partials fall due by audio time, not wall time: live audio arrives in real time, so that is every
@@ -331,7 +331,7 @@ export class StreamSession {
     u.end = end;
     u.partial?.abort();
     u.partial = null;
-    if (u.speculation && u.speculation.end !== end) this.withdraw(u);
+    if (u.speculation && !this.fits(u.speculation, end)) this.withdraw(u);
     this.bufferStart = end;
     this.send({ type: 'speech_stopped', item: u.item, end: end / SR, forced });
     this.queueFinal(u, end);
@@ -444,6 +444,7 @@ export class StreamSession {
         sampleLen: this.o.partialSampleLen,
         prompt: this.promptTokens,
         language: u.language,
+        signal,
       });
       return signal.aborted ? null : r.tokens;
     } finally {
@@ -478,12 +479,22 @@ export class StreamSession {
     }
     if (u.speculation?.end === end) return;
     this.withdraw(u);
+    // A partial now would only delay the speculation (and the stream is silent): stop it.
+    u.partial?.abort();
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.aborter.signal]);
     const samples = this.ring.read(u.start, Math.min(end, this.ring.written));
     const result = this.w.queue.run(() => this.finalJob(u, samples, this.speculativeRunner), { priority: SPECULATIVE_PRIORITY, signal });
     result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
     u.speculation = { end, abort, result };
+  }
+
+  /**
+   * Whether a speculation serves as the final of an utterance ending at `end`: the same silence, give
+   * or take the padding a close next utterance took (the speculation then holds a little more of it).
+   */
+  private fits(s: Speculation, end: number): boolean {
+    return Math.abs(s.end - end) <= (this.o.prefixPaddingMs * SR) / 1000;
   }
 
   private withdraw(u: Utterance): void {
@@ -495,7 +506,7 @@ export class StreamSession {
     const endpointAt = this.o.now();
     const samples = this.ring.read(u.start, end);
     this.pendingFinals++;
-    const early = u.speculation?.end === end ? u.speculation.result : null;
+    const early = u.speculation && this.fits(u.speculation, end) ? u.speculation.result : null;
     u.speculation = null;
     const result = early
       ? early.then(

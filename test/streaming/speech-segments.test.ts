@@ -129,7 +129,14 @@ test('streaming: an end waits for a region that may share its gap', () => {
   const seg = new SpeechSegmenter(o);
   const p = probs('#'.repeat(10) + '..' + '#'.repeat(10) + '.'.repeat(12));
   const got: [number, SpeechEvent][] = [];
-  p.forEach((x, i) => seg.push(x).forEach((e) => got.push([i, e])));
+  const tentative: (number | null)[] = [];
+  p.forEach((x, i) => {
+    seg.push(x).forEach((e) => got.push([i, e]));
+    tentative.push(seg.tentativeEnd);
+  });
+  // While the first end waits (frames 11-13), the tentative end is a full pad after the raw end;
+  // the shared gap then moves it up to one pad earlier.
+  assert.deepEqual(tentative.slice(11, 14), [14 * F, 14 * F, 14 * F]);
   // The first region closes at frame 11 (raw end 10), but the second starts at 12, closer than two
   // pads, and is sure at frame 14: only then is the first end known (the 2-frame gap split 1 / 1).
   // The second ends at 22; its end goes out once two pads (8 frames) of silence follow, at frame 29.

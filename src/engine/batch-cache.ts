@@ -44,6 +44,8 @@ export interface Ticket {
   done: boolean;
   /** The group its next call will join (see scheduler.ts). */
   group: string;
+  /** The priority of the call it answered (its next call's, too). */
+  priority: number;
   /** When the result was handed out (performance.now()). */
   handedOut: number;
 }

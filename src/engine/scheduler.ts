@@ -18,6 +18,8 @@
 //   for them, up to `maxCohortWaitMs`, while complete groups run meanwhile; a caller that is done
 //   says so (`finish`) and is not waited for. Starting without a straggler would split the cohort
 //   for good (rows of different cache lengths never share a run again), doubling the runs.
+//   Lower-priority work also waits for higher-priority callers still out, so a stream's final is
+//   not held up behind a run of a partial between two of its steps.
 // - Within a kind of call, a run takes calls by priority (higher first), then arrival order, up to
 //   `maxBatch` rows; the group of the first call in that order runs next, so work of all lengths is
 //   served in turn. A call is never split across runs.
@@ -297,8 +299,8 @@ export class BatchScheduler implements ModelRunner {
     return true;
   }
 
-  private ticket(group: string): Ticket {
-    const t: Ticket = { done: false, group, handedOut: performance.now() };
+  private ticket(group: string, priority: number): Ticket {
+    const t: Ticket = { done: false, group, priority, handedOut: performance.now() };
     this.awaiting.add(t);
     return t;
   }
@@ -351,31 +353,40 @@ export class BatchScheduler implements ModelRunner {
     }
   }
 
-  /** Groups that still expect callers back, with the latest time they wait until. */
-  private waitingGroups(): Map<string, number> {
-    const groups = new Map<string, number>();
-    for (const t of this.awaiting) groups.set(t.group, Math.max(groups.get(t.group) ?? 0, t.handedOut + this.maxCohortWaitMs));
-    return groups;
+  /**
+   * Until when `c` must wait for callers still out (0: it need not): those of its own group (so a
+   * cohort stays whole) and those of higher priority (a final's next step goes before a partial's
+   * work, rather than behind a run of it).
+   */
+  private blockedUntil(c: Call): number {
+    let until = 0;
+    for (const t of this.awaiting) {
+      if (t.group === c.group || t.priority > c.priority) until = Math.max(until, t.handedOut + this.maxCohortWaitMs);
+    }
+    return until;
   }
 
   /**
-   * When the next run may start: at once if some key has a full batch, or a complete group (none of
-   * its callers still out) holds a returning caller or has waited maxWaitMs for company; otherwise
-   * at the earliest of those deadlines and the incomplete groups' cohort deadlines.
+   * When the next run may start: at once if an unblocked call has a full batch behind its key, or
+   * is a returning caller, or has waited maxWaitMs for company; otherwise at the earliest of those
+   * deadlines and the blocked calls' cohort deadlines.
    */
   private readyAt(now: number): number {
-    const waiting = this.waitingGroups();
-    const rowsByKey = new Map<string, number>();
+    const rowsByKey = this.rowsByKey();
     let at = Infinity;
     for (const c of this.pending) {
-      const n = (rowsByKey.get(c.key) ?? 0) + c.rows;
-      rowsByKey.set(c.key, n);
-      if (n >= this.limit(c)) return now;
-      const until = waiting.get(c.group);
-      if (until !== undefined) at = Math.min(at, until);
+      const until = this.blockedUntil(c);
+      if (until > 0) at = Math.min(at, until);
+      else if (rowsByKey.get(c.key)! >= this.limit(c)) return now;
       else at = Math.min(at, c.linked ? now : c.arrived + this.maxWaitMs);
     }
     return at;
+  }
+
+  private rowsByKey(): Map<string, number> {
+    const rows = new Map<string, number>();
+    for (const c of this.pending) rows.set(c.key, (rows.get(c.key) ?? 0) + c.rows);
+    return rows;
   }
 
   private arm(at: number): void {
@@ -396,15 +407,13 @@ export class BatchScheduler implements ModelRunner {
     this.disarm();
     const now = performance.now();
     this.expire(now);
-    const waiting = this.waitingGroups();
     const ordered = [...this.pending].sort((a, b) => b.priority - a.priority || a.seq - b.seq);
-    // A full key first, then the first call whose group is complete; failing both (a cohort
-    // deadline passed), the first in order, whose missing callers are then not waited for again.
-    const rowsByKey = new Map<string, number>();
-    for (const c of this.pending) rowsByKey.set(c.key, (rowsByKey.get(c.key) ?? 0) + c.rows);
-    const head =
-      ordered.find((c) => rowsByKey.get(c.key)! >= this.limit(c)) ?? ordered.find((c) => !waiting.has(c.group)) ?? ordered[0]!;
-    for (const t of this.awaiting) if (t.group === head.group) this.awaiting.delete(t);
+    // An unblocked call with a full key first, then the first unblocked call; failing both (a
+    // cohort deadline passed), the first in order, whose blockers are then not waited for again.
+    const rowsByKey = this.rowsByKey();
+    const free = ordered.filter((c) => this.blockedUntil(c) === 0);
+    const head = free.find((c) => rowsByKey.get(c.key)! >= this.limit(c)) ?? free[0] ?? ordered[0]!;
+    for (const t of this.awaiting) if (t.group === head.group || t.priority > head.priority) this.awaiting.delete(t);
     const limit = this.limit(head);
     const chosen: Call[] = [];
     let rows = 0;
@@ -470,7 +479,7 @@ export class BatchScheduler implements ModelRunner {
       for (const c of calls) {
         const t = calls.length === 1 ? out : new ort.Tensor('float32', data.slice(at * perRow, (at + c.rows) * perRow), [c.rows, ...rest]);
         at += c.rows;
-        this.encodedInfo.set(t, { ticket: this.ticket(PROMPT_GROUP), priority: c.priority });
+        this.encodedInfo.set(t, { ticket: this.ticket(PROMPT_GROUP, c.priority), priority: c.priority });
         c.resolve(t);
       }
     };
@@ -517,7 +526,7 @@ export class BatchScheduler implements ModelRunner {
     for (const c of calls) {
       const one = calls.length === 1;
       const slice = (a: Float32Array) => (one ? a : a.slice(at * vocab, (at + c.rows) * vocab));
-      const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(stepGroup(state.length)), c.priority);
+      const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(stepGroup(state.length), c.priority), c.priority);
       c.resolve({ logits: slice(out.logits), positionLogits: out.positionLogits && slice(out.positionLogits), cache });
       at += c.rows;
     }

@@ -355,3 +355,37 @@ test('a cohort waits for a slow caller, and not for one that finished', async ()
   assert.deepEqual([s.runs.prompt, s.runs.step, s.rows.step, s.awaiting], [1, 2, 4, 0]);
   assert.ok(performance.now() - started < 30_000, 'the finished caller was waited for');
 });
+
+test('lower-priority work waits for a higher-priority caller between its steps', async () => {
+  const w = await load();
+  const model = w.model;
+  const prompt = BigInt64Array.of(50258n, 50259n, 50359n);
+  const [a, b] = await Promise.all([0, 1].map((seed) => model.encode(features(model.dims.nMels, seed), 1)));
+  const sched = new BatchScheduler(model, { maxWaitMs: 0, maxCohortWaitMs: 2000 });
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let lowSteps = 0;
+  let highDone = false;
+  let lowStepsWhenHighDone = -1;
+  const high = (async () => {
+    let cache = (await sched.decode(prompt, 1, a!, null, { priority: 2 })).cache;
+    for (const t of [440n, 2068n, 307n, 1029n]) {
+      await pause(30); // a busy caller, slow to come back
+      cache = (await sched.decode(BigInt64Array.of(t), 1, a!, cache, { priority: 2 })).cache;
+    }
+    sched.finish(cache);
+    highDone = true;
+    lowStepsWhenHighDone = lowSteps;
+  })();
+  const low = (async () => {
+    await pause(5);
+    let cache = (await sched.decode(prompt, 1, b!, null)).cache;
+    while (!highDone || lowSteps < 3) {
+      cache = (await sched.decode(BigInt64Array.of(440n), 1, b!, cache)).cache;
+      lowSteps++;
+    }
+    sched.finish(cache);
+  })();
+  await Promise.all([high, low]);
+  // Without the rule the low caller would run several steps in each of the high caller's pauses.
+  assert.ok(lowStepsWhenHighDone <= 1, `the low-priority caller ran ${lowStepsWhenHighDone} steps meanwhile`);
+});

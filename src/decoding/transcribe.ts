@@ -38,6 +38,11 @@ export interface TranscribeOptions {
   onProgress?: (doneSeconds: number, totalSeconds: number, resume: ResumePoint) => void;
   /** Start at this mel frame instead of 0 (a resumed run: a ResumePoint's `seek`). */
   startSeek?: number;
+  /**
+   * Priority of this transcription's model calls, higher first (streams use 10 to 20). Default:
+   * minus its number of 30 s windows, so shorter audio goes first.
+   */
+  priority?: number;
   /** The text context carried into `startSeek`'s window (a ResumePoint's `previousTokens`); replaces initialPrompt. */
   previousTokens?: readonly number[];
   /** Give each segment its `words`, timed by cross-attention alignment (word-timestamps.ts). */
@@ -120,7 +125,11 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
     noSpeech: options.noSpeechThreshold === undefined ? 0.6 : options.noSpeechThreshold,
   };
   const tok = w.tokenizer;
-  if (options.wordTimestamps) assertWordTimestampsSupported(w.runner, tok);
+  // Shorter audio first: a few seconds sent while a long file transcribes waits for one of the
+  // file's runs, not for its turn in a round robin (see the scheduler's priorities).
+  const priority = options.priority ?? -Math.ceil(samples.length / (SAMPLE_RATE * 30));
+  const runner = w.runner.withPriority?.(priority) ?? w.runner;
+  if (options.wordTimestamps) assertWordTimestampsSupported(runner, tok);
   const mel = await w.mel.longForm(samples);
   const contentFrames = mel.contentFrames;
   const duration = samples.length / SAMPLE_RATE;
@@ -129,12 +138,12 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
 
   let language = 'en';
   let languageProbability = 1;
-  let firstEncoded: Awaited<ReturnType<typeof w.runner.encode>> | undefined;
+  let firstEncoded: Awaited<ReturnType<typeof runner.encode>> | undefined;
   const requested = options.language?.trim().toLowerCase();
   if (tok.isMultilingual) {
     if (requested === undefined || requested === '' || requested === 'auto') {
-      firstEncoded = await w.runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
-      const detected = await detectLanguage(w.runner, tok, firstEncoded);
+      firstEncoded = await runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
+      const detected = await detectLanguage(runner, tok, firstEncoded);
       language = detected.language;
       languageProbability = detected.probability;
     } else {
@@ -171,10 +180,10 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
     while (seek < contentFrames) {
       const segmentSize = Math.min(chunkFrames, contentFrames - seek);
       const encoded =
-        seek === 0 && firstEncoded ? firstEncoded : await w.runner.encode(mel.window(seek, segmentSize, windowFeatures), 1);
+        seek === 0 && firstEncoded ? firstEncoded : await runner.encode(mel.window(seek, segmentSize, windowFeatures), 1);
       try {
         const result = await decodeWithFallback(
-          (o) => decodeWindow(w.runner, w.tokenizer, encoded, o),
+          (o) => decodeWindow(runner, w.tokenizer, encoded, o),
           temperatures,
           { ...base, prompt: allTokens.slice(promptResetSince) },
           thresholds,
@@ -201,7 +210,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
           }
           seek += split.seekAdvance;
           const timed = options.wordTimestamps
-            ? await addWordTimestamps(w.runner, tok, {
+            ? await addWordTimestamps(runner, tok, {
                 segments: split.segments,
                 encoded,
                 language,
@@ -253,7 +262,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
           if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
         }
       } finally {
-        w.runner.finish?.(encoded);
+        runner.finish?.(encoded);
       }
       options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration, { seek, previousTokens: allTokens.slice(promptResetSince) });
     }

@@ -122,6 +122,8 @@ export interface ModelRunner {
    * Optional: runners with nothing to free or wait for lack it.
    */
   finish?(handle: CacheHandle | EncodedAudio): void;
+  /** This runner with every call at `priority` (higher first), where the runner batches calls. */
+  withPriority?(priority: number): ModelRunner;
   /** Word timing: WhisperModel.crossAttentions (optional: a runner that cannot forward it lacks it). */
   crossAttentions?(
     tokens: readonly number[],

@@ -150,9 +150,7 @@ export class StreamSession {
   private readonly promptTokens: number[];
   private readonly prompt: string | undefined;
   private readonly language: string | undefined;
-  private readonly finalRunner: ModelRunner;
   private readonly partialRunner: ModelRunner;
-  private readonly speculativeRunner: ModelRunner;
   /** Serialises the feeding of audio (VAD order). */
   private feed: Promise<void> = Promise.resolve();
   /** Finals are emitted in item order. */
@@ -215,10 +213,7 @@ export class StreamSession {
           maxSpeechS: o.maxUtteranceS,
         })
       : null;
-    const runner = w.runner as ModelRunner & { withPriority?: (p: number) => ModelRunner };
-    this.finalRunner = runner.withPriority?.(FINAL_PRIORITY) ?? runner;
-    this.partialRunner = runner.withPriority?.(PARTIAL_PRIORITY) ?? runner;
-    this.speculativeRunner = runner.withPriority?.(SPECULATIVE_PRIORITY) ?? runner;
+    this.partialRunner = w.runner.withPriority?.(PARTIAL_PRIORITY) ?? w.runner;
   }
 
   get stats(): StreamStats {
@@ -484,7 +479,7 @@ export class StreamSession {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.aborter.signal]);
     const samples = this.ring.read(u.start, Math.min(end, this.ring.written));
-    const result = this.w.queue.run(() => this.finalJob(u, samples, this.speculativeRunner), { priority: SPECULATIVE_PRIORITY, signal });
+    const result = this.w.queue.run(() => this.finalJob(u, samples, SPECULATIVE_PRIORITY), { priority: SPECULATIVE_PRIORITY, signal });
     result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
     u.speculation = { end, abort, result };
   }
@@ -538,7 +533,7 @@ export class StreamSession {
   /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
   private async decodeFinal(u: Utterance, samples: Float32Array) {
     const signal = this.aborter.signal;
-    const job = () => this.finalJob(u, samples, this.finalRunner);
+    const job = () => this.finalJob(u, samples, FINAL_PRIORITY);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.w.queue.run(job, { priority: FINAL_PRIORITY, signal });
@@ -551,8 +546,9 @@ export class StreamSession {
   }
 
   /** The final decode of `samples` (one utterance). */
-  private finalJob(u: Utterance, samples: Float32Array, runner: ModelRunner): Promise<Transcription> {
-    return transcribeAll({ ...this.w, runner }, samples, {
+  private finalJob(u: Utterance, samples: Float32Array, priority: number): Promise<Transcription> {
+    return transcribeAll(this.w, samples, {
+      priority,
       ...(u.language !== undefined ? { language: u.language } : {}),
       // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
       temperature: 0,

@@ -4,6 +4,7 @@
 // by less than 5% from the first minute (after warm-up) to the last, and the active handles are back
 // to their idle count once the clients stop (under load they count the clients' open sockets, a
 // number that moves by one or two with timing, so a percentage of it says nothing).
+import { Agent, request } from 'node:http';
 import { clipUpload, mib, serverFigures, startServerChild } from './lib/server-child.ts';
 
 function arg(args: string[], name: string, fallback: number): number {
@@ -18,13 +19,23 @@ export async function run(args: string[]): Promise<void> {
   const { body, contentType } = clipUpload(5);
   let stop = false;
   const counts = new Map<number, number>();
+  // The clients' own keep-alive agent, closed when they stop, so the server's handle count can
+  // return to idle (its side of an idle keep-alive socket is a handle until the client closes it).
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const post = (): Promise<number> =>
+    new Promise((resolve) => {
+      const req = request(`${server.url}/v1/audio/transcriptions`, { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(0));
+      });
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
   const loop = async (): Promise<void> => {
     while (!stop) {
-      const r = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) }).catch(() => undefined);
-      if (r) {
-        await r.arrayBuffer();
-        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-      } else counts.set(0, (counts.get(0) ?? 0) + 1);
+      const status = await post();
+      counts.set(status, (counts.get(status) ?? 0) + 1);
     }
   };
   const samples: Array<Awaited<ReturnType<typeof serverFigures>>> = [];
@@ -39,6 +50,7 @@ export async function run(args: string[]): Promise<void> {
     }
     stop = true;
     await Promise.all(running);
+    agent.destroy();
     let after = await serverFigures(server.url);
     for (let i = 0; i < 50 && after.handles > idle.handles; i++) {
       await new Promise((r) => setTimeout(r, 100));

@@ -7,20 +7,25 @@
 // - WebSocket churn: 100 streams connect to /v1/stream, send audio and drop the connection without
 //   a word, over and over (`--rounds`). Passes when the active-streams gauge returns to 0 and the
 //   server's open file descriptors return to their baseline.
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
 import { clipUpload, jfkPcm, mib, serverFigures, startServerChild } from './lib/server-child.ts';
 
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const connections = arg(args, 'connections', 200);
-  const seconds = arg(args, 'seconds', 60);
-  const streams = arg(args, 'streams', 100);
-  const rounds = arg(args, 'rounds', 10);
+  const { values } = parseArgs({
+    args,
+    options: {
+      connections: { type: 'string', default: '200' },
+      seconds: { type: 'string', default: '60' },
+      streams: { type: 'string', default: '100' },
+      rounds: { type: 'string', default: '10' },
+    },
+  });
+  const connections = Number(values.connections);
+  const seconds = Number(values.seconds);
+  const streams = Number(values.streams);
+  const rounds = Number(values.rounds);
   const server = await startServerChild(['--sample-len', '8', '--queue-size', '32', '--threads', '1', '--max-streams', String(streams)]);
   try {
     const before = await serverFigures(server.url);

@@ -4,17 +4,20 @@
 // by less than 5% from the first minute (after warm-up) to the last, and the active handles are back
 // to their idle count once the clients stop (under load they count the clients' open sockets, a
 // number that moves by one or two with timing, so a percentage of it says nothing).
+import { parseArgs } from 'node:util';
 import { Agent, request } from 'node:http';
 import { clipUpload, mib, serverFigures, startServerChild } from './lib/server-child.ts';
 
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const minutes = arg(args, 'minutes', 10);
-  const clients = arg(args, 'clients', 4);
+  const { values } = parseArgs({
+    args,
+    options: {
+      minutes: { type: 'string', default: '10' },
+      clients: { type: 'string', default: '4' },
+    },
+  });
+  const minutes = Number(values.minutes);
+  const clients = Number(values.clients);
   const server = await startServerChild(['--sample-len', '8', '--threads', '1']);
   const { body, contentType } = clipUpload(5);
   let stop = false;

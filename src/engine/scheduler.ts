@@ -129,8 +129,8 @@ export class BatchScheduler implements ModelRunner {
   private pending: Call[] = [];
   /** Results handed out whose callers have not come back yet. */
   private readonly awaiting = new Set<Ticket>();
-  /** Encoder outputs handed out: the ticket and priority a prompt call on them inherits. */
-  private readonly encodedInfo = new WeakMap<Tensor, { ticket: Ticket; priority: number }>();
+  /** Encoder outputs handed out: the ticket (and so the priority) a prompt call on them inherits. */
+  private readonly encodedInfo = new WeakMap<Tensor, Ticket>();
   private running = false;
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -197,7 +197,7 @@ export class BatchScheduler implements ModelRunner {
     }
     const frames = features.length / (batch * nMels);
     return new Promise<Tensor>((resolve, reject) =>
-      this.enqueue({ kind: 'encode', key: `encode:${frames}`, group: `encode`, rows: batch, priority: opts.priority ?? 0, linked: false, features, resolve, reject }),
+      this.enqueue({ kind: 'encode', key: `encode:${frames}`, group: 'encode', rows: batch, priority: opts.priority ?? 0, linked: false, features, resolve, reject }),
     );
   }
 
@@ -234,7 +234,7 @@ export class BatchScheduler implements ModelRunner {
           group: PROMPT_GROUP,
           rows: batch,
           priority: opts.priority ?? info?.priority ?? 0,
-          linked: this.link(info?.ticket ?? null),
+          linked: this.link(info ?? null),
           tokens,
           encoded,
           alsoPosition: pos,
@@ -310,7 +310,7 @@ export class BatchScheduler implements ModelRunner {
    * stops waiting for it. Safe to call more than once, and on handles the scheduler did not make.
    */
   finish(handle: DecoderCache | Tensor): void {
-    const ticket = handle instanceof ScheduledCache ? handle.ticket : this.encodedInfo.get(handle as Tensor)?.ticket;
+    const ticket = handle instanceof ScheduledCache ? handle.ticket : this.encodedInfo.get(handle as Tensor);
     if (!ticket || ticket.done) return;
     this.link(ticket);
     if (this.pending.length > 0) this.schedule();
@@ -479,7 +479,7 @@ export class BatchScheduler implements ModelRunner {
       for (const c of calls) {
         const t = calls.length === 1 ? out : new ort.Tensor('float32', data.slice(at * perRow, (at + c.rows) * perRow), [c.rows, ...rest]);
         at += c.rows;
-        this.encodedInfo.set(t, { ticket: this.ticket(PROMPT_GROUP, c.priority), priority: c.priority });
+        this.encodedInfo.set(t, this.ticket(PROMPT_GROUP, c.priority));
         c.resolve(t);
       }
     };

@@ -17,8 +17,9 @@
 // later). A speculative final is decoded then, over the audio up to that end that has arrived (the
 // rest of the padding is near-silence, which the window's zero padding stands in for), queued below
 // finals and above partials, and it becomes the final when the confirmed end matches (within the
-// padding, which a close next utterance may share); speech that resumes withdraws it. This hides the encoder run, most of a final's cost on a CPU. Partials are
-// not decoded while a speculation is out (it is a better partial, and the stream is silent).
+// padding, which a close next utterance may share); speech that resumes withdraws it. This hides
+// the encoder run, most of a final's cost on a CPU. Partials are not decoded while a speculation is
+// out (it is a better partial, and the stream is silent).
 //
 // Partials fall due by audio time, not wall time: live audio arrives in real time, so that is every
 // `partialIntervalMs` of wall time, and audio pushed faster than real time gives the same decisions
@@ -311,7 +312,6 @@ export class StreamSession {
     this.ended = true;
     this.aborter.abort(new EarshotError('internal', 'stream_closed', 'the stream was closed'));
     this.utterance?.partial?.abort();
-    if (this.utterance) this.withdraw(this.utterance);
   }
 
   get closed(): boolean {
@@ -501,7 +501,8 @@ export class StreamSession {
     const endpointAt = this.o.now();
     const samples = this.ring.read(u.start, end);
     this.pendingFinals++;
-    const early = u.speculation && this.fits(u.speculation, end) ? u.speculation.result : null;
+    // endUtterance has withdrawn a speculation for another end: what is left serves this one.
+    const early = u.speculation?.result ?? null;
     u.speculation = null;
     const result = early
       ? early.then(

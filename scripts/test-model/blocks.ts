@@ -1,6 +1,6 @@
 // The pieces Whisper's encoder and decoder share: LayerNorm, exact (erf) GELU, multi-head attention
 // and the feed-forward block, written as plain ONNX ops the way the hub's exports compute them.
-import type { GraphBuilder } from './graph.ts';
+import type { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import { linear, randomParam, type ParamContext } from './params.ts';
 
 export function layerNorm(ctx: ParamContext, x: string, name: string, dModel: number): string {

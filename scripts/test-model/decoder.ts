@@ -12,7 +12,7 @@
 // With `crossAttentions`, the graph also outputs every layer's cross-attention weights (after the
 // softmax) as `cross_attentions.N`, [batch, heads, seq, encoder positions], after the usual outputs:
 // the extra outputs of the hub's `*_timestamped` exports, which word-level timestamps read.
-import { GraphBuilder, type Dim } from './graph.ts';
+import { GraphBuilder, type Dim } from '../../src/engine/onnx-graph.ts';
 import { attend, attendTwoParts, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
 import { randomParam, tiedEmbedding, type ParamContext } from './params.ts';
 import type { Dtype, ModelDims } from './options.ts';

@@ -1,7 +1,7 @@
 // The audio encoder graph (encoder_model*.onnx): log-mel [batch, n_mels, 3000] -> two conv1d + GELU
 // (the second with stride 2) -> sinusoidal positions -> pre-LayerNorm transformer blocks -> final
 // LayerNorm -> last_hidden_state [batch, 1500, d_model], as Whisper computes it.
-import { GraphBuilder } from './graph.ts';
+import { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import { attend, attentionOutput, feedForward, gelu, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
 import { conv1d, floatParam, type ParamContext } from './params.ts';
 import type { Dtype, ModelDims } from './options.ts';

@@ -6,7 +6,7 @@
 //   q8    uint8 weights, int8 the signed variant: each weight matmul/conv becomes onnxruntime's
 //         dynamic-quantisation pattern DynamicQuantizeLinear(x) -> MatMulInteger/ConvInteger ->
 //         Cast -> Mul(x_scale * w_scale), so the file really holds 8-bit weights.
-import type { GraphBuilder } from './graph.ts';
+import type { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import type { Dtype } from './options.ts';
 import { randomValues } from './random.ts';
 import { quantizeInt8, quantizeUint8, toFloat16Bits, type Quantized } from './precision.ts';

@@ -6,7 +6,8 @@
 import { EarshotError } from '../errors.ts';
 import type { CacheHandle, EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
 import { compressionRatio } from './compression.ts';
-import { applyLogitFilters, buildLogitFilters } from './logit-filters.ts';
+import type { Pick } from '../engine/greedy-pick.ts';
+import { applyLogitFilters, buildLogitFilters, maskFor } from './logit-filters.ts';
 import { logSumExp } from './math.ts';
 import { initialTokens, N_TEXT_CTX, sotSequence, type Task } from './sot.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
@@ -170,17 +171,27 @@ export async function decodeWindow(
   const vocab = model.dims.vocabSize;
   const eot = tok.eot;
 
+  const beamSize = temperature === 0 ? options.beamSize : undefined;
+  const nGroup = beamSize ?? (temperature > 0 ? (options.bestOf ?? 1) : 1);
+  // Greedy decoding lets the model's side pick each token under the filters' mask (a runner that
+  // cannot returns logits instead, and the token is chosen here).
+  const greedy = temperature === 0 && beamSize === undefined;
+  const masks = (rows: readonly number[][]) => (greedy ? rows.map((tokens) => maskFor(filters, tokens)) : undefined);
+
   // The prompt is the same for every candidate: run it once, then copy the cache per candidate.
   const first = await model.decode(BigInt64Array.from(init.tokens, BigInt), 1, encoded, null, {
     alsoPosition: init.sotIndex,
+    greedy: masks([init.tokens]),
   });
   const noSpeechProb = softmaxAt(first.positionLogits!, tok.noSpeech);
-  const beamSize = temperature === 0 ? options.beamSize : undefined;
-  const nGroup = beamSize ?? (temperature > 0 ? (options.bestOf ?? 1) : 1);
   let cache: CacheHandle = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
   if (cache !== first.cache) model.finish?.(first.cache);
-  let logits: Float32Array = new Float32Array(nGroup * vocab);
-  for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
+  let picks: readonly (Pick | null)[] | undefined = first.picks;
+  let logits: Float32Array = first.logits;
+  if (nGroup > 1) {
+    logits = new Float32Array(nGroup * vocab);
+    for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
+  }
 
   const rows: number[][] = Array.from({ length: nGroup }, () => [...init.tokens]);
   const sums = new Float64Array(nGroup);
@@ -193,12 +204,18 @@ export async function decodeWindow(
       if (beamSize === undefined) {
         // Greedy or sampling: every row chooses its own next token.
         for (let r = 0; r < nGroup; r++) {
-          const row = logits.subarray(r * vocab, (r + 1) * vocab);
           const tokens = rows[r]!;
           if (tokens[tokens.length - 1] === eot && tokens.length > init.sampleBegin) {
             next.push(eot);
             continue;
           }
+          const pick = picks?.[r];
+          if (pick) {
+            sums[r] += pick.logprob;
+            next.push(pick.token);
+            continue;
+          }
+          const row = logits.subarray(r * vocab, (r + 1) * vocab);
           applyLogitFilters(filters, row, tokens);
           const t = temperature === 0 ? argmaxOf(row) : sample(row, temperature, random);
           // Greedy: the chosen logit is the row's maximum, so logsumexp skips its own max pass.
@@ -251,14 +268,22 @@ export async function decodeWindow(
           next.push(s.seq[s.seq.length - 1]!);
         });
         const sources = kept.map((s) => s.source);
-        if (sources.some((s, i) => s !== i)) cache = model.selectRows(cache, sources);
+        if (sources.some((s, i) => s !== i)) {
+          const from = cache;
+          cache = model.selectRows(from, sources);
+          model.finish?.(from);
+        }
         if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
       }
       if (step === sampleLen - 1) break;
       options.signal?.throwIfAborted();
-      const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache);
+      const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache, { greedy: masks(rows) });
+      // Each step's cache replaces the last: free it now rather than when the garbage collector
+      // notices (which, with picks and no logits to allocate, can be many steps later).
+      model.finish?.(cache);
       cache = out.cache;
       logits = out.logits;
+      picks = out.picks;
     }
   } finally {
     // No more steps on this cache: a batching runner need not wait for this caller.

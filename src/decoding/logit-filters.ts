@@ -14,16 +14,52 @@
 //
 // max_initial_timestamp follows openai (1.0 s → index 50), not HF's tiny.en
 // max_initial_timestamp_index of 1.
+//
+// Every filter only masks, and what it masks depends on the sequence so far alone, except the
+// timestamp rule's last test, which reads the logits. So a filter says what it masks as a LogitMask
+// (ids, ranges, and whether that test follows), which greedy decoding sends with the decoder call
+// so the model's thread picks the token (engine/greedy-pick.ts); applyMask does the same here on a
+// whole row, for sampling and beam search.
 import { EarshotError } from '../errors.ts';
+import { type LogitMask, maskRow } from '../engine/greedy-pick.ts';
 import { logSumExp, maxOf } from './math.ts';
 import { TIME_PRECISION, type WhisperTokenizer } from './tokenizer.ts';
 
+/** A LogitMask being built up by a chain of filters. */
+export interface MaskBuilder {
+  ids: number[];
+  ranges: [number, number][];
+  timestampBegin?: number;
+}
+
 export interface LogitFilter {
   /**
-   * Masks `logits` (one sequence, vocabulary-sized) in place. `tokens` is the whole sequence so
+   * Adds what this filter masks at the next position to `into`. `tokens` is the whole sequence so
    * far, initial tokens included, so `tokens.length === sampleBegin` at the first sampled position.
    */
+  mask(tokens: ArrayLike<number>, into: MaskBuilder): void;
+  /** Masks `logits` (one sequence, vocabulary-sized) in place: this filter alone, as applyLogitFilters does a chain. */
   apply(logits: Float32Array, tokens: ArrayLike<number>): void;
+}
+
+/** Masks one row in place: the mask's ids and ranges, then the timestamp rule if the mask asks for it. */
+export function applyMask(logits: Float32Array, mask: LogitMask): void {
+  maskRow(logits, mask);
+  const ts = mask.timestampBegin;
+  // The timestamps together outweigh the best text token: a timestamp it is.
+  if (ts !== undefined && logSumExp(logits, ts, logits.length) > maxOf(logits, 0, ts)) logits.fill(-Infinity, 0, ts);
+}
+
+/** What `filters` mask after `tokens`, in their order. */
+export function maskFor(filters: readonly LogitFilter[], tokens: ArrayLike<number>): LogitMask {
+  const into: MaskBuilder = { ids: [], ranges: [] };
+  for (const f of filters) f.mask(tokens, into);
+  return into;
+}
+
+/** A filter's `apply`, from its `mask`. */
+function applyOne(filter: LogitFilter, logits: Float32Array, tokens: ArrayLike<number>): void {
+  applyMask(logits, maskFor([filter], tokens));
 }
 
 /** At the first sampled position, forbid a blank (" ") or an immediate <|endoftext|>. */
@@ -40,9 +76,12 @@ export class SuppressBlank implements LogitFilter {
     return new SuppressBlank([...tok.encode(' '), tok.eot], sampleBegin);
   }
 
+  mask(tokens: ArrayLike<number>, into: MaskBuilder): void {
+    if (tokens.length === this.#sampleBegin) into.ids.push(...this.#ids);
+  }
+
   apply(logits: Float32Array, tokens: ArrayLike<number>): void {
-    if (tokens.length !== this.#sampleBegin) return;
-    for (const id of this.#ids) logits[id] = -Infinity;
+    applyOne(this, logits, tokens);
   }
 }
 
@@ -54,8 +93,12 @@ export class SuppressTokens implements LogitFilter {
     this.ids = Int32Array.from(ids);
   }
 
-  apply(logits: Float32Array): void {
-    for (const id of this.ids) logits[id] = -Infinity;
+  mask(_tokens: ArrayLike<number>, into: MaskBuilder): void {
+    into.ids.push(...this.ids);
+  }
+
+  apply(logits: Float32Array, tokens: ArrayLike<number> = []): void {
+    applyOne(this, logits, tokens);
   }
 }
 
@@ -86,18 +129,18 @@ export class ApplyTimestampRules implements LogitFilter {
     this.#maxInitial = maxInitialTimestampIndex;
   }
 
-  apply(logits: Float32Array, tokens: ArrayLike<number>): void {
+  mask(tokens: ArrayLike<number>, into: MaskBuilder): void {
     const tsBegin = this.#tsBegin;
     const n = tokens.length;
-    const vocab = logits.length;
-    logits[this.#noTimestamps] = -Infinity;
+    into.ids.push(this.#noTimestamps);
+    into.timestampBegin = tsBegin;
 
     const sampled = n - this.#sampleBegin;
     const lastWasTimestamp = sampled >= 1 && tokens[n - 1]! >= tsBegin;
     const penultimateWasTimestamp = sampled < 2 || tokens[n - 2]! >= tsBegin;
     if (lastWasTimestamp) {
-      if (penultimateWasTimestamp) logits.fill(-Infinity, tsBegin, vocab); // pair closed: text next
-      else logits.fill(-Infinity, 0, this.#eot); // pair open: timestamp or EOT next
+      if (penultimateWasTimestamp) into.ranges.push([tsBegin, Infinity]); // pair closed: text next
+      else into.ranges.push([0, this.#eot]); // pair open: timestamp or EOT next
     }
 
     let lastTimestamp = -1;
@@ -111,21 +154,23 @@ export class ApplyTimestampRules implements LogitFilter {
       // A closing timestamp may equal the opening one; anything else must be strictly later, so
       // every new segment has a nonzero length and the seek loop cannot stall.
       const end = lastWasTimestamp && !penultimateWasTimestamp ? lastTimestamp : lastTimestamp + 1;
-      logits.fill(-Infinity, tsBegin, Math.min(end, vocab));
+      into.ranges.push([tsBegin, end]);
     }
 
     if (n === this.#sampleBegin) {
-      logits.fill(-Infinity, 0, tsBegin); // the first sampled token is a timestamp
-      if (this.#maxInitial !== null) logits.fill(-Infinity, tsBegin + this.#maxInitial + 1, vocab);
+      into.ranges.push([0, tsBegin]); // the first sampled token is a timestamp
+      if (this.#maxInitial !== null) into.ranges.push([tsBegin + this.#maxInitial + 1, Infinity]);
     }
+  }
 
-    if (logSumExp(logits, tsBegin, vocab) > maxOf(logits, 0, tsBegin)) logits.fill(-Infinity, 0, tsBegin);
+  apply(logits: Float32Array, tokens: ArrayLike<number>): void {
+    applyOne(this, logits, tokens);
   }
 }
 
 /** Applies filters in order, as openai does (blank, suppress, timestamps). */
 export function applyLogitFilters(filters: readonly LogitFilter[], logits: Float32Array, tokens: ArrayLike<number>): void {
-  for (const f of filters) f.apply(logits, tokens);
+  applyMask(logits, maskFor(filters, tokens));
 }
 
 /**

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { type ErrorKind, isEarshotError } from '../errors.ts';
 import type { EngineOptions } from './execution.ts';
+import type { LogitMask, Pick } from './greedy-pick.ts';
 import { BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 import { type CrossAttentions, type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
 
@@ -36,6 +37,7 @@ export interface ModelRequests {
     encoded: number;
     cache: number | null;
     alsoPosition?: number;
+    greedy?: (LogitMask | null)[];
     priority?: number;
     handle: number;
   };
@@ -49,7 +51,7 @@ export interface ModelRequests {
 /** Replies, by op (ops with no reply map to never). */
 export interface ModelReplies {
   encode: { dims: number[] };
-  decode: { logits: Float32Array; positionLogits?: Float32Array; batch: number; length: number };
+  decode: { logits: Float32Array; positionLogits?: Float32Array; picks?: (Pick | null)[]; batch: number; length: number };
   select: never;
   crossAttentions: CrossAttentions;
   free: never;
@@ -94,8 +96,12 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       registry.set(handle, t);
       return { value: { dims: [...t.dims] } };
     },
-    decode: async ({ tokens, batch, encoded, cache, alsoPosition, priority, handle }) => {
-      const opts = { ...(alsoPosition === undefined ? {} : { alsoPosition }), ...(priority === undefined ? {} : { priority }) };
+    decode: async ({ tokens, batch, encoded, cache, alsoPosition, greedy, priority, handle }) => {
+      const opts = {
+        ...(alsoPosition === undefined ? {} : { alsoPosition }),
+        ...(greedy === undefined ? {} : { greedy }),
+        ...(priority === undefined ? {} : { priority }),
+      };
       const enc = cache === null ? take<ort.Tensor>(encoded, 'encoder output') : undefined;
       const from = cache === null ? null : take<DecoderCache>(cache, 'cache');
       // Step calls never read the encoder output (the cache holds the cross-attention K/V), so a
@@ -104,8 +110,8 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       registry.set(handle, out.cache);
       const logits = own(out.logits);
       const positionLogits = out.positionLogits && own(out.positionLogits);
-      const transfer = [logits.buffer as ArrayBuffer, ...(positionLogits ? [positionLogits.buffer as ArrayBuffer] : [])];
-      return { value: { logits, positionLogits, batch: out.cache.batch, length: out.cache.length }, transfer };
+      const transfer = [logits, ...(positionLogits ? [positionLogits] : [])].filter((a) => a.length > 0).map((a) => a.buffer as ArrayBuffer);
+      return { value: { logits, positionLogits, picks: out.picks, batch: out.cache.batch, length: out.cache.length }, transfer };
     },
     select: ({ from, rows, handle }) => {
       // Rows were checked on the main thread; a missing source makes the next decode on it fail.

@@ -19,7 +19,16 @@ import type {
   WorkerStats,
 } from './model-worker.ts';
 import type { SchedulerOptions } from './scheduler.ts';
-import type { CacheHandle, CrossAttentions, EncodedAudio, ModelFiles, ModelRunner, RunnerOutput, WhisperDims } from './whisper-model.ts';
+import type {
+  CacheHandle,
+  CrossAttentions,
+  DecodeOptions,
+  EncodedAudio,
+  ModelFiles,
+  ModelRunner,
+  RunnerOutput,
+  WhisperDims,
+} from './whisper-model.ts';
 
 export type { WorkerStats } from './model-worker.ts';
 
@@ -146,7 +155,7 @@ export class RemoteRunner implements ModelRunner {
     batch: number,
     encoded: EncodedAudio,
     cache: CacheHandle | null,
-    opts: { alsoPosition?: number; priority?: number } = {},
+    opts: DecodeOptions & { priority?: number } = {},
   ): Promise<RunnerOutput> {
     if (!(encoded instanceof RemoteEncoded) || encoded.owner !== this) {
       return Promise.reject(bad('the encoder output was not made by this model'));
@@ -157,12 +166,14 @@ export class RemoteRunner implements ModelRunner {
     const handle = this.nextHandle++;
     const req: ModelRequests['decode'] = { tokens, batch, encoded: encoded.id, cache: cache?.id ?? null, handle };
     if (opts.alsoPosition !== undefined) req.alsoPosition = opts.alsoPosition;
+    if (opts.greedy !== undefined) req.greedy = [...opts.greedy];
     if (opts.priority !== undefined) req.priority = opts.priority;
     // The caller's handles must outlive the call: the worker reads what they name.
     return this.call('decode', req).then((r) => {
       keepAlive(encoded, cache);
       const out: RunnerOutput = { logits: r.logits, cache: this.track(new RemoteCache(this, handle, r.batch, r.length)) };
       if (r.positionLogits) out.positionLogits = r.positionLogits;
+      if (r.picks) out.picks = r.picks;
       return out;
     });
   }

@@ -27,7 +27,8 @@
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
-import type { CrossAttentions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims, WhisperModel } from './whisper-model.ts';
+import type { LogitMask } from './greedy-pick.ts';
+import type { CrossAttentions, DecodeOptions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims, WhisperModel } from './whisper-model.ts';
 import { concatFloat32 } from '../audio/chunks.ts';
 
 type Tensor = ort.Tensor;
@@ -96,6 +97,7 @@ interface PromptCall extends CallBase {
   tokens: BigInt64Array;
   encoded: Tensor;
   alsoPosition?: number;
+  greedy?: readonly (LogitMask | null)[];
   resolve: (o: DecodeOutput) => void;
 }
 
@@ -104,6 +106,7 @@ interface StepCall extends CallBase {
   tokens: BigInt64Array;
   cache: ScheduledCache;
   alsoPosition?: number;
+  greedy?: readonly (LogitMask | null)[];
   resolve: (o: DecodeOutput) => void;
 }
 
@@ -207,7 +210,7 @@ export class BatchScheduler implements ModelRunner {
     batch: number,
     encoded: Tensor,
     cache: DecoderCache | null,
-    opts: { alsoPosition?: number; priority?: number } = {},
+    opts: DecodeOptions & CallOptions = {},
   ): Promise<DecodeOutput> {
     if (!(Number.isInteger(batch) && batch >= 1) || tokens.length === 0 || tokens.length % batch !== 0) {
       return Promise.reject(bad(`${tokens.length} token(s) cannot be split into ${batch} row(s)`));
@@ -221,6 +224,8 @@ export class BatchScheduler implements ModelRunner {
     if (pos !== undefined && !(Number.isInteger(pos) && pos >= 0 && pos < seq)) {
       return Promise.reject(bad(`alsoPosition ${pos} is outside 0..${seq - 1}`));
     }
+    const greedy = opts.greedy;
+    if (greedy && greedy.length !== batch) return Promise.reject(bad(`${greedy.length} greedy mask(s) for ${batch} row(s)`));
     return new Promise<DecodeOutput>((resolve, reject) => {
       if (cache === null) {
         if (encoded.dims.length !== 3 || encoded.dims[0] !== batch || encoded.dims[2] !== this.dims.dModel) {
@@ -238,6 +243,7 @@ export class BatchScheduler implements ModelRunner {
           tokens,
           encoded,
           alsoPosition: pos,
+          greedy,
           resolve,
           reject,
         });
@@ -258,6 +264,7 @@ export class BatchScheduler implements ModelRunner {
         tokens,
         cache: handle,
         alsoPosition: pos,
+        greedy,
         resolve,
         reject,
       });
@@ -492,7 +499,7 @@ export class BatchScheduler implements ModelRunner {
       calls.length === 1
         ? calls[0]!.encoded
         : new ort.Tensor('float32', concatFloat32(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
-    const out = await this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition });
+    const out = await this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) });
     this.counters.runs.prompt++;
     this.counters.rows.prompt += total;
     const state = new KvState(out.cache.length, out.cache.self, out.cache.cross, range(0, total).map(newOrigin));
@@ -507,7 +514,7 @@ export class BatchScheduler implements ModelRunner {
     const asm = assembleCache(layout);
     const total = layout.length;
     const tokens = laid.length === 1 ? laid[0]!.tokens : concatBigInt(laid.map((c) => c.tokens));
-    const out = await this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition });
+    const out = await this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) });
     const c = this.counters;
     c.runs.step++;
     c.rows.step += total;
@@ -520,19 +527,31 @@ export class BatchScheduler implements ModelRunner {
 
   /** Hands each caller its rows of a decoder run's output, in layout order. */
   private deliver(calls: (PromptCall | StepCall)[], out: DecodeOutput, state: KvState): void {
-    const total = state.batch;
-    const vocab = out.logits.length / total;
+    const vocab = this.dims.vocabSize;
     let at = 0;
     for (const c of calls) {
       const one = calls.length === 1;
       const slice = (a: Float32Array) => (one ? a : a.slice(at * vocab, (at + c.rows) * vocab));
       const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(stepGroup(state.length), c.priority), c.priority);
-      c.resolve({ logits: slice(out.logits), positionLogits: out.positionLogits && slice(out.positionLogits), cache });
+      const picked = c.greedy !== undefined && c.greedy.every((m) => m !== null);
+      c.resolve({
+        logits: picked ? NO_LOGITS : slice(out.logits),
+        positionLogits: out.positionLogits && slice(out.positionLogits),
+        picks: c.greedy && out.picks?.slice(at, at + c.rows),
+        cache,
+      });
       at += c.rows;
     }
   }
 }
 
+const NO_LOGITS = new Float32Array(0);
+
+/** The calls' greedy masks row by row (null for rows without), or undefined when no call has any. */
+function greedyRows(calls: readonly (PromptCall | StepCall)[]): (LogitMask | null)[] | undefined {
+  if (!calls.some((c) => c.greedy)) return undefined;
+  return calls.flatMap((c) => c.greedy ?? new Array<null>(c.rows).fill(null));
+}
 
 function concatBigInt(parts: readonly BigInt64Array[]): BigInt64Array {
   const out = new BigInt64Array(parts.reduce((n, p) => n + p.length, 0));

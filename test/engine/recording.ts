@@ -1,28 +1,36 @@
-// A ModelRunner wrapper for engine tests: records every decoder call's tokens and logits.
+// A ModelRunner wrapper for engine tests: records every decoder call's tokens, logits and picks.
+import type { Pick } from '../../src/engine/greedy-pick.ts';
 import type { ModelRunner } from '../../src/engine/whisper-model.ts';
 
 export interface Recorded {
   inputs: bigint[][];
-  /** Copies of the logits as returned. */
+  /** Copies of the logits as returned (empty where every row was picked next to the model). */
   raw: Float32Array[];
   /** The returned arrays themselves: decodeWindow filters them in place, so after it ends they hold the filtered logits. */
   filtered: Float32Array[];
+  /** Greedy picks as returned (undefined where the call returned logits). */
+  picks: ((Pick | null)[] | undefined)[];
 }
 
-/** A runner that records every decoder call of one caller. */
-export function recording(runner: ModelRunner): { runner: ModelRunner; rec: Recorded } {
-  const rec: Recorded = { inputs: [], raw: [], filtered: [] };
+/**
+ * A runner that records every decoder call of one caller. With `logits`, it drops the calls'
+ * greedy masks, so every call returns logits and the choice is made in decodeWindow.
+ */
+export function recording(runner: ModelRunner, opts: { logits?: boolean } = {}): { runner: ModelRunner; rec: Recorded } {
+  const rec: Recorded = { inputs: [], raw: [], filtered: [], picks: [] };
   return {
     rec,
     runner: {
       dims: runner.dims,
       encode: (f, b) => runner.encode(f, b),
       selectRows: (c, r) => runner.selectRows(c, r),
-      decode: async (tokens, batch, encoded, cache, opts) => {
-        const out = await runner.decode(tokens, batch, encoded, cache, opts);
+      decode: async (tokens, batch, encoded, cache, callOpts = {}) => {
+        const { greedy, ...rest } = callOpts;
+        const out = await runner.decode(tokens, batch, encoded, cache, opts.logits ? rest : { ...rest, greedy });
         rec.inputs.push([...tokens]);
         rec.raw.push(out.logits.slice());
         rec.filtered.push(out.logits);
+        rec.picks.push(out.picks);
         return out;
       },
     },

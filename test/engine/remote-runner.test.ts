@@ -88,10 +88,19 @@ test('decoding through the worker gives the in-process model\'s tokens and logit
     assert.ok(Math.abs(remote.sumLogprob - alone.sumLogprob) < 1e-4, `case ${i}: ${remote.sumLogprob} vs ${alone.sumLogprob}`);
     assert.equal(b.rec.raw.length, a.rec.raw.length, `case ${i}: as many decoder calls`);
     a.rec.raw.forEach((l, k) => {
+      assert.equal(b.rec.raw[k]!.length, l.length, `case ${i}, call ${k}: logits on both sides or on neither`);
       let d = 0;
       for (let j = 0; j < l.length; j++) d = Math.max(d, Math.abs(l[j]! - b.rec.raw[k]![j]!));
       assert.ok(d < 1e-4, `case ${i}, call ${k}: logits differ by ${d}`);
+      const [pa, pb] = [a.rec.picks[k], b.rec.picks[k]];
+      assert.equal(pb?.length, pa?.length, `case ${i}, call ${k}: picks on both sides or on neither`);
+      pa?.forEach((p, r) => {
+        assert.equal(pb![r]!.token, p!.token, `case ${i}, call ${k}: picked token`);
+        assert.ok(Math.abs(pb![r]!.logprob - p!.logprob) < 1e-5, `case ${i}, call ${k}: picked log-probability`);
+      });
     });
+    // Greedy decoding picks next to the model; beam search takes logits.
+    assert.equal(a.rec.picks.some((p) => p !== undefined), opts.beamSize === undefined, `case ${i}: picks exactly when greedy`);
   }
 });
 

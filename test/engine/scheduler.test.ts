@@ -111,14 +111,14 @@ test('windows decoded together through the scheduler match each decoded alone (g
   const aloneTokens: number[][] = [];
   for (const c of cases) {
     const encoded = encodedBySeed[c.seed]!;
-    const r = recording(model);
+    const r = recording(model, { logits: true });
     aloneTokens.push((await decodeWindow(r.runner, w.tokenizer, encoded, c.opts)).tokens);
     alone.push(r.rec);
   }
 
   const batched = await Promise.all(
     cases.map(async (c) => {
-      const r = recording(sched);
+      const r = recording(sched, { logits: true });
       const encoded = encodedBySeed[c.seed]!;
       const out = await decodeWindow(r.runner, w.tokenizer, encoded, c.opts);
       return { rec: r.rec, tokens: out.tokens };

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../scripts/test-model/graph.ts';
+import { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import { randomValues } from '../../scripts/test-model/random.ts';
 import {
   dequantize,

@@ -2,38 +2,10 @@
 // text, json, verbose_json, srt and vtt. The server and the CLI both call this one module.
 import type { Segment, Transcription } from '../decoding/segment.ts';
 import { languageName } from '../decoding/languages.ts';
-import { timecode } from './timecode.ts';
+import { toSrt, toVtt } from './subtitles.js';
 
 export const RESPONSE_FORMATS = ['text', 'json', 'verbose_json', 'srt', 'vtt'] as const;
 export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
-
-/** Cue text: one line per source line, with nothing that a subtitle parser would take as syntax. */
-function cueText(text: string): string {
-  return text
-    .trim()
-    .replace(/-->/g, '->')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .join('\n');
-}
-
-function cues(segments: readonly Segment[]): Segment[] {
-  return segments.filter((s) => cueText(s.text).length > 0);
-}
-
-export function toSrt(segments: readonly Segment[]): string {
-  return cues(segments)
-    .map((s, i) => `${i + 1}\n${timecode(s.start, ',')} --> ${timecode(s.end, ',')}\n${cueText(s.text)}\n`)
-    .join('\n');
-}
-
-export function toVtt(segments: readonly Segment[]): string {
-  const body = cues(segments)
-    .map((s) => `${timecode(s.start, '.')} --> ${timecode(s.end, '.')}\n${cueText(s.text)}\n`)
-    .join('\n');
-  return `WEBVTT\n\n${body}`;
-}
 
 export interface RenderOptions {
   /**

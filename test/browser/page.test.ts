@@ -12,7 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { resample } from '../../src/audio/resample.ts';
 import { parseWav } from '../../src/audio/wav.ts';
 import type { Segment } from '../../src/decoding/segment.ts';
-import { toSrt, toVtt } from '../../src/output/formats.ts';
+import { toSrt, toVtt } from '../../src/output/subtitles.js';
 import type { RunningServer } from '../../src/server/app.ts';
 import { isolateHome, modelDir, ROOT, startTestServer, wav16 } from '../server/helpers.ts';
 
@@ -115,7 +115,7 @@ after(async () => {
 });
 
 test('the page and its assets load without a key, with a strict CSP; the API still needs one', async () => {
-  for (const path of ['/', '/web/app.js', '/web/app.css', '/web/capture-processor.js', '/web/downsampler.js']) {
+  for (const path of ['/', '/web/app.js', '/web/app.css', '/web/capture-processor.js', '/web/downsampler.js', '/web/subtitles.js']) {
     const res = await fetch(server.url + path);
     assert.equal(res.status, 200, path);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
@@ -144,7 +144,7 @@ test('a 401 from the API brings up the key field; an accepted key is kept in ses
   assert.equal(await page.locator('#key-section').isVisible(), false);
 });
 
-test('the page renders subtitle edge cases as src/output/formats.ts does', async () => {
+test('the page renders subtitle edge cases with the server\'s own subtitle code (src/output/subtitles.js)', async () => {
   // Hand-made segments: an empty one (no cue), "-->" inside text, several lines, hours and rounding.
   const segments = [
     { start: 0, end: 1.2344, text: ' Hello there.' },

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Segment, Transcription } from '../../src/decoding/segment.ts';
 import { render } from '../../src/output/formats.ts';
-import { timecode } from '../../src/output/timecode.ts';
+import { timecode } from '../../src/output/subtitles.js';
 
 const expected = (name: string) => readFileSync(new URL(`expected/${name}`, import.meta.url), 'utf8');
 

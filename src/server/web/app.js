@@ -4,9 +4,10 @@
 // /v1/audio/transcriptions with upload progress and TXT/SRT/VTT downloads.
 //
 // The file is transcribed once, as verbose_json, and the subtitle files are made here from its
-// segments, so that three downloads do not cost three transcriptions. toSrt/toVtt follow
-// src/output/formats.ts exactly; test/browser/page.test.ts compares them with the server's own srt
-// and vtt for the same upload.
+// segments, so that three downloads do not cost three transcriptions, with the server's own
+// subtitle code (src/output/subtitles.js, served as /web/subtitles.js).
+
+import { toSrt, toVtt } from './subtitles.js';
 
 const KEY_STORE = 'earshot.apiKey';
 const FRAME_SAMPLES = 3200; // 200 ms at 16 kHz
@@ -235,39 +236,6 @@ function stopRecording() {
 $('record').addEventListener('click', () => (live ? stopRecording() : startRecording()));
 
 // ---------- file transcription ----------
-
-function timecode(seconds, marker) {
-  const totalMs = Math.max(0, Math.round(seconds * 1000));
-  const ms = totalMs % 1000;
-  const totalS = (totalMs - ms) / 1000;
-  const pad = (n, w = 2) => String(n).padStart(w, '0');
-  return `${pad(Math.floor(totalS / 3600))}:${pad(Math.floor(totalS / 60) % 60)}:${pad(totalS % 60)}${marker}${pad(ms, 3)}`;
-}
-
-function cueText(text) {
-  return text
-    .trim()
-    .replace(/-->/g, '->')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .join('\n');
-}
-
-function toSrt(segments) {
-  return segments
-    .filter((s) => cueText(s.text).length > 0)
-    .map((s, i) => `${i + 1}\n${timecode(s.start, ',')} --> ${timecode(s.end, ',')}\n${cueText(s.text)}\n`)
-    .join('\n');
-}
-
-function toVtt(segments) {
-  const body = segments
-    .filter((s) => cueText(s.text).length > 0)
-    .map((s) => `${timecode(s.start, '.')} --> ${timecode(s.end, '.')}\n${cueText(s.text)}\n`)
-    .join('\n');
-  return `WEBVTT\n\n${body}`;
-}
 
 const downloadUrls = [];
 

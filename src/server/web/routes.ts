@@ -1,15 +1,18 @@
-// Serves the web page: `/` (index.html) and its assets under `/web/`, from this folder, read once
-// when the app is built. A fixed list of files, so no request path ever reaches the file system.
+// Serves the web page: `/` (index.html) and its assets under `/web/`, from this folder (and the
+// subtitle writer the server itself uses, from src/output/), read once when the app is built. A fixed list of files, so no request path ever reaches the file system.
 // These paths need no API key (the page asks for one and sends it on its API calls); app.ts asks
 // `isWebPath` when deciding which requests to check.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 
-const ASSETS: Readonly<Record<string, string>> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'app.css': 'text/css; charset=utf-8',
-  'capture-processor.js': 'text/javascript; charset=utf-8',
-  'downsampler.js': 'text/javascript; charset=utf-8',
+const JS = 'text/javascript; charset=utf-8';
+/** Served name → content type and source, relative to this folder. */
+const ASSETS: Readonly<Record<string, [string, string]>> = {
+  'app.js': [JS, 'app.js'],
+  'app.css': ['text/css; charset=utf-8', 'app.css'],
+  'capture-processor.js': [JS, 'capture-processor.js'],
+  'downsampler.js': [JS, 'downsampler.js'],
+  'subtitles.js': [JS, '../../output/subtitles.js'],
 };
 
 // Everything the page loads is from this server; the WebSocket is same-origin ('self' covers ws:).
@@ -33,7 +36,7 @@ export function webRoutes(app: FastifyInstance): void {
   const dir = new URL('./', import.meta.url);
   const files: [string, string, Buffer][] = [
     ['/', 'text/html; charset=utf-8', readFileSync(new URL('index.html', dir))],
-    ...Object.entries(ASSETS).map(([name, type]): [string, string, Buffer] => [`/web/${name}`, type, readFileSync(new URL(name, dir))]),
+    ...Object.entries(ASSETS).map(([name, [type, source]]): [string, string, Buffer] => [`/web/${name}`, type, readFileSync(new URL(source, dir))]),
   ];
   for (const [path, type, bytes] of files) {
     app.get(path, async (_request, reply) =>

@@ -268,11 +268,9 @@ export async function decodeWindow(
           next.push(s.seq[s.seq.length - 1]!);
         });
         const sources = kept.map((s) => s.source);
-        if (sources.some((s, i) => s !== i)) {
-          const from = cache;
-          cache = model.selectRows(from, sources);
-          model.finish?.(from);
-        }
+        // The reordered cache goes on with this caller, so the old one is not finished here (a
+        // batching runner would stop waiting for the caller); it is freed when collected.
+        if (sources.some((s, i) => s !== i)) cache = model.selectRows(cache, sources);
         if (finished.size >= maxCandidates || rows[0]!.length > N_TEXT_CTX) break;
       }
       if (step === sampleLen - 1) break;

@@ -107,6 +107,16 @@ test('greedy decoding picks next to the model and gets the tokens and log-probab
     assert.ok(alone[i]!.rec.picks.every((p) => p !== undefined && p.length === 1), `case ${i}: every call picked`);
     assert.ok(alone[i]!.rec.raw.every((l) => l.length === 0), `case ${i}: no logits came back`);
     for (const [name, got] of [['alone', alone[i]!.out], ['batched', batched[i]!]] as const) {
+      // Alone, the same kernels run on both sides: identical. Batched runs round differently and
+      // which calls share a run depends on timing, so there (as in the scheduler test) the tokens
+      // may part only where the reference's top two logits were within 1e-3.
+      const n = Math.max(got.tokens.length, want.tokens.length);
+      const at = Array.from({ length: n }, (_, k) => k).find((k) => got.tokens[k] !== want.tokens[k]);
+      if (name === 'batched' && at !== undefined) {
+        const row = inJsRuns[i]!.rec.filtered[at];
+        assert.ok(row !== undefined && topGap(row) < 1e-3, `case ${i} batched: tokens part at ${at} without a near-tie`);
+        continue;
+      }
       assert.deepEqual(got.tokens, want.tokens, `case ${i} ${name}: tokens`);
       assert.ok(Math.abs(got.sumLogprob - want.sumLogprob) < 1e-4, `case ${i} ${name}: ${got.sumLogprob} vs ${want.sumLogprob}`);
       // Batched runs may round differently from single ones (the scheduler test bounds that).
@@ -147,6 +157,17 @@ test('a greedy decode frees each step\'s cache in the worker as it goes, without
   runner.finish(enc);
   assert.equal((await runner.stats()).handles, 0, 'nothing left once the decode and its encoder output are done');
 });
+
+/** Gap between the two largest values of a (filtered) row of logits. */
+function topGap(row: Float32Array): number {
+  let a = -Infinity;
+  let b = -Infinity;
+  for (const v of row) {
+    if (v > a) [a, b] = [v, a];
+    else if (v > b) b = v;
+  }
+  return a - b;
+}
 
 function feats(nMels: number, seed: number): Float32Array {
   const f = new Float32Array(nMels * 3000);

@@ -366,8 +366,14 @@ test('lower-priority work waits for a higher-priority caller between its steps',
   let lowSteps = 0;
   let highDone = false;
   let lowStepsWhenHighDone = -1;
+  // The low caller starts once the high one has its prompt's answer, so their rows never share a run
+  // (two prompts sent within a few ms of each other can, and then the low caller's steps would ride
+  // along in the high caller's runs, which is allowed and not what this test is about).
+  let highPrompted!: () => void;
+  const prompted = new Promise<void>((r) => (highPrompted = r));
   const high = (async () => {
     let cache = (await sched.decode(prompt, 1, a!, null, { priority: 2 })).cache;
+    highPrompted();
     for (const t of [440n, 2068n, 307n, 1029n]) {
       await pause(30); // a busy caller, slow to come back
       cache = (await sched.decode(BigInt64Array.of(t), 1, a!, cache, { priority: 2 })).cache;
@@ -377,7 +383,7 @@ test('lower-priority work waits for a higher-priority caller between its steps',
     lowStepsWhenHighDone = lowSteps;
   })();
   const low = (async () => {
-    await pause(5);
+    await prompted;
     let cache = (await sched.decode(prompt, 1, b!, null)).cache;
     while (!highDone || lowSteps < 3) {
       cache = (await sched.decode(BigInt64Array.of(440n), 1, b!, cache)).cache;

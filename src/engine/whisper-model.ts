@@ -226,7 +226,6 @@ export class WhisperModel {
     opts: DecodeOptions = {},
   ): Promise<DecodeOutput> {
     const seq = tokens.length / batch;
-    if (opts.greedy && opts.greedy.length !== batch) throw new RangeError(`${opts.greedy.length} greedy mask(s) for ${batch} row(s)`);
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, seq]),
       use_cache_branch: new ort.Tensor('bool', new Uint8Array([cache ? 1 : 0]), [1]),

@@ -4,11 +4,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import type { Command } from 'commander';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKeys } from '../../src/server/auth.ts';
-import { isLoopback, loadServerConfig, maskedConfig } from '../../src/server/config.ts';
+import { ENV_VARS, isLoopback, loadServerConfig, maskedConfig } from '../../src/server/config.ts';
+import { SETTINGS } from '../../src/server/settings.ts';
 import { STATUS_BY_KIND, toHttpError } from '../../src/server/http-errors.ts';
 import { EarshotError } from '../../src/errors.ts';
 import { BIN } from './helpers.ts';
@@ -126,11 +128,11 @@ test('the binary refuses 0.0.0.0 without a key: one line on stderr, non-zero exi
 });
 
 test('every `earshot serve` flag reaches its setting', async () => {
-  const { serveCommand, serveFlagsToConfig } = await import('../../src/cli/serve.ts');
+  const { serveCommand, flagsToConfig } = await import('../../src/cli/serve.ts');
   const cmd = serveCommand();
   let config: ReturnType<typeof loadServerConfig> | undefined;
-  cmd.action((flags: Parameters<typeof serveFlagsToConfig>[0]) => {
-    config = loadServerConfig({ env: {}, flags: serveFlagsToConfig(flags) });
+  cmd.action((_flags: unknown, self: Command) => {
+    config = loadServerConfig({ env: {}, flags: flagsToConfig(self) });
   });
   await cmd.parseAsync(
     ['--max-streams', '3', '--stream-silence', '700', '--stream-partial-interval', '250', '--stream-max-message-bytes', '2048', '--sample-len', '9', '--no-vad-filter'],
@@ -143,4 +145,19 @@ test('every `earshot serve` flag reaches its setting', async () => {
   assert.equal(config.streamMaxMessageBytes, 2048);
   assert.equal(config.sampleLen, 9);
   assert.equal(config.vadFilter, false);
+});
+
+test('each setting has one variable and one flag of its own, and `serve --help` names both with the default', async () => {
+  const { serveCommand } = await import('../../src/cli/serve.ts');
+  const help = serveCommand().helpInformation().replace(/\s+/g, ' ');
+  const envs = Object.values(ENV_VARS);
+  const flags = Object.values(SETTINGS).map((s) => s.flag.split(' ')[0]!);
+  assert.equal(new Set(envs).size, envs.length, 'variables are unique');
+  assert.equal(new Set(flags).size, flags.length, 'flags are unique');
+  for (const [name, s] of Object.entries(SETTINGS)) {
+    assert.ok(help.includes(s.flag.split(' ')[0]!), `--help lists ${s.flag}`);
+    assert.ok(help.includes(`$${s.env}`), `--help names ${s.env} (${name})`);
+  }
+  assert.match(help, /--port <n> .*\(default 8000\)/);
+  assert.match(help, /--job-retention <time> .*\(default 7d\)/);
 });

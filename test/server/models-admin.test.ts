@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { serveFlagsToConfig } from '../../src/cli/serve.ts';
+import { flagsToConfig, serveCommand } from '../../src/cli/serve.ts';
 import { unloadAll } from '../../src/decoding/whisper.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
@@ -63,7 +63,9 @@ test('--extra-model values: [id=]model[@dtype]', () => {
 });
 
 test('extra models come from the flag (repeatable), EARSHOT_EXTRA_MODELS and EARSHOT_MODEL_TTL', () => {
-  const fromFlags = loadServerConfig({ env: {}, flags: serveFlagsToConfig({ extraModel: ['tiny', 'b=base@q8'], modelTtl: '90' }) });
+  const cmd = serveCommand().action(() => {});
+  cmd.parse(['--extra-model', 'tiny', '--extra-model', 'b=base@q8', '--model-ttl', '90'], { from: 'user' });
+  const fromFlags = loadServerConfig({ env: {}, flags: flagsToConfig(cmd) });
   assert.deepEqual(fromFlags.extraModels, ['tiny', 'b=base@q8']);
   assert.equal(fromFlags.modelTtlS, 90);
   const fromEnv = loadServerConfig({ env: { EARSHOT_EXTRA_MODELS: 'tiny, small=small@q8', EARSHOT_MODEL_TTL: '1.5' } });

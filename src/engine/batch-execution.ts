@@ -1,0 +1,181 @@
+// Running one batch for the BatchScheduler (scheduler.ts): the chosen calls' inputs are laid out as
+// one model call, the model runs, and each caller gets its own rows back with a ticket that tells
+// the dispatch policy (batch-policy.ts) to expect it again. A batched run that fails is retried
+// call by call, so a bad call rejects only its own caller.
+//
+// The hub's merged decoders take no attention mask, so rows can share a decoder run only when
+// their self-attention caches have the same length (no padding): that is what a call's key says.
+// A group's rows keep their KV tensors between steps (batch-cache.ts): the same rows in the same
+// order feed the last run's present tensors straight back; rows are copied only when membership or
+// order changes.
+import ort from 'onnxruntime-node';
+import { concatFloat32 } from '../audio/chunks.ts';
+import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
+import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
+import type { LogitMask } from './greedy-pick.ts';
+import type { DecodeOutput, WhisperModel } from './whisper-model.ts';
+
+type Tensor = ort.Tensor;
+
+/** What the scheduler needs from the model it drives. */
+export type BatchableModel = Pick<WhisperModel, 'dims' | 'encode' | 'decode'> & Partial<Pick<WhisperModel, 'crossAttentions'>>;
+
+export interface ExecutionCounters {
+  runs: { encode: number; prompt: number; step: number };
+  rows: { encode: number; prompt: number; step: number };
+  /** Step runs that fed the previous run's tensors back unchanged. */
+  reused: number;
+  /** Step runs that copied self-attention rows (membership or order changed). */
+  selfCopies: number;
+  /** Step runs that copied cross-attention rows (membership changed). */
+  crossCopies: number;
+  /** Batched runs that failed and were retried call by call. */
+  retries: number;
+}
+
+export const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+export class BatchExecution {
+  readonly counters: ExecutionCounters = {
+    runs: { encode: 0, prompt: 0, step: 0 },
+    rows: { encode: 0, prompt: 0, step: 0 },
+    reused: 0,
+    selfCopies: 0,
+    crossCopies: 0,
+    retries: 0,
+  };
+  private readonly noEncoder: Tensor;
+
+  /**
+   * `ticket` makes the ticket a result is handed out with; `encodedTickets` remembers the ticket of
+   * each encoder output handed out (a prompt call on it inherits it).
+   */
+  constructor(
+    private readonly model: BatchableModel,
+    private readonly ticket: (group: string, priority: number) => Ticket,
+    private readonly encodedTickets: WeakMap<Tensor, Ticket>,
+  ) {
+    this.noEncoder = new ort.Tensor('float32', new Float32Array(0), [1, 0, model.dims.dModel]);
+  }
+
+  /** Runs `calls` as one batch; if that fails, each on its own, so only a failing call is rejected. */
+  async runGroup(calls: Call[]): Promise<void> {
+    let deliver: () => void;
+    try {
+      deliver = await this.runBatch(calls);
+    } catch (e) {
+      if (calls.length === 1) {
+        calls[0]!.reject(e);
+        return;
+      }
+      this.counters.retries++;
+      for (const c of calls) {
+        try {
+          (await this.runBatch([c]))();
+        } catch (e1) {
+          c.reject(e1);
+        }
+      }
+      return;
+    }
+    deliver();
+  }
+
+  /** One model run for `calls` (all of one key); returns the function that hands out the results. */
+  private async runBatch(calls: Call[]): Promise<() => void> {
+    const head = calls[0]!;
+    if (head.kind === 'encode') return this.runEncode(calls as EncodeCall[]);
+    if (head.kind === 'prompt') return this.runPrompt(calls as PromptCall[]);
+    return this.runStep(calls as StepCall[]);
+  }
+
+  private async runEncode(calls: EncodeCall[]): Promise<() => void> {
+    const total = calls.reduce((n, c) => n + c.rows, 0);
+    const features = calls.length === 1 ? calls[0]!.features : concatFloat32(calls.map((c) => c.features));
+    const out = await this.model.encode(features, total);
+    this.counters.runs.encode++;
+    this.counters.rows.encode += total;
+    const data = out.data as Float32Array;
+    const perRow = data.length / total;
+    const rest = out.dims.slice(1);
+    return () => {
+      let at = 0;
+      for (const c of calls) {
+        const t = calls.length === 1 ? out : new ort.Tensor('float32', data.slice(at * perRow, (at + c.rows) * perRow), [c.rows, ...rest]);
+        at += c.rows;
+        this.encodedTickets.set(t, this.ticket(PROMPT_GROUP, c.priority));
+        c.resolve(t);
+      }
+    };
+  }
+
+  private async runPrompt(calls: PromptCall[]): Promise<() => void> {
+    const total = calls.reduce((n, c) => n + c.rows, 0);
+    const tokens = calls.length === 1 ? calls[0]!.tokens : concatBigInt(calls.map((c) => c.tokens));
+    const encoded =
+      calls.length === 1
+        ? calls[0]!.encoded
+        : new ort.Tensor('float32', concatFloat32(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
+    const out = await this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) });
+    this.counters.runs.prompt++;
+    this.counters.rows.prompt += total;
+    const state = new KvState(out.cache.length, out.cache.self, out.cache.cross, range(0, total).map(newOrigin));
+    return () => this.deliver(calls, out, state);
+  }
+
+  private async runStep(calls: StepCall[]): Promise<() => void> {
+    // Lay rows out in the order of the states they come from, so a cohort that comes back whole
+    // lines up with its previous run whatever order its callers arrived in.
+    const laid = [...calls].sort((a, b) => a.cache.state.id - b.cache.state.id || a.cache.rows[0]! - b.cache.rows[0]!);
+    const layout: StateRow[] = laid.flatMap((c) => c.cache.rows.map((row) => ({ state: c.cache.state, row })));
+    const asm = assembleCache(layout);
+    const total = layout.length;
+    const tokens = laid.length === 1 ? laid[0]!.tokens : concatBigInt(laid.map((c) => c.tokens));
+    const out = await this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) });
+    const c = this.counters;
+    c.runs.step++;
+    c.rows.step += total;
+    if (asm.selfCopied) c.selfCopies++;
+    else c.reused++;
+    if (asm.crossCopied) c.crossCopies++;
+    const state = new KvState(out.cache.length, out.cache.self, asm.cache.cross, asm.origins);
+    return () => this.deliver(laid, out, state);
+  }
+
+  /** Hands each caller its rows of a decoder run's output, in layout order. */
+  private deliver(calls: (PromptCall | StepCall)[], out: DecodeOutput, state: KvState): void {
+    const vocab = this.model.dims.vocabSize;
+    let at = 0;
+    for (const c of calls) {
+      const one = calls.length === 1;
+      const slice = (a: Float32Array) => (one ? a : a.slice(at * vocab, (at + c.rows) * vocab));
+      const cache = new ScheduledCache(state, range(at, c.rows), this.ticket(stepGroup(state.length), c.priority), c.priority);
+      const picked = c.greedy !== undefined && c.greedy.every((m) => m !== null);
+      c.resolve({
+        logits: picked ? NO_LOGITS : slice(out.logits),
+        positionLogits: out.positionLogits && slice(out.positionLogits),
+        picks: c.greedy && out.picks?.slice(at, at + c.rows),
+        cache,
+      });
+      at += c.rows;
+    }
+  }
+}
+
+const NO_LOGITS = new Float32Array(0);
+
+/** The calls' greedy masks row by row (null for rows without), or undefined when no call has any. */
+function greedyRows(calls: readonly (PromptCall | StepCall)[]): (LogitMask | null)[] | undefined {
+  if (!calls.some((c) => c.greedy)) return undefined;
+  return calls.flatMap((c) => c.greedy ?? new Array<null>(c.rows).fill(null));
+}
+
+function concatBigInt(parts: readonly BigInt64Array[]): BigInt64Array {
+  const out = new BigInt64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { EarshotError } from '../errors.ts';
-import { DEFAULTS, FLAGS, MAX_SAMPLE_LEN, parseCliOptions, transcribeOptionsSchema } from './transcribe-options.ts';
+import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
+import { DEFAULTS, FLAGS, parseCliOptions, transcribeOptionsSchema } from './transcribe-options.ts';
 
 const EXAMPLES = `
 Manifests are JSON Lines, one file per line, as shared/audio/*/manifest.jsonl:

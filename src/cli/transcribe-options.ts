@@ -4,12 +4,11 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_DURATION_S } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
+import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
 import { EarshotError } from '../errors.ts';
 import { DEFAULT_ZH_SCRIPT, ZH_SCRIPTS } from '../output/chinese.ts';
 import type { ResponseFormat } from '../output/formats.ts';
 
-/** Half the decoder's 448 positions, as openai/whisper: the other half is kept for the prompt. */
-export const MAX_SAMPLE_LEN = 224;
 
 export const CLI_FORMATS = ['txt', 'srt', 'vtt', 'json', 'verbose_json'] as const;
 export type CliFormat = (typeof CLI_FORMATS)[number];

@@ -3,7 +3,8 @@
 // then hands over to transcribe-run.ts (imported on use, so other commands start quickly).
 import { Command } from 'commander';
 import { ZH_SCRIPTS } from '../output/chinese.ts';
-import { CLI_FORMATS, DEFAULTS, MAX_SAMPLE_LEN, parseTranscribeOptions } from './transcribe-options.ts';
+import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
+import { CLI_FORMATS, DEFAULTS, parseTranscribeOptions } from './transcribe-options.ts';
 
 const EXAMPLES = `
 Output:

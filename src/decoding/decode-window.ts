@@ -10,7 +10,7 @@ import { compressionRatio } from './compression.ts';
 import type { Pick } from '../engine/greedy-pick.ts';
 import { buildLogitFilters, maskFor } from './logit-filters.ts';
 import { logSumExp } from './math.ts';
-import { initialTokens, N_TEXT_CTX, sotSequence, type Task } from './sot.ts';
+import { initialTokens, MAX_SAMPLE_LEN, sotSequence, type Task } from './sot.ts';
 import { BeamSearchDecoder, GreedyDecoder, rankCandidates, type TokenDecoder } from './token-decoders.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 
@@ -20,7 +20,7 @@ export interface WindowDecodeOptions {
   language?: string;
   /** 0: greedy or beam search; above 0: sampling. */
   temperature?: number;
-  /** Most tokens to sample (openai: n_text_ctx / 2 = 224). */
+  /** Most tokens to sample (default MAX_SAMPLE_LEN, 224). */
   sampleLen?: number;
   /** Candidates sampled at a temperature above 0; the most likely one wins. */
   bestOf?: number;
@@ -99,7 +99,7 @@ export async function decodeWindow(
     withoutTimestamps: options.withoutTimestamps,
     maxInitialTimestamp: options.maxInitialTimestamp,
   });
-  const sampleLen = options.sampleLen ?? Math.floor(N_TEXT_CTX / 2);
+  const sampleLen = options.sampleLen ?? MAX_SAMPLE_LEN;
   const vocab = model.dims.vocabSize;
 
   const beamSize = temperature === 0 ? options.beamSize : undefined;

@@ -1,5 +1,6 @@
 // The result types of transcription, shared by the decoder, the CLI and the server. Field names
 // follow openai/whisper's segments (and OpenAI's verbose_json) so they serialise without renaming.
+import type { Task } from './sot.ts';
 
 /** A word of a segment with its time (seconds); `word` keeps its leading space, as in the text. */
 export interface Word {
@@ -30,7 +31,7 @@ export interface TranscriptionInfo {
   languageProbability: number;
   /** Seconds of input audio. */
   duration: number;
-  task: 'transcribe' | 'translate';
+  task: Task;
 }
 
 export interface Transcription extends TranscriptionInfo {

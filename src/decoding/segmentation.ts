@@ -3,7 +3,12 @@
 // consecutive timestamp tokens; a single timestamp at the very end means "no more speech in this
 // window" (consume it all); otherwise the unfinished tail is dropped and the next window starts at
 // the last timestamp. Pure arithmetic on token ids: decoding text is the caller's job.
+import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
+import { HOP_LENGTH } from '../features/index.ts';
 import { TIME_PRECISION } from './tokenizer.ts';
+
+/** Seconds per mel frame (10 ms). */
+export const SECONDS_PER_FRAME = HOP_LENGTH / TARGET_SAMPLE_RATE;
 
 /** Mel frames in one 30 s window. */
 export const N_FRAMES = 3000;
@@ -41,7 +46,7 @@ export interface WindowInfo {
 
 /** Start of the window at `seek` frames, in seconds, computed as transcribe.py does. */
 export function seekToSeconds(seek: number): number {
-  return (seek * 160) / 16000;
+  return seek * SECONDS_PER_FRAME;
 }
 
 /** Splits a window's sampled tokens (after the SOT sequence, before EOT). */
@@ -78,7 +83,7 @@ export function splitWindow(tokens: readonly number[], w: WindowInfo): WindowSpl
 
   // No complete pair: the whole window is one segment, ending at the last timestamp if there is
   // one past <|0.00|>, else at the end of the audio in the window.
-  let duration = (w.segmentSize * 160) / 16000;
+  let duration = w.segmentSize * SECONDS_PER_FRAME;
   for (let i = n - 1; i >= 0; i--) {
     if (isTs(i)) {
       if (tokens[i] !== tsBegin) duration = (tokens[i]! - tsBegin) * TIME_PRECISION;

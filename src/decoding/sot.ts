@@ -12,6 +12,9 @@ export type Task = 'transcribe' | 'translate';
 /** Whisper's decoder context (n_text_ctx); every released model has 448. */
 export const N_TEXT_CTX = 448;
 
+/** Most tokens sampled in one window: half the decoder's positions, as openai/whisper; the other half is kept for the prompt. */
+export const MAX_SAMPLE_LEN = N_TEXT_CTX / 2;
+
 export interface SotOptions {
   /** Code, name or alias ("de", "German", "castilian"). Multilingual default: "en", as openai. */
   language?: string;

@@ -2,12 +2,13 @@
 // 30 s windows from `seek`; each window is decoded with temperature fallback, split into segments
 // at timestamp pairs, and the window moves to the last complete segment. Segments come out as an
 // async iterator, one window at a time, so callers can stream them.
+import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
 import { EarshotError } from '../errors.ts';
 import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';
 import { detectLanguage } from './language.ts';
 import { resolveLanguage } from './languages.ts';
 import type { Segment, TranscriptionInfo, Transcription } from './segment.ts';
-import { seekToSeconds, splitWindow } from './segmentation.ts';
+import { SECONDS_PER_FRAME, seekToSeconds, splitWindow } from './segmentation.ts';
 import { encodePrompt, type Task } from './sot.ts';
 import type { Whisper } from './whisper.ts';
 import { addWordTimestamps, assertWordTimestampsSupported } from './word-timestamps.ts';
@@ -61,8 +62,6 @@ export interface TranscriptionRun extends TranscriptionInfo {
   segments: AsyncGenerator<Segment, void, undefined>;
 }
 
-const HOP = 160;
-const SAMPLE_RATE = 16000;
 
 export interface FallbackThresholds {
   compressionRatio: number | null;
@@ -127,12 +126,12 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
   const tok = w.tokenizer;
   // Shorter audio first: a few seconds sent while a long file transcribes waits for one of the
   // file's runs, not for its turn in a round robin (see the scheduler's priorities).
-  const priority = options.priority ?? -Math.ceil(samples.length / (SAMPLE_RATE * 30));
+  const priority = options.priority ?? -Math.ceil(samples.length / (TARGET_SAMPLE_RATE * 30));
   const runner = w.runner.withPriority?.(priority) ?? w.runner;
   if (options.wordTimestamps) assertWordTimestampsSupported(runner, tok);
   const mel = await w.mel.longForm(samples);
   const contentFrames = mel.contentFrames;
-  const duration = samples.length / SAMPLE_RATE;
+  const duration = samples.length / TARGET_SAMPLE_RATE;
   const chunkFrames = mel.chunkFrames;
   const windowFeatures = new Float32Array(mel.nMels * chunkFrames);
 
@@ -264,7 +263,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
       } finally {
         runner.finish?.(encoded);
       }
-      options.onProgress?.(Math.min(contentFrames, seek) * HOP / SAMPLE_RATE, duration, { seek, previousTokens: allTokens.slice(promptResetSince) });
+      options.onProgress?.(Math.min(contentFrames, seek) * SECONDS_PER_FRAME, duration, { seek, previousTokens: allTokens.slice(promptResetSince) });
     }
   }
 

@@ -3,12 +3,12 @@
 // of zeros between them, the joined audio is transcribed as usual, and every timestamp is mapped
 // back to the original file's time line. Nothing but the regions reaches the model, so silence and
 // noise between them cannot turn into invented text, and a file without speech decodes nothing.
+import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
 import { EarshotError } from '../errors.ts';
 import type { Segment } from './segment.ts';
 import { type TranscribeOptions, type TranscriptionRun, transcribe } from './transcribe.ts';
 import type { Whisper } from './whisper.ts';
 
-const SAMPLE_RATE = 16000;
 /** Zeros put between two joined regions (that do not touch in the original). */
 export const DEFAULT_GAP_SAMPLES = 1600;
 
@@ -82,7 +82,7 @@ export function toSourceTime(layout: SpeechLayout, seconds: number, edge: 'start
   const { pieces } = layout;
   if (pieces.length === 0) return 0;
   // Snapped to whole samples when within rounding of one, so seams and gap edges compare exactly.
-  const raw = seconds * SAMPLE_RATE;
+  const raw = seconds * TARGET_SAMPLE_RATE;
   const x = Math.abs(raw - Math.round(raw)) < 1e-6 ? Math.round(raw) : raw;
   // The piece k whose span, with the gap after it, holds x; ends take the left-closed side.
   let lo = 0;
@@ -96,9 +96,9 @@ export function toSourceTime(layout: SpeechLayout, seconds: number, edge: 'start
   const p = pieces[lo]!;
   const inside = Math.max(0, x - p.offset);
   const length = p.sourceEnd - p.sourceStart;
-  if (inside < length || (edge === 'end' && inside === length)) return (p.sourceStart + inside) / SAMPLE_RATE;
+  if (inside < length || (edge === 'end' && inside === length)) return (p.sourceStart + inside) / TARGET_SAMPLE_RATE;
   const next = pieces[lo + 1];
-  return (edge === 'start' && next ? next.sourceStart : p.sourceEnd) / SAMPLE_RATE;
+  return (edge === 'start' && next ? next.sourceStart : p.sourceEnd) / TARGET_SAMPLE_RATE;
 }
 
 /** A decoded segment of the joined audio, moved to the original time line. */
@@ -126,7 +126,7 @@ export async function transcribeSpeech(
   options: TranscribeOptions = {},
 ): Promise<TranscriptionRun> {
   const layout = layoutSpeech(regions, samples.length);
-  const duration = samples.length / SAMPLE_RATE;
+  const duration = samples.length / TARGET_SAMPLE_RATE;
   const requested = options.language?.trim().toLowerCase();
   const detect = w.tokenizer.isMultilingual && (requested === undefined || requested === '' || requested === 'auto');
   if (layout.pieces.length === 0 && detect) {

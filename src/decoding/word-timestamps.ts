@@ -13,6 +13,7 @@ import type { ModelRunner, EncodedAudio } from '../engine/whisper-model.ts';
 import { EarshotError } from '../errors.ts';
 import { dtw } from './dtw.ts';
 import { medianFilterRows } from './median-filter.ts';
+import { SECONDS_PER_FRAME } from './segmentation.ts';
 import type { Word } from './segment.ts';
 import { sotSequence, type Task } from './sot.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
@@ -283,7 +284,7 @@ export async function addWordTimestamps(runner: ModelRunner, tok: WhisperTokeniz
     first += n;
   }
 
-  const timeOffset = (input.seek * 160) / 16000;
+  const timeOffset = input.seek * SECONDS_PER_FRAME;
   const round2 = (x: number) => Math.round(x * 100) / 100;
   let lastSpeech = input.lastSpeechTimestamp;
   let index = 0;

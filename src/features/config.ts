@@ -2,7 +2,11 @@
 // transformers' WhisperFeatureExtractor is built from). Only the fields the log-mel needs are read;
 // `mel_filters`, when present, is ignored because the bank is computed (see mel-filters.ts).
 import { z } from 'zod';
+import { TARGET_SAMPLE_RATE } from '../audio/types.ts';
 import { EarshotError } from '../errors.ts';
+
+/** Samples between two mel frames (10 ms at 16 kHz), as every Whisper model has it. */
+export const HOP_LENGTH = 160;
 
 export interface FeatureConfig {
   /** Mel bands: 80 (most models) or 128 (large-v3 and its turbo). */
@@ -20,8 +24,8 @@ const positiveInt = z.number().int().positive();
 
 const preprocessorSchema = z.object({
   feature_size: positiveInt,
-  sampling_rate: positiveInt.default(16000),
-  hop_length: positiveInt.default(160),
+  sampling_rate: positiveInt.default(TARGET_SAMPLE_RATE),
+  hop_length: positiveInt.default(HOP_LENGTH),
   n_fft: positiveInt.default(400),
   chunk_length: positiveInt.default(30),
   n_samples: positiveInt.optional(),

@@ -1,3 +1,3 @@
 // Public face of the features stage: Whisper's log-mel input for the encoder.
-export { parsePreprocessorConfig, whisperFeatureConfig, type FeatureConfig } from './config.ts';
+export { HOP_LENGTH, parsePreprocessorConfig, whisperFeatureConfig, type FeatureConfig } from './config.ts';
 export { LogMelExtractor, LongFormMel } from './log-mel.ts';

@@ -3,13 +3,14 @@
 // the event loop; a worker thread computes it instead. Short files stay on the main thread, where
 // the job costs less than the round trip. One worker: the other cores belong to onnxruntime.
 import { Worker } from 'node:worker_threads';
+import { TARGET_SAMPLE_RATE } from '../audio/types.ts';
 import { EarshotError } from '../errors.ts';
 import type { FeatureConfig } from './config.ts';
 import { type LogMelExtractor, LongFormMel } from './log-mel.ts';
 import type { MelJob, MelReply } from './mel-worker.ts';
 
 /** Inputs shorter than this (in samples, 60 s at 16 kHz) are computed in place. */
-const IN_PLACE_BELOW = 60 * 16000;
+const IN_PLACE_BELOW = 60 * TARGET_SAMPLE_RATE;
 
 export class MelPool {
   private worker: Worker | null = null;

@@ -4,9 +4,8 @@
 // effective configuration are all derived from this table, so a new setting is one entry here.
 import { z } from 'zod';
 import { DEFAULT_MAX_DURATION_S } from '../audio/index.ts';
+import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
 
-/** Half the decoder's 448 positions, as openai/whisper: the other half is kept for the prompt. */
-const MAX_SAMPLE_LEN = 224;
 
 const number = (min: number, max: number, int = false) =>
   z.preprocess(
@@ -68,18 +67,27 @@ export const SETTINGS = {
   port: setting(number(0, 65535, true).default(8000), 'EARSHOT_PORT', '--port <n>', 'port; 0 picks a free one'),
   apiKeys: setting(list.default([]), 'EARSHOT_API_KEYS', '--api-key <key>', 'accept this API key (repeatable; the variable takes a comma-separated list)', { secret: true }),
   apiKeysFile: setting(text().optional(), 'EARSHOT_API_KEYS_FILE', '--api-keys-file <file>', 'file with one API key per line (blank lines and # comments skipped)'),
+  adminKeys: setting(list.default([]), 'EARSHOT_ADMIN_KEYS', '--admin-key <key>', 'accept this admin API key: it may also load, unload and swap models (repeatable; the variable takes a comma-separated list)', { secret: true }),
+  adminKeysFile: setting(text().optional(), 'EARSHOT_ADMIN_KEYS_FILE', '--admin-keys-file <file>', 'file with one admin API key per line (blank lines and # comments skipped)'),
   insecureNoAuth: setting(boolean.default(false), 'EARSHOT_INSECURE_NO_AUTH', '--insecure-no-auth', 'allow listening beyond loopback without any API key'),
   corsOrigins: setting(list.default([]), 'EARSHOT_CORS_ORIGINS', '--cors-origin <origin>', 'allow this browser origin (repeatable; * for any); CORS is off otherwise'),
   model: setting(text().default('base'), 'EARSHOT_MODEL', '--model <model>', 'catalogue name, hub repository id or model folder'),
   modelId: setting(text().optional(), 'EARSHOT_MODEL_ID', '--model-id <id>', 'the id clients see for the model (default: its catalogue name, repository id or folder name)'),
   extraModels: setting(list.default([]), 'EARSHOT_EXTRA_MODELS', '--extra-model <spec>', "serve another model too, chosen by the request's model field: [id=]model[@dtype] (repeatable)"),
   modelTtlS: setting(number(0, 1e7).default(0), 'EARSHOT_MODEL_TTL', '--model-ttl <s>', 'unload a model idle this long; the next request loads it again (0: never)'),
+  allowPull: setting(list.default([]), 'EARSHOT_ALLOW_PULL', '--allow-pull <pattern>', "hub repositories an admin load may download, as glob patterns such as 'onnx-community/whisper-*' (repeatable; the catalogue's are always allowed)", { shownDefault: "the catalogue's repositories" }),
+  modelsDir: setting(text().optional(), 'EARSHOT_MODELS_DIR', '--models-dir <dir>', 'folder whose model folders an admin load may name (by their name in it); requests never name paths'),
+  maxLoadedModels: setting(number(1, 1000, true).default(4), 'EARSHOT_MAX_LOADED_MODELS', '--max-loaded-models <n>', 'most models loaded at once; an admin load beyond it gets 409'),
   dtype: setting(text().optional(), 'EARSHOT_DTYPE', '--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8" (default: the model\'s)'),
   device: setting(z.enum(['cpu', 'cuda', 'auto']).default('cpu'), 'EARSHOT_DEVICE', '--device <device>', 'cpu, cuda or auto'),
   threads: setting(number(0, 1024, true).default(0), 'EARSHOT_THREADS', '--threads <n>', 'threads per operator; 0 lets onnxruntime pick'),
   maxUploadBytes: setting(number(1, 2 ** 40, true).default(200 * 1000 * 1000), 'EARSHOT_MAX_UPLOAD_BYTES', '--max-upload-bytes <n>', 'largest accepted upload, bytes'),
+  maxUploadMemoryBytes: setting(number(0, 2 ** 40, true).default(256 * 1024 * 1024), 'EARSHOT_MAX_UPLOAD_MEMORY', '--max-upload-memory <bytes>', 'upload bytes held in memory, all requests together; beyond it uploads go to a private temporary file'),
   maxAudioSeconds: setting(number(0.001, 1e7).default(DEFAULT_MAX_DURATION_S), 'EARSHOT_MAX_AUDIO_SECONDS', '--max-audio-seconds <s>', 'longest accepted audio'),
   requestTimeoutS: setting(number(1, 1e6).default(3600), 'EARSHOT_REQUEST_TIMEOUT', '--request-timeout <s>', 'longest a request may take from its first byte to its last'),
+  bodyTimeoutS: setting(number(1, 1e6).default(30), 'EARSHOT_BODY_TIMEOUT', '--body-timeout <s>', 'a request body that sends less than --body-min-bytes in this long has its connection closed (408)'),
+  bodyMinBytes: setting(number(0, 2 ** 40, true).default(1024), 'EARSHOT_BODY_MIN_BYTES', '--body-min-bytes <n>', 'least a request body must send per --body-timeout (0: no rate check)'),
+  maxConnections: setting(number(1, 1e6, true).default(1024), 'EARSHOT_MAX_CONNECTIONS', '--max-connections <n>', 'client connections open at once (HTTP and WebSocket); more are closed on arrival'),
   queueSize: setting(number(0, 100000, true).default(64), 'EARSHOT_QUEUE_SIZE', '--queue-size <n>', 'requests that may wait for the model beyond the one running; more get 429'),
   sampleLen: setting(number(1, MAX_SAMPLE_LEN, true).default(MAX_SAMPLE_LEN), 'EARSHOT_SAMPLE_LEN', '--sample-len <n>', 'most tokens decoded per 30 s window'),
   shutdownTimeoutS: setting(number(0, 86400).default(30), 'EARSHOT_SHUTDOWN_TIMEOUT', '--shutdown-timeout <s>', 'how long requests in flight get to finish on SIGTERM'),
@@ -96,7 +104,8 @@ export const SETTINGS = {
   maxStreams: setting(number(0, 10000, true).default(16), 'EARSHOT_MAX_STREAMS', '--max-streams <n>', 'WebSocket streams open at once (/v1/realtime, /v1/stream); more are refused with close code 1013'),
   streamSilenceMs: setting(number(100, 10000, true).default(500), 'EARSHOT_STREAM_SILENCE_MS', '--stream-silence <ms>', 'silence that ends an utterance in a stream'),
   streamPartialIntervalMs: setting(number(100, 60000, true).default(500), 'EARSHOT_STREAM_PARTIAL_INTERVAL_MS', '--stream-partial-interval <ms>', "how often a stream's partial hypothesis is re-decoded, ms of audio"),
-  streamMaxMessageBytes: setting(number(1024, 64 * 1024 * 1024, true).default(1024 * 1024), 'EARSHOT_STREAM_MAX_MESSAGE_BYTES', '--stream-max-message-bytes <n>', 'largest WebSocket message a stream accepts, bytes'),
+  streamMaxMessageBytes: setting(number(1024, 64 * 1024 * 1024, true).default(1024 * 1024), 'EARSHOT_STREAM_MAX_MESSAGE_BYTES', '--stream-max-message-bytes <n>', 'largest WebSocket message a stream accepts, bytes (a larger one gets an error event; over 4 times this the stream is closed with 1009)'),
+  streamIdleTimeoutS: setting(number(1, 86400).default(60), 'EARSHOT_STREAM_IDLE_TIMEOUT', '--stream-idle-timeout <s>', 'a stream that sends no audio for this long is closed (1008)'),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

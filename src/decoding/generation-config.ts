@@ -76,12 +76,6 @@ export function parseGenerationConfig(json: unknown, source = 'generation_config
   };
 }
 
-/** Reads and validates `<dir>/generation_config.json`. */
-export async function loadGenerationConfig(modelDir: string): Promise<GenerationConfig> {
-  const path = `${modelDir}/generation_config.json`;
-  return parseGenerationConfig(await readJson(path), path);
-}
-
 /** Reads a JSON file, turning a missing or unparsable file into a typed error. */
 export async function readJson(path: string): Promise<unknown> {
   let text: string;

@@ -1,6 +1,7 @@
-// The one queue in front of the model: every transcription in the process waits here for its turn,
-// so requests never run the model concurrently (which would only oversubscribe the cores). It is
-// bounded: when it is full, callers get a typed `overloaded` error at once (the server answers 429
+// The one queue in front of the model: every transcription in the process waits here for its turn.
+// Up to `concurrency` of them run at once (as many as one batched decoder run takes rows: their
+// model calls share runs in the scheduler); the rest wait, so the cores are never oversubscribed
+// by more work than a batch. It is bounded: when it is full, callers get a typed `overloaded` error at once (the server answers 429
 // with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
 // priorities are served in arrival order.
 import { EarshotError } from '../errors.ts';

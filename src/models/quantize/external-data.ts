@@ -19,10 +19,6 @@ function allTensors(graph: Graph): Tensor[] {
   ];
 }
 
-export function hasExternalData(model: Model): boolean {
-  return allTensors(model.graph ?? {}).some((t) => t.dataLocation === EXTERNAL);
-}
-
 function entry(t: Tensor, key: string): string | undefined {
   return t.externalData?.find((e) => e.key === key)?.value ?? undefined;
 }

@@ -1,49 +1,33 @@
 // One live audio stream's pipeline, independent of the transport (both WebSocket protocols drive
 // it): 16 kHz samples come in as they arrive; Silero VAD finds where each utterance starts and
-// ends; while one is open a partial hypothesis is re-decoded over it every `partialIntervalMs` of
-// new audio and stabilised with LocalAgreement; at its end the final result (with segment
-// timestamps on the stream's time line) is decoded. Hand-written: it is the product's core.
+// ends; while one is open a partial hypothesis is re-decoded over it (stream-partials.ts); at its
+// end the final result, with segment timestamps on the stream's time line, is decoded
+// (stream-finals.ts, which also starts finals early on the VAD's tentative end). This file owns the
+// audio, the turns and the session's life. Hand-written: it is the product's core.
 //
 // Load rules, so that latency never grows without bound:
 // - all model work goes through the model's one queue (streams above files, finals above partials);
-// - a stream never has two partials queued or running: a partial that falls due meanwhile is dropped
-//   (and counted), as is one due while an earlier utterance's final is still pending, and a queued
-//   partial whose utterance has ended is withdrawn;
+// - partials are dropped rather than queued behind each other (see stream-partials.ts);
 // - the audio waiting for the VAD is bounded (`maxBacklogS`): beyond it a push is refused;
 // - the ring holds one utterance (at most `maxUtteranceS`, a forced endpoint) plus its pre-roll.
-//
-// Finals start early: once the VAD sees silence after speech, it knows where the utterance will end
-// if the silence lasts (`tentativeEnd`), well before the end is confirmed (silence plus padding
-// later). A speculative final is decoded then, over the audio up to that end that has arrived (the
-// rest of the padding is near-silence, which the window's zero padding stands in for), queued below
-// finals and above partials, and it becomes the final when the confirmed end matches (within the
-// padding, which a close next utterance may share); speech that resumes withdraws it. This hides
-// the encoder run, most of a final's cost on a CPU. Partials are not decoded while a speculation is
-// out (it is a better partial, and the stream is silent).
-//
-// Partials fall due by audio time, not wall time: live audio arrives in real time, so that is every
-// `partialIntervalMs` of wall time, and audio pushed faster than real time gives the same decisions
-// on any machine.
 import { SampleRing } from '../audio/ring-buffer.ts';
-import { decodeWindow } from '../decoding/decode-window.ts';
-import { detectLanguage } from '../decoding/language.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
-import { encodePrompt } from '../decoding/sot.ts';
-import type { Transcription } from '../decoding/segment.ts';
-import { transcribeAll } from '../decoding/transcribe.ts';
+import { encodePrompt, MAX_SAMPLE_LEN } from '../decoding/sot.ts';
 import type { Whisper } from '../decoding/whisper.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { LocalAgreement } from './local-agreement.ts';
 import { VAD_SAMPLE_RATE, type SpeechEvent } from './speech-segments.ts';
+import { Finals } from './stream-finals.ts';
+import { Partials } from './stream-partials.ts';
+import type { SessionParts, StreamEvent, StreamObserver, StreamStats, Utterance } from './stream-types.ts';
 import type { SileroVad } from './vad.ts';
 import { VadEndpointer } from './vad-endpointer.ts';
 
+export type { FinalSegment, StreamEvent, StreamObserver, StreamStats } from './stream-types.ts';
+export { FINAL_PRIORITY, SPECULATIVE_PRIORITY } from './stream-finals.ts';
+export { PARTIAL_PRIORITY } from './stream-partials.ts';
+
 const SR = VAD_SAMPLE_RATE;
-/** Queue priorities: above file transcription (0); a final before any stream's partial. */
-export const FINAL_PRIORITY = 20;
-export const SPECULATIVE_PRIORITY = 15;
-export const PARTIAL_PRIORITY = 10;
 /** Audio is fed to the VAD in slices of this many samples, so events come while the ring still holds their audio. */
 const SLICE = SR / 5;
 
@@ -66,7 +50,7 @@ export interface StreamSessionOptions {
   maxUtteranceS?: number;
   /** Most audio waiting for the VAD, seconds; a push beyond it is refused (default 60). */
   maxBacklogS?: number;
-  /** Token budget of a final's 30 s window (default 224). */
+  /** Token budget of a final's 30 s window (default MAX_SAMPLE_LEN, 224). */
   sampleLen?: number;
   /** Token budget of a partial hypothesis (default: sampleLen). */
   partialSampleLen?: number;
@@ -76,60 +60,6 @@ export interface StreamSessionOptions {
   observer?: StreamObserver;
   /** Called once when the session is closed (the server releases its hold on the model there). */
   onClose?: () => void;
-}
-
-export interface StreamObserver {
-  /** Seconds from a detected endpoint to its final. */
-  finalLatency?(seconds: number): void;
-  /** Seconds between two partial updates of one utterance. */
-  partialInterval?(seconds: number): void;
-  partialDropped?(): void;
-}
-
-export interface FinalSegment {
-  start: number;
-  end: number;
-  text: string;
-}
-
-/** What a session reports. Positions are seconds on the stream's time line (from its first sample). */
-export type StreamEvent =
-  | { type: 'speech_started'; item: number; start: number }
-  | { type: 'partial'; item: number; delta: string; committed: string; tentative: string }
-  | { type: 'speech_stopped'; item: number; end: number; forced: boolean }
-  | { type: 'final'; item: number; text: string; start: number; end: number; language: string; segments: FinalSegment[] }
-  | { type: 'error'; item: number | null; error: EarshotError };
-
-interface Utterance {
-  item: number;
-  /** Absolute sample where it starts. */
-  start: number;
-  /** Set once it has ended. */
-  end: number | null;
-  agreement: LocalAgreement;
-  committedText: string;
-  /** Utterance samples at which the next partial falls due. */
-  nextPartialAt: number;
-  lastPartialAt: number | null;
-  language: string | undefined;
-  /** Aborts its queued or running partial. */
-  partial: AbortController | null;
-  /** The final decoded early for a tentative end (see the header). */
-  speculation: Speculation | null;
-}
-
-interface Speculation {
-  end: number;
-  abort: AbortController;
-  result: Promise<Transcription>;
-}
-
-export interface StreamStats {
-  partials: number;
-  droppedPartials: number;
-  finals: number;
-  /** Finals that came from a speculative decode (see the header). */
-  speculated: number;
 }
 
 function bad(code: string, message: string): EarshotError {
@@ -148,15 +78,11 @@ export class StreamSession {
   private readonly emit: (e: StreamEvent) => void;
   private readonly ring: SampleRing;
   private readonly endpointer: VadEndpointer | null;
-  private readonly promptTokens: number[];
-  private readonly prompt: string | undefined;
   private readonly language: string | undefined;
-  private readonly partialRunner: ModelRunner;
+  private readonly partials: Partials;
+  private readonly finals: Finals;
   /** Serialises the feeding of audio (VAD order). */
   private feed: Promise<void> = Promise.resolve();
-  /** Finals are emitted in item order. */
-  private finals: Promise<void> = Promise.resolve();
-  private pendingFinals = 0;
   private backlog = 0;
   private utterance: Utterance | null = null;
   /** Manual turns: where the buffered audio starts (audio since the last commit or clear). */
@@ -183,8 +109,8 @@ export class StreamSession {
       threshold: options.threshold ?? 0.5,
       maxUtteranceS: positive('maxUtteranceS', options.maxUtteranceS ?? 30, 30),
       maxBacklogS: positive('maxBacklogS', options.maxBacklogS ?? 60, 3600),
-      sampleLen: options.sampleLen ?? 224,
-      partialSampleLen: options.partialSampleLen ?? options.sampleLen ?? 224,
+      sampleLen: options.sampleLen ?? MAX_SAMPLE_LEN,
+      partialSampleLen: options.partialSampleLen ?? options.sampleLen ?? MAX_SAMPLE_LEN,
       now: options.now ?? (() => performance.now()),
     };
     if (!(o.prefixPaddingMs >= 0 && o.prefixPaddingMs <= 2000)) {
@@ -201,8 +127,7 @@ export class StreamSession {
     } else if (!w.tokenizer.isMultilingual) {
       this.language = 'en';
     }
-    this.prompt = options.prompt || undefined;
-    this.promptTokens = this.prompt ? encodePrompt(w.tokenizer, this.prompt) : [];
+    const prompt = options.prompt || undefined;
     // Room for the longest utterance, its padding on both sides and the VAD's reporting delay.
     const slack = (2 * o.prefixPaddingMs + o.silenceMs) / 1000 + 2;
     this.ring = new SampleRing(Math.ceil((o.maxUtteranceS + slack) * SR));
@@ -214,7 +139,17 @@ export class StreamSession {
           maxSpeechS: o.maxUtteranceS,
         })
       : null;
-    this.partialRunner = w.runner.withPriority?.(PARTIAL_PRIORITY) ?? w.runner;
+    const parts: SessionParts = {
+      send: (e) => this.send(e),
+      fail: (item, e) => this.fail(item, e),
+      counts: this.counts,
+      observer: this.observer,
+      signal: this.aborter.signal,
+      now: o.now,
+    };
+    const promptTokens = prompt ? encodePrompt(w.tokenizer, prompt) : [];
+    this.partials = new Partials(w, parts, { intervalMs: o.partialIntervalMs, sampleLen: o.partialSampleLen, promptTokens }, () => this.utterance);
+    this.finals = new Finals(w, parts, { sampleLen: o.sampleLen, prompt, paddingMs: o.prefixPaddingMs });
   }
 
   get stats(): StreamStats {
@@ -279,7 +214,7 @@ export class StreamSession {
       const u = this.utterance;
       if (u) {
         u.partial?.abort();
-        this.withdraw(u);
+        this.finals.withdraw(u);
         this.utterance = null;
       }
       this.bufferStart = this.ring.written;
@@ -291,7 +226,7 @@ export class StreamSession {
    * emitted; nothing is emitted after that.
    */
   async end(): Promise<void> {
-    if (this.ended) return this.finals;
+    if (this.ended) return this.finals.settled;
     this.ended = true;
     this.serial(async () => {
       this.flushing = true;
@@ -303,7 +238,7 @@ export class StreamSession {
       if (this.utterance) this.endUtterance(this.ring.written, false);
     });
     await this.feed;
-    await this.finals;
+    await this.finals.settled;
   }
 
   /** The client is gone: withdraws queued work, stops running work between model calls, emits nothing more. */
@@ -326,10 +261,10 @@ export class StreamSession {
     u.end = end;
     u.partial?.abort();
     u.partial = null;
-    if (u.speculation && !this.fits(u.speculation, end)) this.withdraw(u);
+    if (u.speculation && !this.finals.fits(u.speculation, end)) this.finals.withdraw(u);
     this.bufferStart = end;
     this.send({ type: 'speech_stopped', item: u.item, end: end / SR, forced });
-    this.queueFinal(u, end);
+    this.finals.queue(u, end, this.ring.read(u.start, end));
   }
 
   private send(e: StreamEvent): void {
@@ -362,7 +297,7 @@ export class StreamSession {
       end: null,
       agreement: new LocalAgreement((t) => this.w.tokenizer.decode(t)),
       committedText: '',
-      nextPartialAt: Math.round((this.o.partialIntervalMs * SR) / 1000),
+      nextPartialAt: this.partials.firstAt,
       lastPartialAt: null,
       language: this.language,
       partial: null,
@@ -395,168 +330,13 @@ export class StreamSession {
   private maybePartial(): void {
     const u = this.utterance;
     if (!u || this.flushing || this.aborter.signal.aborted) return;
-    const have = this.ring.written - u.start;
-    if (have < u.nextPartialAt) return;
-    const interval = Math.round((this.o.partialIntervalMs * SR) / 1000);
-    u.nextPartialAt = have + interval;
-    if (u.speculation) return; // silence: the speculative final stands in for the partial
-    if (u.partial || this.pendingFinals > 0) {
-      this.counts.droppedPartials++;
-      this.observer.partialDropped?.();
-      return;
-    }
-    const ac = new AbortController();
-    u.partial = ac;
-    const signal = AbortSignal.any([ac.signal, this.aborter.signal]);
-    const samples = this.ring.read(u.start, this.ring.written);
-    this.w.queue
-      .run(() => this.decodePartial(u, samples, signal), { priority: PARTIAL_PRIORITY, signal })
-      .then(
-        (tokens) => this.applyPartial(u, tokens),
-        (e: unknown) => {
-          if (signal.aborted) return;
-          if (isEarshotError(e) && e.kind === 'overloaded') {
-            this.counts.droppedPartials++;
-            this.observer.partialDropped?.();
-          } else this.fail(u.item, e);
-        },
-      )
-      .finally(() => {
-        if (u.partial === ac) u.partial = null;
-      });
-  }
-
-  private async decodePartial(u: Utterance, samples: Float32Array, signal: AbortSignal): Promise<number[] | null> {
-    signal.throwIfAborted();
-    const runner = this.partialRunner;
-    const encoded = await runner.encode(this.w.features.window(samples), 1);
-    try {
-      signal.throwIfAborted();
-      if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
-      signal.throwIfAborted();
-      const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
-        withoutTimestamps: true,
-        sampleLen: this.o.partialSampleLen,
-        prompt: this.promptTokens,
-        language: u.language,
-        signal,
-      });
-      return signal.aborted ? null : r.tokens;
-    } finally {
-      runner.finish?.(encoded);
-    }
-  }
-
-  private applyPartial(u: Utterance, tokens: number[] | null): void {
-    if (tokens === null || u.end !== null || this.utterance !== u || this.aborter.signal.aborted) return;
-    const tok = this.w.tokenizer;
-    const a = u.agreement.update(tokens);
-    const committed = tok.decode(a.committed);
-    const delta = committed.startsWith(u.committedText) ? committed.slice(u.committedText.length) : tok.decode(a.newlyCommitted);
-    u.committedText = committed;
-    const full = tok.decode([...a.committed, ...a.tentative]);
-    const tentative = full.startsWith(committed) ? full.slice(committed.length) : tok.decode(a.tentative);
-    const now = this.o.now();
-    if (u.lastPartialAt !== null) this.observer.partialInterval?.((now - u.lastPartialAt) / 1000);
-    u.lastPartialAt = now;
-    this.counts.partials++;
-    this.send({ type: 'partial', item: u.item, delta, committed, tentative });
+    this.partials.maybe(u, this.ring.written - u.start, () => this.ring.read(u.start, this.ring.written), this.finals.pending > 0);
   }
 
   /** Starts, keeps or withdraws the open utterance's speculative final as the VAD's tentative end moves. */
   private speculate(): void {
     const u = this.utterance;
-    const end = this.endpointer?.tentativeEnd ?? null;
     if (!u || this.flushing) return;
-    if (end === null || end - u.start < SR / 10) {
-      this.withdraw(u);
-      return;
-    }
-    if (u.speculation?.end === end) return;
-    this.withdraw(u);
-    // A partial now would only delay the speculation (and the stream is silent): stop it.
-    u.partial?.abort();
-    const abort = new AbortController();
-    const signal = AbortSignal.any([abort.signal, this.aborter.signal]);
-    const samples = this.ring.read(u.start, Math.min(end, this.ring.written));
-    const result = this.w.queue.run(() => this.finalJob(u, samples, SPECULATIVE_PRIORITY), { priority: SPECULATIVE_PRIORITY, signal });
-    result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
-    u.speculation = { end, abort, result };
-  }
-
-  /**
-   * Whether a speculation serves as the final of an utterance ending at `end`: the same silence, give
-   * or take the padding a close next utterance took (the speculation then holds a little more of it).
-   */
-  private fits(s: Speculation, end: number): boolean {
-    return Math.abs(s.end - end) <= (this.o.prefixPaddingMs * SR) / 1000;
-  }
-
-  private withdraw(u: Utterance): void {
-    u.speculation?.abort.abort();
-    u.speculation = null;
-  }
-
-  private queueFinal(u: Utterance, end: number): void {
-    const endpointAt = this.o.now();
-    const samples = this.ring.read(u.start, end);
-    this.pendingFinals++;
-    // endUtterance has withdrawn a speculation for another end: what is left serves this one.
-    const early = u.speculation?.result ?? null;
-    u.speculation = null;
-    const result = early
-      ? early.then(
-          (t) => {
-            this.counts.speculated++;
-            return t;
-          },
-          () => this.decodeFinal(u, samples),
-        )
-      : this.decodeFinal(u, samples);
-    this.finals = this.finals.then(async () => {
-      try {
-        const t = await result;
-        const offset = u.start / SR;
-        const segments = t.segments
-          .filter((s) => s.text !== '')
-          .map((s) => ({ start: round(s.start + offset), end: round(s.end + offset), text: s.text }));
-        this.counts.finals++;
-        this.observer.finalLatency?.((this.o.now() - endpointAt) / 1000);
-        this.send({ type: 'final', item: u.item, text: t.text.trim(), start: round(offset), end: round(end / SR), language: t.language, segments });
-      } catch (e) {
-        this.fail(u.item, e);
-      } finally {
-        this.pendingFinals--;
-      }
-    });
-  }
-
-  /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
-  private async decodeFinal(u: Utterance, samples: Float32Array) {
-    const signal = this.aborter.signal;
-    const job = () => this.finalJob(u, samples, FINAL_PRIORITY);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.w.queue.run(job, { priority: FINAL_PRIORITY, signal });
-      } catch (e) {
-        if (!(isEarshotError(e) && e.kind === 'overloaded') || attempt >= 50) throw e;
-        await new Promise((r) => setTimeout(r, 100));
-        signal.throwIfAborted();
-      }
-    }
-  }
-
-  /** The final decode of `samples` (one utterance). */
-  private finalJob(u: Utterance, samples: Float32Array, priority: number): Promise<Transcription> {
-    return transcribeAll(this.w, samples, {
-      priority,
-      ...(u.language !== undefined ? { language: u.language } : {}),
-      // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
-      temperature: 0,
-      sampleLen: this.o.sampleLen,
-      ...(this.prompt !== undefined ? { initialPrompt: this.prompt } : {}),
-    });
+    this.finals.speculate(u, this.endpointer?.tentativeEnd ?? null, (end) => this.ring.read(u.start, Math.min(end, this.ring.written)));
   }
 }
-
-const round = (s: number): number => Math.round(s * 1000) / 1000;

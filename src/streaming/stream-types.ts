@@ -1,0 +1,70 @@
+// What a stream session reports and holds, shared by the session (stream-session.ts) and its two
+// workers: partial hypotheses (stream-partials.ts) and finals (stream-finals.ts).
+import type { Transcription } from '../decoding/segment.ts';
+import type { EarshotError } from '../errors.ts';
+import type { LocalAgreement } from './local-agreement.ts';
+
+export interface FinalSegment {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** What a session reports. Positions are seconds on the stream's time line (from its first sample). */
+export type StreamEvent =
+  | { type: 'speech_started'; item: number; start: number }
+  | { type: 'partial'; item: number; delta: string; committed: string; tentative: string }
+  | { type: 'speech_stopped'; item: number; end: number; forced: boolean }
+  | { type: 'final'; item: number; text: string; start: number; end: number; language: string; segments: FinalSegment[] }
+  | { type: 'error'; item: number | null; error: EarshotError };
+
+export interface StreamObserver {
+  /** Seconds from a detected endpoint to its final. */
+  finalLatency?(seconds: number): void;
+  /** Seconds between two partial updates of one utterance. */
+  partialInterval?(seconds: number): void;
+  partialDropped?(): void;
+}
+
+export interface StreamStats {
+  partials: number;
+  droppedPartials: number;
+  finals: number;
+  /** Finals that came from a speculative decode (see stream-finals.ts). */
+  speculated: number;
+}
+
+export interface Speculation {
+  end: number;
+  abort: AbortController;
+  result: Promise<Transcription>;
+}
+
+export interface Utterance {
+  item: number;
+  /** Absolute sample where it starts. */
+  start: number;
+  /** Set once it has ended. */
+  end: number | null;
+  agreement: LocalAgreement;
+  committedText: string;
+  /** Utterance samples at which the next partial falls due. */
+  nextPartialAt: number;
+  lastPartialAt: number | null;
+  language: string | undefined;
+  /** Aborts its queued or running partial. */
+  partial: AbortController | null;
+  /** The final decoded early for a tentative end (see stream-finals.ts). */
+  speculation: Speculation | null;
+}
+
+/** What the session lends its workers: how to report, the counters, and the stream's own abort. */
+export interface SessionParts {
+  send(e: StreamEvent): void;
+  fail(item: number | null, e: unknown): void;
+  readonly counts: StreamStats;
+  readonly observer: StreamObserver;
+  /** Aborted when the client is gone. */
+  readonly signal: AbortSignal;
+  now(): number;
+}

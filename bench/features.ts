@@ -2,6 +2,7 @@
 // against transformers.js's WhisperFeatureExtractor measured in the same run, and the cost of the
 // long-form path (whole-file mel, then one slice per window). The input is synthetic (tones, chirp
 // and noise, no silence), so no frame takes the zero-padding shortcut: the worst case.
+import '../src/engine/telemetry-off.ts'; // first: transformers.js loads onnxruntime-node
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { env, LogLevel, WhisperFeatureExtractor } from '@huggingface/transformers';

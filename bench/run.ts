@@ -1,5 +1,6 @@
 // `npm run bench -- <name> [args]`: runs bench/<name>.ts. Each benchmark measures earshot and its
 // baseline in the same run and prints the ratio, so figures from different machines are comparable.
+import '../src/engine/telemetry-off.ts'; // first: onnxruntime's telemetry off in every bench
 import { readdirSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url);

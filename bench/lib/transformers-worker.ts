@@ -1,6 +1,7 @@
 // Worker process for `bench/transcribe.ts`, the baseline's side: transformers.js's
 // automatic-speech-recognition pipeline, offline, on the same model folder, with the same thread
 // count, cut into back-to-back 30 s chunks (no stride) and the same token budget per chunk.
+import '../../src/engine/telemetry-off.ts'; // first: transformers.js loads onnxruntime-node
 import { basename, dirname } from 'node:path';
 import { type AutomaticSpeechRecognitionPipeline, env, LogLevel, pipeline } from '@huggingface/transformers';
 import { serve } from './child.ts';

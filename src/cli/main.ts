@@ -1,5 +1,6 @@
 // The `earshot` command line: one commander program, one module per sub-command. This file only
 // wires them together and turns a typed error into one line on stderr and a non-zero exit.
+import '../engine/telemetry-off.ts'; // first: onnxruntime's telemetry off in every command (see the module)
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEarshotError } from '../errors.ts';

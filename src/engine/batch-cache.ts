@@ -6,6 +6,7 @@
 // order differs from the state it reads; cross-attention rows (1500 frames each, the big ones) are
 // kept as they are whenever the new layout needs the same encoder rows in the same order, which is
 // what beam reordering within one window gives (every beam of a window reads the same audio).
+import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import type { DecoderCache } from './whisper-model.ts';
 

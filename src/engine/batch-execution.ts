@@ -8,6 +8,7 @@
 // A group's rows keep their KV tensors between steps (batch-cache.ts): the same rows in the same
 // order feed the last run's present tensors straight back; rows are copied only when membership or
 // order changes.
+import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { concatFloat32 } from '../audio/chunks.ts';
 import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';

@@ -8,6 +8,7 @@
 // onnxruntime's vectorised Exp does in 0.7 ms what took ~15 ms in JavaScript, and the rows never
 // leave the model's thread.
 // Sampling and beam search still take whole rows of logits: they need more than the best token.
+import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { GraphBuilder } from './onnx-graph.ts';
 

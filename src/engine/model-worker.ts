@@ -2,6 +2,7 @@
 // of it live here, so onnxruntime's blocking `session.run` never stalls the main event loop. Encoder
 // outputs and decoder caches stay in this thread, in a registry keyed by ids the main thread picks;
 // only features and tokens come in, and logits go out (transferred, not copied).
+import './telemetry-off.ts'; // first: checks this worker inherited onnxruntime's telemetry off
 import { parentPort, workerData } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { type ErrorKind, isEarshotError } from '../errors.ts';

@@ -5,6 +5,7 @@
 // `RemoteRunner` is what the main thread calls: the same ModelRunner interface, forwarded as
 // messages. Encoder outputs and KV caches never cross the thread: callers hold opaque handles, and
 // a FinalizationRegistry tells the worker when a handle is garbage collected.
+import './telemetry-off.ts'; // first: set in this thread, so that the model worker inherits it
 import { Worker } from 'node:worker_threads';
 import { EarshotError } from '../errors.ts';
 import type { EngineOptions } from './execution.ts';

@@ -1,6 +1,7 @@
 // A loaded Whisper model: the encoder and the merged decoder as onnxruntime sessions, with the KV
 // cache threaded between decoder steps. Everything above this file speaks in token ids, feature
 // arrays and logits; only this file knows the hub's tensor names and the cache layout.
+import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';

@@ -4,6 +4,7 @@
 // upstream's OnnxWrapper, each frame is fed with the last 64 samples of the previous frame in front
 // (576 samples in all) and the recurrent state [2, 1, 128] is carried from frame to frame, so one
 // `VadStream` is one audio stream. The session is shared: streams hold only their own state.
+import '../engine/telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';

@@ -11,6 +11,7 @@ import { log } from '../log.ts';
 import { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
+import { limitConnections } from './connection-limits.ts';
 import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
@@ -21,7 +22,7 @@ import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
 import { streamRoutes } from './routes/stream.ts';
-import { chooseProtocol, streamAuthorization } from './routes/stream-common.ts';
+import { streamAuthorization, websocketOptions } from './routes/stream-common.ts';
 import { modelRoutes } from './routes/models.ts';
 import { statusRoutes } from './routes/status.ts';
 import { isWebPath, webRoutes } from './web/routes.ts';
@@ -56,6 +57,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   });
+  limitConnections(app.server, config, metrics);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -78,10 +80,10 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     });
   }
 
-  // ws closes (1009) beyond 4x the message cap; up to that, an oversized message gets an error event.
+  // The frame cap (close 1009), socket errors, and the graceful end of open streams on close.
   // Registered before the key and rate-limit hooks: its own onRequest hook is what lets it close
   // the socket of an upgrade those hooks refuse (else the socket is never released).
-  await app.register(websocket, { options: { maxPayload: 4 * config.streamMaxMessageBytes, handleProtocols: chooseProtocol } });
+  await app.register(websocket, websocketOptions(ctx));
 
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;

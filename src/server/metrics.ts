@@ -116,6 +116,40 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  // Resource bounds (--max-upload-memory, --body-timeout/--body-min-bytes, --max-connections,
+  // --stream-idle-timeout, the stream frame cap, graceful stream shutdown).
+  readonly uploadMemoryBytes = new Gauge({
+    name: 'earshot_upload_memory_bytes',
+    help: 'Bytes of uploaded files held in memory now, all requests together (capped by --max-upload-memory)',
+    registers: [this.registry],
+  });
+  readonly uploadsSpooled = new Counter({
+    name: 'earshot_uploads_spooled_total',
+    help: 'Uploads written to a private temporary file because the memory cap was reached',
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'earshot_http_connections',
+    help: 'Client connections open now (HTTP and WebSocket)',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'earshot_http_connections_refused_total',
+    help: 'Connections closed on arrival because --max-connections were open',
+    registers: [this.registry],
+  });
+  readonly slowBodies = new Counter({
+    name: 'earshot_http_slow_bodies_total',
+    help: 'Connections closed because a request body arrived slower than --body-min-bytes per --body-timeout',
+    registers: [this.registry],
+  });
+  readonly streamCloses = new Counter({
+    name: 'earshot_stream_closes_total',
+    help: 'WebSocket streams closed by the server, by reason (idle_timeout: 1008; message_too_big: 1009; shutdown: 1001)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

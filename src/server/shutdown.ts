@@ -1,7 +1,9 @@
 // Graceful stop on SIGTERM / SIGINT: stop listening at once (new connections are refused, requests
 // on kept-alive connections get 503), let the requests in flight finish for up to the configured
-// deadline, release the model, exit 0. Past the deadline the process exits 1 rather than hang. A
-// second signal exits at once.
+// deadline, release the model, exit 0. Open WebSocket streams are finished inside app.close() (the
+// WebSocket plugin's preClose, stream-common.ts): each gets the final of the audio it has, its end
+// event and close 1001, before the deadline. Past the deadline the process exits 1 rather than
+// hang. A second signal exits at once.
 import type { FastifyInstance } from 'fastify';
 import { unloadAll } from '../decoding/whisper.ts';
 
@@ -25,6 +27,8 @@ export function installShutdown(app: FastifyInstance, opts: { timeoutS: number; 
     // last response ends later would hold the close open until its keep-alive timeout.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     sweep.unref();
+    // Stop listening now: app.close() finishes the open streams (preClose) before it closes the server.
+    app.server.close();
     app
       .close()
       .finally(() => clearInterval(sweep))

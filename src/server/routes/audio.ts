@@ -8,7 +8,7 @@
 // and stops between windows if it was running, so no work runs for nobody.
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeAudio } from '../../audio/index.ts';
+import { decodeAudio, type DecodedAudio } from '../../audio/index.ts';
 import type { Segment, Transcription } from '../../decoding/segment.ts';
 import { encodePrompt } from '../../decoding/sot.ts';
 import { transcribeWithVad, type VadTranscribeOptions } from '../../streaming/vad-transcribe.ts';
@@ -18,7 +18,7 @@ import { parseAudioParams, type AudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
 import { toHttpError } from '../http-errors.ts';
 import { assertTaskSupported, CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
-import { readUpload } from '../upload.ts';
+import { receiveUpload, UploadMemory } from '../upload.ts';
 
 type Task = 'transcribe' | 'translate';
 
@@ -47,18 +47,30 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return tokens;
   }
 
+  // The server's uploads together hold at most --max-upload-memory bytes in memory; the rest are spooled.
+  const memory = new UploadMemory(config.maxUploadMemoryBytes, (n) => metrics.uploadMemoryBytes.set(n));
+
   async function handle(task: Task, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     host.assertAvailable(); // 503 while no model can serve, before reading an upload we could not use
     host.assertCapacity(); // 429 before reading an upload the queue could not take
     const signal = requestSignal(reply, config.requestTimeoutS);
-    const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
-    const params = parseAudioParams(upload.fields, task);
-    // Counted, so that a hot swap or an idle unload never releases the model under this request.
-    const lease = await host.lease(params.model);
+    const upload = await receiveUpload(request, { maxFileBytes: config.maxUploadBytes }, memory, () => metrics.uploadsSpooled.inc());
     try {
-      return await transcribe(task, lease.whisper, lease.id, params, upload.file.bytes, signal, request, reply);
+      const params = parseAudioParams(upload.fields, task);
+      // Counted, so that a hot swap or an idle unload never releases the model under this request.
+      const lease = await host.lease(params.model);
+      try {
+        assertTaskSupported(lease.whisper, task, lease.id);
+        const audio = await decodeAudio(upload.file.source, { maxDurationS: config.maxAudioSeconds, signal });
+        // The raw bytes (or the spool file) are not needed past the decode: give them back now,
+        // not when the transcription ends.
+        await upload.file.release();
+        return await transcribe(task, lease.whisper, lease.id, params, audio, signal, request, reply);
+      } finally {
+        lease.release();
+      }
     } finally {
-      lease.release();
+      await upload.file.release();
     }
   }
 
@@ -67,13 +79,11 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     w: Whisper,
     modelId: string,
     params: AudioParams,
-    bytes: Uint8Array,
+    audio: DecodedAudio,
     signal: AbortSignal,
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<FastifyReply> {
-    assertTaskSupported(w, task, modelId);
-    const audio = await decodeAudio(bytes, { maxDurationS: config.maxAudioSeconds, signal });
     const options: VadTranscribeOptions = {
       task,
       vadFilter: params.vadFilter ?? config.vadFilter,

@@ -4,7 +4,9 @@
 // .speech_stopped / .committed / .cleared, conversation.item.input_audio_transcription.delta (the
 // stable, committed part of the partial hypothesis, while the person is still speaking) and
 // .completed (the final of each turn), and error. Audio is base64 pcm16: 24 kHz mono for
-// "pcm16" (OpenAI's format), 16 kHz for earshot's "pcm16_16khz".
+// "pcm16" (OpenAI's format), 16 kHz for earshot's "pcm16_16khz". The server closes a session
+// with 1008 after --stream-idle-timeout without audio, and with 1001 when it shuts down; either
+// way the turn in progress is finished first (its .completed event).
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -19,6 +21,8 @@ import {
   clientFault,
   CLOSE_POLICY,
   CLOSE_TRY_AGAIN,
+  idleError,
+  idleTimeout,
   messageBytes,
   openSession,
   parseClientJson,
@@ -90,17 +94,50 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
       socket.close(CLOSE_POLICY, 'intent=transcription required');
       return;
     }
-    const release = admit(ctx);
+    let session: StreamSession | undefined;
+    let resampler: StreamResampler | undefined;
+    let chain: Promise<void> = Promise.resolve();
+    /** Sessions replaced by an update, still finishing their turns. */
+    const ending = new Set<Promise<void>>();
+    /** Set once the server ends the stream (idle timeout, shutdown): later events are ignored. */
+    let finishing: Promise<void> | undefined;
+    const finish = (code: number, reason: string): Promise<void> =>
+      (finishing ??= chain = chain.then(async () => {
+        idle.stop();
+        try {
+          if (session) {
+            if (resampler) session.push(resampler.end());
+            await session.end();
+          }
+          await Promise.all(ending);
+        } catch (e) {
+          request.log[clientFault(e) ? 'info' : 'error']({ err: e }, 'realtime end failed');
+          sendError(e);
+        }
+        if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      }));
+    const release = admit(ctx, {
+      finish,
+      abandon: (code, reason) => {
+        if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      },
+    });
     if (!release) {
       sendError(tooManyStreams(ctx.config.maxStreams));
       socket.close(CLOSE_TRY_AGAIN, 'too many streams');
       return;
     }
+    const idleS = ctx.config.streamIdleTimeoutS;
+    const idle = idleTimeout(idleS * 1000, () => {
+      ctx.metrics.streamCloses.inc({ reason: 'idle_timeout' });
+      sendError(idleError(idleS));
+      void finish(CLOSE_POLICY, `no audio for ${idleS} s`);
+    });
     socket.on('close', () => {
+      idle.stop();
       session?.close();
       release();
     });
-    socket.on('error', (e) => request.log.info({ err: e }, 'realtime socket error'));
     try {
       ctx.host.ready();
     } catch (e) {
@@ -132,13 +169,10 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
       modalities: ['text'],
     });
 
-    let session: StreamSession | undefined;
-    let resampler: StreamResampler | undefined;
     /** Seconds of audio before the current session (settings changed mid-stream start a new one). */
     let offsetS = 0;
     let generation = 0;
     let previousItemId: string | null = null;
-    let chain: Promise<void> = Promise.resolve();
 
     const start = async (): Promise<StreamSession> => {
       const gen = ++generation;
@@ -225,7 +259,11 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
       try {
         if (old && old.samplesReceived > 0) {
           offsetS += old.samplesReceived / 16000;
-          void old.end().finally(() => old.close());
+          const done = old.end().finally(() => {
+            old.close();
+            ending.delete(done);
+          });
+          ending.add(done);
         } else {
           old?.close();
         }
@@ -259,6 +297,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
             session ??= await start();
             if (resampler) samples = resampler.push(samples);
             session.push(samples);
+            idle.audio();
             return;
           }
           case 'input_audio_buffer.commit':
@@ -278,6 +317,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
 
     socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      if (finishing) return;
       const bytes = messageBytes(data);
       chain = chain.then(() =>
         handle(bytes, isBinary).catch((e: unknown) => {

@@ -1,8 +1,12 @@
 // What the two streaming WebSocket endpoints (/v1/realtime, /v1/stream) share: the API key of a
 // browser (which cannot set an Authorization header on a WebSocket), admission against
-// `maxStreams`, careful parsing of client JSON, the per-stream metrics hooks, and building a
-// StreamSession from the server's settings.
-import type { FastifyRequest } from 'fastify';
+// `maxStreams`, careful parsing of client JSON, the per-stream metrics hooks, building a
+// StreamSession from the server's settings, and the bounds on a stream's life: the idle timeout
+// (no audio for --stream-idle-timeout: close 1008), the frame cap (ws closes 1009), and the
+// graceful end on shutdown (each open stream gets the final of the audio it has, its end event and
+// close 1001, within --shutdown-timeout).
+import type { WebsocketPluginOptions } from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { StreamSession, type StreamEvent, type StreamSessionOptions } from '../../streaming/stream-session.ts';
@@ -15,6 +19,7 @@ export const KEY_PROTOCOL_PREFIX = 'openai-insecure-api-key.';
 const MAX_JSON_DEPTH = 16;
 /** WebSocket close codes. */
 export const CLOSE_NORMAL = 1000;
+export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_SERVER_ERROR = 1011;
@@ -41,22 +46,120 @@ export function chooseProtocol(protocols: Set<string>): string | false {
   return list.find((p) => !p.startsWith(KEY_PROTOCOL_PREFIX)) ?? list[0] ?? false;
 }
 
-const active = new WeakMap<ServerContext, { n: number }>();
+/** An open stream as the server sees it: how to end it early (idle timeout, shutdown). */
+export interface OpenStream {
+  /**
+   * Finalises the audio the stream has, sends its end event, and closes it with `code`; resolves
+   * once the close frame is on its way. Calling it again returns the same promise.
+   */
+  finish(code: number, reason: string): Promise<void>;
+  /** Closes with `code` at once, finals or not (a shutdown past its deadline). */
+  abandon(code: number, reason: string): void;
+}
+
+interface Streams {
+  open: Set<OpenStream>;
+}
+const streams = new WeakMap<ServerContext, Streams>();
+
+function streamsOf(ctx: ServerContext): Streams {
+  let s = streams.get(ctx);
+  if (!s) streams.set(ctx, (s = { open: new Set() }));
+  return s;
+}
 
 /** Takes a stream slot; undefined when `maxStreams` are already open. The returned function gives it back (once). */
-export function admit(ctx: ServerContext): (() => void) | undefined {
-  let a = active.get(ctx);
-  if (!a) active.set(ctx, (a = { n: 0 }));
-  if (a.n >= ctx.config.maxStreams) return undefined;
-  a.n++;
-  ctx.metrics.streamsActive.set(a.n);
-  let released = false;
-  const slot = a;
+export function admit(ctx: ServerContext, stream: OpenStream): (() => void) | undefined {
+  const { open } = streamsOf(ctx);
+  if (open.size >= ctx.config.maxStreams) return undefined;
+  open.add(stream);
+  ctx.metrics.streamsActive.set(open.size);
   return () => {
-    if (released) return;
-    released = true;
-    slot.n--;
-    ctx.metrics.streamsActive.set(slot.n);
+    if (!open.delete(stream)) return;
+    ctx.metrics.streamsActive.set(open.size);
+  };
+}
+
+/**
+ * Ends every open stream of the server gracefully (final, end event, close 1001), waiting at most
+ * `deadlineMs`; streams still finishing then are closed 1001 at once.
+ */
+export async function finishAllStreams(ctx: ServerContext, deadlineMs: number): Promise<void> {
+  const open = [...streamsOf(ctx).open];
+  if (open.length === 0) return;
+  ctx.metrics.streamCloses.inc({ reason: 'shutdown' }, open.length);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
+  const all = Promise.allSettled(open.map((s) => s.finish(CLOSE_GOING_AWAY, 'server shutting down')));
+  const late = (await Promise.race([all, deadline])) === 'late';
+  clearTimeout(timer);
+  if (late) for (const s of open) s.abandon(CLOSE_GOING_AWAY, 'server shutting down');
+}
+
+/**
+ * The stream's idle timeout: `onIdle` runs once when no audio has come for `ms`. `audio()` marks
+ * audio received, `stop()` ends the watch (the stream is ending anyway).
+ */
+export function idleTimeout(ms: number, onIdle: () => void): { audio(): void; stop(): void } {
+  let last = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (wait: number): void => {
+    timer = setTimeout(() => {
+      const quiet = performance.now() - last;
+      if (quiet >= ms) {
+        timer = undefined;
+        onIdle();
+      } else arm(ms - quiet);
+    }, wait);
+    timer.unref();
+  };
+  arm(ms);
+  return {
+    audio: () => {
+      last = performance.now();
+    },
+    stop: () => {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+export function idleError(seconds: number): EarshotError {
+  return new EarshotError('invalid_argument', 'idle_timeout', `no audio for ${seconds} s: the stream is closed (send audio, even silence, to keep it open)`);
+}
+
+/**
+ * The WebSocket plugin's options: the frame cap, the subprotocol answer, what a socket error
+ * does, and the graceful end of the streams when the app closes.
+ */
+export function websocketOptions(ctx: ServerContext): WebsocketPluginOptions {
+  const { config, metrics } = ctx;
+  const shutdownS = config.shutdownTimeoutS;
+  return {
+    // ws closes (1009) beyond 4x the message cap; up to that, an oversized message gets an error event.
+    options: { maxPayload: 4 * config.streamMaxMessageBytes, handleProtocols: chooseProtocol },
+    errorHandler(error, socket, request) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        // A protocol error of the client's (a frame over maxPayload, a bad opcode…): ws has already
+        // queued the close frame with its code (1009, 1002…) and ends the socket once it is out.
+        // Terminating here would reset the connection before the client reads it (it saw 1006).
+        if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.streamCloses.inc({ reason: 'message_too_big' });
+        request.log.info({ code, message: error.message }, 'stream closed on a protocol error');
+        return;
+      }
+      request.log.info({ err: error }, 'stream socket error');
+      socket.terminate();
+    },
+    // Leaves a little of the shutdown deadline for the close handshakes and the exit.
+    async preClose(this: FastifyInstance) {
+      await finishAllStreams(ctx, Math.max(0, shutdownS * 1000 - Math.min(1000, shutdownS * 100)));
+      for (const client of this.websocketServer.clients) {
+        if (client.readyState === client.OPEN) client.close(CLOSE_GOING_AWAY, 'server shutting down');
+      }
+      this.websocketServer.close();
+    },
   };
 }
 

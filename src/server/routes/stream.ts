@@ -4,6 +4,8 @@
 // then `{"type":"partial","text","committed","tentative"}` while someone speaks and
 // `{"type":"final","text","start","end","segments"}` at each end of speech, and after "end" the
 // last final, `{"type":"done"}` and close 1000. Problems are `{"type":"error","code","message"}`.
+// The server ends a stream the same way (last final, done) with close 1008 after
+// --stream-idle-timeout without audio, and with close 1001 when it shuts down.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -16,7 +18,10 @@ import {
   admit,
   clientFault,
   CLOSE_NORMAL,
+  CLOSE_POLICY,
   CLOSE_TRY_AGAIN,
+  idleError,
+  idleTimeout,
   messageBytes,
   openSession,
   parseClientJson,
@@ -54,18 +59,52 @@ function samplesOf(bytes: Buffer, format: 's16le' | 'f32le'): Float32Array {
 
 export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/stream', { websocket: true }, (socket: WebSocket, request: FastifyRequest) => {
-    const release = admit(ctx);
-    if (!release) {
-      sendJson(socket, errorEvent(tooManyStreams(ctx.config.maxStreams)));
-      socket.close(CLOSE_TRY_AGAIN, 'too many streams');
-      return;
-    }
     let session: StreamSession | undefined;
     let format: 's16le' | 'f32le' = 's16le';
     let resampler: StreamResampler | undefined;
     let state: 'new' | 'started' | 'ending' = 'new';
     /** Messages are handled one after another, in order (starting a session is async). */
     let chain: Promise<void> = Promise.resolve();
+    /** Set once the server ends the stream (idle timeout, shutdown): later messages are ignored. */
+    let finishing: Promise<void> | undefined;
+
+    /** The end of the audio: its last final, then done (the same as the client's "end"). */
+    const endAudio = async (): Promise<void> => {
+      state = 'ending';
+      idle.stop();
+      if (session) {
+        if (resampler) session.push(resampler.end());
+        await session.end();
+      }
+      sendJson(socket, { type: 'done' });
+    };
+    const finish = (code: number, reason: string): Promise<void> =>
+      (finishing ??= chain = chain.then(async () => {
+        try {
+          if (state === 'started') await endAudio();
+        } catch (e) {
+          request.log[clientFault(e) ? 'info' : 'error']({ err: e }, 'stream end failed');
+          sendJson(socket, errorEvent(e));
+        }
+        if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      }));
+    const release = admit(ctx, {
+      finish,
+      abandon: (code, reason) => {
+        if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      },
+    });
+    if (!release) {
+      sendJson(socket, errorEvent(tooManyStreams(ctx.config.maxStreams)));
+      socket.close(CLOSE_TRY_AGAIN, 'too many streams');
+      return;
+    }
+    const idleS = ctx.config.streamIdleTimeoutS;
+    const idle = idleTimeout(idleS * 1000, () => {
+      ctx.metrics.streamCloses.inc({ reason: 'idle_timeout' });
+      sendJson(socket, errorEvent(idleError(idleS)));
+      void finish(CLOSE_POLICY, `no audio for ${idleS} s`);
+    });
 
     const emit = (e: StreamEvent): void => {
       if (e.type === 'partial') sendJson(socket, { type: 'partial', text: e.committed + e.tentative, committed: e.committed, tentative: e.tentative });
@@ -87,6 +126,7 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
         let samples = samplesOf(data, format);
         if (resampler) samples = resampler.push(samples);
         session.push(samples);
+        idle.audio();
         return;
       }
       const msg = parseClientJson(data.toString('utf8'));
@@ -111,10 +151,7 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
         sendJson(socket, { type: 'ready' });
       } else if (msg.type === 'end') {
         if (state !== 'started' || !session) throw new EarshotError('invalid_argument', 'not_started', 'the stream has not started');
-        state = 'ending';
-        if (resampler) session.push(resampler.end());
-        await session.end();
-        sendJson(socket, { type: 'done' });
+        await endAudio();
         socket.close(CLOSE_NORMAL);
       } else {
         throw new EarshotError('invalid_argument', 'unknown_message', `unknown message type "${msg.type.slice(0, 64)}": expected "start" or "end"`);
@@ -122,6 +159,7 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
 
     socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      if (finishing) return;
       const bytes = messageBytes(data);
       chain = chain.then(() =>
         handle(bytes, isBinary).catch((e: unknown) => {
@@ -132,9 +170,9 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
       );
     });
     socket.on('close', () => {
+      idle.stop();
       session?.close();
       release();
     });
-    socket.on('error', (e) => request.log.info({ err: e }, 'stream socket error'));
   });
 }

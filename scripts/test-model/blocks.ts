@@ -76,7 +76,24 @@ export function attendTwoParts(
   const last = g.int64([-1]);
   const w1 = g.op1('Slice', [weights, g.int64([0]), len1, last]);
   const w2 = g.op1('Slice', [weights, len1, big, last]);
-  return { out: g.op1('Add', [g.op1('MatMul', [w1, v1]), g.op1('MatMul', [w2, v2])]), weights };
+  // One of the two parts is always empty (the past one without a cache, the fresh one with it).
+  return { out: g.op1('Add', [matMulMaybeEmpty(g, w1, v1), matMulMaybeEmpty(g, w2, v2)]), weights };
+}
+
+/**
+ * MatMul(a, b) of [batch, heads, m, k] x [batch, heads, k, n] where k may be 0, which makes the
+ * product zeros. onnxruntime 1.30's WebGPU provider crashes the process on a MatMul whose inner
+ * dimension is 0 (see scripts/test-model/WEBGPU.md), so when k is 0 the rows of `a` are cut to none
+ * (an empty product, which no provider computes) and padded back with zeros. With k > 0 this is the
+ * plain MatMul: the same numbers on every provider, for the cost of copying `a` and the product.
+ */
+export function matMulMaybeEmpty(g: GraphBuilder, a: string, b: string): string {
+  const m = g.op1('Shape', [a], { start: { i: 2 }, end: { i: 3 } });
+  const k = g.op1('Shape', [a], { start: { i: 3 }, end: { i: 4 } });
+  const rows = g.op1('Mul', [m, g.op1('Min', [k, g.int64([1])])]);
+  const product = g.op1('MatMul', [g.op1('Slice', [a, g.int64([0]), rows, g.int64([2])]), b]);
+  const pads = g.op1('Concat', [g.int64([0, 0, 0, 0, 0, 0]), g.op1('Sub', [m, rows]), g.int64([0])], { axis: { i: 0 } });
+  return g.op1('Pad', [product, pads]);
 }
 
 export interface AttentionDims {

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'model_unavailable' // offline and not cached, gated, or download failed
   | 'integrity' // a downloaded file failed verification
   | 'unauthorized' // missing or wrong API key
+  | 'forbidden' // a valid key without the role the route needs (an ordinary key on an admin route)
   | 'payload_too_large' // an upload or message over its size bound
   | 'overloaded' // the work queue is full: retry later
   | 'not_ready' // the model is still loading

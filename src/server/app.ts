@@ -9,12 +9,13 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { log } from '../log.ts';
 import { ApiKeys } from './auth.ts';
-import type { ServerConfig } from './config.ts';
+import { isLoopback, type ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import { limitConnections } from './connection-limits.ts';
 import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ModelHost } from './model-host.ts';
+import { ModelPolicy } from './model-policy.ts';
 import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
@@ -41,7 +42,8 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } 
     config,
     host: opts.host ?? new ModelHost(config),
     metrics: new ServerMetrics(),
-    keys: new ApiKeys(config.apiKeys),
+    keys: new ApiKeys(config.apiKeys, { adminKeys: config.adminKeys, loopbackOnly: isLoopback(config.host) }),
+    policy: new ModelPolicy({ allowPull: config.allowPull, modelsDir: config.modelsDir }),
   };
   const { metrics, keys, host } = ctx;
   trackModels(host, metrics);

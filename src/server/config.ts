@@ -2,7 +2,8 @@
 // Four sources, each overriding the one before: built-in defaults < a JSON config file (`--config` / EARSHOT_CONFIG) < EARSHOT_* environment
 // variables < command-line flags. Everything is validated once, here, with zod; the rest of the
 // server only ever sees a typed ServerConfig. API keys are the exception to "override": keys from
-// every source (flags, EARSHOT_API_KEYS, the config file, a keys file) are all accepted together.
+// every source (flags, EARSHOT_API_KEYS, the config file, a keys file) are all accepted together;
+// admin keys (--admin-key, EARSHOT_ADMIN_KEYS, adminKeys, an admin keys file) likewise.
 import { readFileSync } from 'node:fs';
 import { EarshotError } from '../errors.ts';
 import { list, SETTINGS, serverConfigSchema, type ServerConfig, type SettingName } from './settings.ts';
@@ -99,21 +100,24 @@ export function loadServerConfig(sources: ConfigSources = {}): ServerConfig {
     }
   }
   const merged = { ...file, ...fromEnv, ...flags };
-  const keys = [file.apiKeys, fromEnv.apiKeys, flags.apiKeys].flatMap((k) => list.parse(k ?? []));
-  const keysFile = (merged.apiKeysFile as string | undefined)?.trim();
-  if (keysFile) keys.push(...readKeysFile(keysFile));
-  const r = serverConfigSchema.safeParse({ ...merged, apiKeys: [...new Set(keys)] });
+  const allKeys = (name: 'apiKeys' | 'adminKeys', fileName: 'apiKeysFile' | 'adminKeysFile'): string[] => {
+    const keys = [file[name], fromEnv[name], flags[name]].flatMap((k) => list.parse(k ?? []));
+    const keysFile = (merged[fileName] as string | undefined)?.trim();
+    if (keysFile) keys.push(...readKeysFile(keysFile));
+    return [...new Set(keys)];
+  };
+  const r = serverConfigSchema.safeParse({ ...merged, apiKeys: allKeys('apiKeys', 'apiKeysFile'), adminKeys: allKeys('adminKeys', 'adminKeysFile') });
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw badConfig(`invalid setting ${issue.path.join('.')}: ${issue.message}`);
   }
   const config = r.data;
   if (!config.tlsCert !== !config.tlsKey) throw badConfig('TLS needs both tlsCert (--tls-cert) and tlsKey (--tls-key)');
-  if (!isLoopback(config.host) && config.apiKeys.length === 0 && !config.insecureNoAuth) {
+  if (!isLoopback(config.host) && config.apiKeys.length + config.adminKeys.length === 0 && !config.insecureNoAuth) {
     throw new EarshotError(
       'invalid_argument',
       'auth_required',
-      `refusing to listen on ${config.host} without an API key: give one with --api-key, ${ENV_VARS.apiKeys} or --api-keys-file (or pass --insecure-no-auth to allow anyone who can reach the port)`,
+      `refusing to listen on ${config.host} without an API key: give one with --api-key, ${ENV_VARS.apiKeys}, --api-keys-file or --admin-key (or pass --insecure-no-auth to allow anyone who can reach the port)`,
     );
   }
   return config;

@@ -1,13 +1,16 @@
 // What every route group of one server instance shares: its configuration, the model host, the
-// metrics and the API keys. Passed explicitly so that tests can run several servers in one process.
+// metrics, the API keys (and their roles) and what a request may load (the model policy). Passed
+// explicitly so that tests can run several servers in one process.
 import type { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ModelHost } from './model-host.ts';
+import type { ModelPolicy } from './model-policy.ts';
 
 export interface ServerContext {
   config: ServerConfig;
   host: ModelHost;
   metrics: ServerMetrics;
   keys: ApiKeys;
+  policy: ModelPolicy;
 }

@@ -18,6 +18,10 @@ export interface ModelSpec {
   /** Catalogue name, hub repository id or model folder. */
   model: string;
   dtype?: string | undefined;
+  /** What clients see as its `model` when that is not `model` itself (a folder named by a request). */
+  label?: string | undefined;
+  /** false: load only what the cache holds, never fetch (a repository a request may not pull). */
+  download?: boolean | undefined;
 }
 
 export type ModelEvent =
@@ -163,12 +167,24 @@ export class HostedModel {
   }
 
   private async doLoad(spec: Partial<ModelSpec>, fresh: boolean): Promise<ModelVersion> {
-    const next: ModelSpec = { model: spec.model ?? this.spec.model, dtype: spec.model !== undefined || spec.dtype !== undefined ? spec.dtype : this.spec.dtype };
+    // A new `model` brings its own label and fetch rule (and its default dtype unless one is given).
+    const from = spec.model !== undefined ? spec : this.spec;
+    const next: ModelSpec = {
+      model: from.model!,
+      dtype: spec.model !== undefined || spec.dtype !== undefined ? spec.dtype : this.spec.dtype,
+      ...(from.label !== undefined ? { label: from.label } : {}),
+      ...(from.download !== undefined ? { download: from.download } : {}),
+    };
     const previous = this.version;
     if (!previous) this.state = 'loading';
     let whisper: Whisper;
     try {
-      whisper = await acquireWhisper(next.model, { ...(next.dtype !== undefined ? { dtype: next.dtype } : {}), engine: this.env.engine, fresh });
+      whisper = await acquireWhisper(next.model, {
+        ...(next.dtype !== undefined ? { dtype: next.dtype } : {}),
+        ...(next.download !== undefined ? { download: next.download } : {}),
+        engine: this.env.engine,
+        fresh,
+      });
     } catch (e) {
       if (!previous) {
         this.state = 'failed';

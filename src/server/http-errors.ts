@@ -12,6 +12,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   model_unavailable: 503,
   integrity: 500,
   unauthorized: 401,
+  forbidden: 403,
   payload_too_large: 413,
   overloaded: 429,
   not_ready: 503,
@@ -23,6 +24,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
 /** OpenAI's `error.type` for each status class. */
 function errorType(status: number): string {
   if (status === 401) return 'invalid_request_error';
+  if (status === 403) return 'permission_error';
   if (status === 429) return 'rate_limit_error';
   if (status < 500) return 'invalid_request_error';
   return 'server_error';

@@ -80,6 +80,12 @@ export class ServerMetrics {
     labelNames: ['model', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly modelLoadsRefused = new Counter({
+    name: 'earshot_model_loads_refused_total',
+    help: 'Admin model loads refused, by reason (max_loaded_models: over --max-loaded-models; pull_not_allowed: a repository off the --allow-pull list)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
   readonly streamsActive = new Gauge({
     name: 'earshot_streams_active',

@@ -4,6 +4,8 @@
 // unload). Everything loads in the background after the server starts listening, so /health
 // answers at once and /ready says when the default model can serve. Requests take a counted
 // `lease()` of the model they name; `ready()`/`forRequest()` still hand out the model uncounted.
+// At most `maxLoadedModels` models are loaded, or loading, or idle-unloaded (those come back on
+// their own at the next request); a load beyond that is a 409 `max_loaded_models`.
 import { basename } from 'node:path';
 import type { Whisper } from '../decoding/whisper.ts';
 import { EarshotError } from '../errors.ts';
@@ -21,7 +23,9 @@ export const OPENAI_MODEL_ALIAS = 'whisper-1';
 export type HostState = 'loading' | 'ready' | 'failed' | 'unloaded';
 
 export type ModelHostConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'> &
-  Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS'>>;
+  Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS'>> & { maxLoadedModels?: number };
+
+export const DEFAULT_MAX_LOADED_MODELS = 4;
 
 /** The id clients see: the given modelId, else the catalogue name / repository id, else the folder's name. */
 export function servedModelId(config: Pick<ServerConfig, 'model' | 'modelId'>): string {
@@ -81,6 +85,10 @@ export class ModelHost {
   private readonly firstLoadListeners = new Set<(w: Whisper) => void>();
   private started: Promise<Whisper> | undefined;
   private startedAll: Promise<void> | undefined;
+  /** Most models loaded at once (see `loadedCount`). */
+  readonly maxLoaded: number;
+  /** Ids whose load was admitted and has not settled yet (an unloaded id only turns `loading` once its turn comes). */
+  private readonly admitted = new Map<string, number>();
 
   constructor(private readonly config: ModelHostConfig) {
     this.id = servedModelId(config);
@@ -97,6 +105,10 @@ export class ModelHost {
       checkNewId(id);
       if (this.hosted.has(id)) throw badModelArg(`two models with the id "${id}": name one with --extra-model <id>=<model>`);
       this.hosted.set(id, new HostedModel(id, spec, this.env));
+    }
+    this.maxLoaded = config.maxLoadedModels ?? DEFAULT_MAX_LOADED_MODELS;
+    if (this.hosted.size > this.maxLoaded) {
+      throw badModelArg(`${this.hosted.size} models are configured (--model and --extra-model) but at most ${this.maxLoaded} may be loaded (--max-loaded-models)`);
     }
   }
 
@@ -251,20 +263,61 @@ export class ModelHost {
    */
   async loadModel(id: string, spec: Partial<ModelSpec> = {}): Promise<HostedModel> {
     const existing = this.byId(id);
-    if (existing) {
-      await existing.load(spec, { fresh: true });
-      return existing;
-    }
-    checkNewId(id);
-    const h = new HostedModel(id, { model: spec.model ?? id, dtype: spec.dtype }, this.env);
-    this.hosted.set(id, h);
+    if (!existing) checkNewId(id);
+    const done = this.admit(existing?.id ?? id);
     try {
-      await h.load({}, { fresh: true });
-    } catch (e) {
-      if (!h.current && this.hosted.get(id) === h) this.hosted.delete(id);
-      throw e;
+      if (existing) {
+        await existing.load(spec, { fresh: true });
+        return existing;
+      }
+      const h = new HostedModel(id, { ...spec, model: spec.model ?? id }, this.env);
+      this.hosted.set(id, h);
+      try {
+        await h.load({}, { fresh: true });
+      } catch (e) {
+        if (!h.current && this.hosted.get(id) === h) this.hosted.delete(id);
+        throw e;
+      }
+      return h;
+    } finally {
+      done();
     }
-    return h;
+  }
+
+  /** Models loaded, loading, admitted to load, or idle-unloaded (they come back on their own). */
+  get loadedCount(): number {
+    return this.counted().size;
+  }
+
+  private counted(): Set<string> {
+    const ids = new Set(this.admitted.keys());
+    for (const h of this.hosted.values()) if (h.current || h.state === 'loading' || h.state === 'idle') ids.add(h.id);
+    return ids;
+  }
+
+  /**
+   * Admits a load under `id`, or throws 409 `max_loaded_models` when it would make one model more
+   * than the limit (a reload or swap of a model that counts already never does). Synchronous, so
+   * concurrent loads cannot both take the last place. Returns the release.
+   */
+  private admit(id: string): () => void {
+    const counted = this.counted();
+    if (!counted.has(id) && counted.size >= this.maxLoaded) {
+      throw new EarshotError(
+        'conflict',
+        'max_loaded_models',
+        `the server already has ${this.maxLoaded} model(s) loaded, its limit (--max-loaded-models): unload one first (DELETE /v1/models/{id})`,
+      );
+    }
+    this.admitted.set(id, (this.admitted.get(id) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.admitted.get(id) ?? 1) - 1;
+      if (n > 0) this.admitted.set(id, n);
+      else this.admitted.delete(id);
+    };
   }
 
   /** Unloads the model under `id` (404 unknown): its requests get 503 until it is loaded again. */

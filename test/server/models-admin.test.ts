@@ -1,6 +1,6 @@
 // Several models at once and the admin API: extra models from the configuration chosen by a
 // request's `model` field, 404 for unknown ids, /v1/models listing hosted and cached models,
-// POST /v1/models/{id}/load and DELETE /v1/models/{id} behind the API key, and unloading the
+// POST /v1/models/{id}/load and DELETE /v1/models/{id} behind an admin key, and unloading the
 // default model (/ready 503, its requests 503 until it is loaded again). Also the parsing of
 // `--extra-model` values and their configuration sources.
 import { after, before, test } from 'node:test';
@@ -26,7 +26,7 @@ before(async () => {
   home = isolateHome();
   mkdirSync(join(home, 'models', 'test-org'), { recursive: true });
   cpSync(english, join(home, 'models', CACHED), { recursive: true });
-  server = await startTestServer({ model: english, modelId: 'files', extraModels: [`multi=${multilingual}`], apiKeys: [KEY], vadFilter: false });
+  server = await startTestServer({ model: english, modelId: 'files', extraModels: [`multi=${multilingual}`], adminKeys: [KEY], vadFilter: false });
   await server.ctx.host.settled();
 });
 after(async () => {

@@ -1,11 +1,12 @@
 // Hot swap under load: requests are in flight on the served model (held in its queue, whose
 // running slots the test occupies) while POST /v1/models/{id}/load swaps the dtype, then the
-// folder. Every request succeeds, requests made after the swap run on the new version (they
+// folder (one under --models-dir, named by its name there). Every request succeeds, requests made after the swap run on the new version (they
 // finish while the old version's queue is still blocked), and the old instance is released only
 // once its requests are done.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { unloadAll, type Whisper } from '../../src/decoding/whisper.ts';
 import type { RunningServer } from '../../src/server/app.ts';
@@ -21,7 +22,7 @@ const events: ModelEvent[] = [];
 
 before(async () => {
   home = isolateHome();
-  server = await startTestServer({ model: english, modelId: ID, dtype: 'fp32', vadFilter: false, queueSize: 16 });
+  server = await startTestServer({ model: english, modelId: ID, dtype: 'fp32', vadFilter: false, queueSize: 16, modelsDir: dirname(multilingual) });
   server.ctx.host.onEvent((e) => events.push(e));
 });
 after(async () => {
@@ -108,9 +109,9 @@ test('a folder swap: an English-only model becomes a multilingual one without a 
   const old = host.ready();
   const { hold, requests } = await inFlight(old, 2, 'whisper-1');
 
-  const swap = await load(ID, { model: multilingual });
+  const swap = await load(ID, { model: basename(multilingual) });
   assert.equal(swap.status, 200, JSON.stringify(swap.body));
-  assert.equal(swap.body.model, multilingual);
+  assert.equal(swap.body.model, basename(multilingual), 'shown by the name the request gave, not its path');
   assert.equal(swap.body.dtype, undefined, 'a new folder without a dtype takes its default');
   const translated = await transcribe(ID, 'translations');
   assert.equal(translated.status, 200, JSON.stringify(translated.body));

@@ -1,15 +1,17 @@
 // GET /v1/models and /v1/models/{id}, in OpenAI's list shape: the hosted models first (the default
 // one also as `whisper-1`, the id OpenAI clients ask for), then every other model in the local
-// cache (`loaded: false`; an operator can load one with the admin routes). Admin routes, behind
-// the API key like everything else: POST /v1/models/{id}/load (load, or reload/swap under that
-// id, optional body `{"model"?, "dtype"?}`) and DELETE /v1/models/{id} (unload). Ids may hold a
-// slash (`owner/name`), hence the wildcard routes.
-import type { FastifyInstance } from 'fastify';
+// cache (`loaded: false`; an operator can load one with the admin routes). Admin routes, for admin
+// keys only (auth.ts says who): POST /v1/models/{id}/load (load, or reload/swap under that id,
+// optional body `{"model"?, "dtype"?}`) and DELETE /v1/models/{id} (unload). What a load may name
+// goes through the model policy (model-policy.ts), and its errors never carry the server's paths.
+// Ids may hold a slash (`owner/name`), hence the wildcard routes.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { EarshotError } from '../../errors.ts';
+import { EarshotError, isEarshotError } from '../../errors.ts';
 import { listModels } from '../../models/index.ts';
 import type { ServerContext } from '../context.ts';
 import { type HostedModel, OPENAI_MODEL_ALIAS } from '../model-host.ts';
+import { requestName, withoutPaths } from '../model-policy.ts';
 
 export interface ModelObject {
   id: string;
@@ -36,8 +38,22 @@ const loadBody = z
 
 const LOAD_SUFFIX = '/load';
 
+/** Refusals counted by `earshot_model_loads_refused_total`. */
+const REFUSALS = new Set(['max_loaded_models', 'pull_not_allowed']);
+
+/** A load's error as the client may see it: the same kind and code, the server's paths left out. */
+function publicError(e: unknown): unknown {
+  if (!isEarshotError(e)) return e;
+  const out = new EarshotError(e.kind, e.code, withoutPaths(e.message));
+  const param = (e as EarshotError & { param?: string }).param;
+  if (param !== undefined) (out as EarshotError & { param?: string }).param = param;
+  return out;
+}
+
 export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { host } = ctx;
+  const { host, policy, metrics } = ctx;
+  // Before the body is read: a caller without the admin role learns nothing more than 401/403.
+  const adminOnly = { onRequest: async (request: FastifyRequest) => ctx.keys.checkAdmin(request.headers.authorization) };
 
   function hostedObject(h: HostedModel, id = h.id): ModelObject {
     const v = h.current;
@@ -48,7 +64,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
       owned_by: 'earshot',
       loaded: v !== undefined,
       state: h.state,
-      model: h.spec.model,
+      model: h.spec.label ?? h.spec.model,
       ...(h.spec.dtype !== undefined ? { dtype: h.spec.dtype } : {}),
       default: host.isDefault(h),
     };
@@ -81,24 +97,36 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   // Answers once the load is done (or failed: the version already serving, if any, stays).
-  app.post<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
+  app.post<{ Params: { '*': string } }>('/v1/models/*', adminOnly, async (request) => {
     const path = request.params['*'];
     if (!path.endsWith(LOAD_SUFFIX) || path.length === LOAD_SUFFIX.length) {
-      throw new EarshotError('model_not_found', 'not_found', `no route for POST /v1/models/${path}: use POST /v1/models/{id}/load`);
+      throw new EarshotError('model_not_found', 'not_found', 'no such route: use POST /v1/models/{id}/load');
     }
     const id = path.slice(0, -LOAD_SUFFIX.length);
+    // A hosted id is only a key in the registry; a new one must be a plain name (and, without a
+    // body, names the model too).
+    const existing = host.byId(id);
+    if (!existing) requestName(id, 'model id');
     const parsed = loadBody.safeParse(request.body ?? undefined);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new EarshotError('invalid_argument', 'bad_load_body', `bad body: ${issue.path.join('.') || 'body'}: ${issue.message} (expected {"model"?: string, "dtype"?: string})`);
     }
-    const spec = parsed.data ?? {};
-    const h = await host.loadModel(id, { ...(spec.model !== undefined ? { model: spec.model } : {}), ...(spec.dtype !== undefined ? { dtype: spec.dtype } : {}) });
+    const body = parsed.data ?? {};
+    const named = body.model ?? (existing ? undefined : id);
+    let h: HostedModel;
+    try {
+      const wanted = named !== undefined ? policy.resolve(named) : {};
+      h = await host.loadModel(id, { ...wanted, ...(body.dtype !== undefined ? { dtype: body.dtype } : {}) });
+    } catch (e) {
+      if (isEarshotError(e) && REFUSALS.has(e.code)) metrics.modelLoadsRefused.inc({ reason: e.code });
+      throw publicError(e);
+    }
     request.log.info({ model: h.id, spec: h.spec }, 'model loaded by request');
     return hostedObject(h, id === OPENAI_MODEL_ALIAS ? id : h.id);
   });
 
-  app.delete<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
+  app.delete<{ Params: { '*': string } }>('/v1/models/*', adminOnly, async (request) => {
     const id = request.params['*'];
     if (!host.byId(id)) throw notFound(id);
     const h = await host.unloadModel(id);

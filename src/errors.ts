@@ -15,6 +15,7 @@ export type ErrorKind =
   | 'not_ready' // the model is still loading
   | 'not_found' // no such resource (e.g. a job id), or not the caller's
   | 'conflict' // the resource is not in a state that allows this (e.g. a job's result before it is done)
+  | 'insufficient_storage' // the server's disk cannot take what it must store (full, or failing)
   | 'internal';
 
 export class EarshotError extends Error {

@@ -3,10 +3,16 @@
 // however many jobs are submitted. Each run goes through the model's WorkQueue like a request (at a
 // lower priority, so interactive requests go first) and stores every window's segments as soon as
 // it is decoded; a run interrupted by a crash or a shutdown resumes from the window it had reached.
+//
+// A storage fault (full disk, I/O error) never escapes: the job pauses (its row stays as it was,
+// which needs no write), its `paused` reason is shown, and it is retried from its last stored
+// window with a growing delay until the disk takes writes again. Nothing here may throw out of a
+// timer or a promise chain: that would take down the process and every request in flight.
 import { decodeAudio } from '../audio/index.ts';
 import type { Segment } from '../decoding/segment.ts';
 import type { Whisper } from '../decoding/whisper.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
+import { storageFault } from './storage-faults.ts';
 import { log as rootLog } from '../log.ts';
 import { transcribeWithVad, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
 import type { JobAudio } from './audio-files.ts';
@@ -29,8 +35,8 @@ export interface JobRunnerOptions {
   concurrency: number;
   sampleLen?: number;
   maxAudioSeconds?: number;
-  /** Runs a job may start before it is failed (a job that keeps crashing the process must not loop forever). */
-  maxAttempts?: number;
+  /** First delay before a job paused by a storage fault is retried (doubling up to 30 s; default 1 s). */
+  storageRetryMs?: number;
   /** How often queued jobs are looked for besides submissions and finishes (a retry after a full queue). */
   pollMs?: number;
   /** Called once per job that ends here (completed or failed). */
@@ -39,6 +45,15 @@ export interface JobRunnerOptions {
   onRunning?: (running: number) => void;
   /** Refuses a job the model cannot run (e.g. translation on an English-only model); called before it starts. */
   check?: (w: Whisper, job: Job) => void;
+  /** Called with each storage fault met (the service turns a damaged store into /ready 503). */
+  onStorageFault?: (fault: EarshotError) => void;
+}
+
+/** Why a job is paused: a storage fault, and since when (unix ms). */
+export interface Pause {
+  code: string;
+  message: string;
+  since: number;
 }
 
 /** Priority in the model's queue: below requests (0) and streams. */
@@ -46,6 +61,7 @@ const JOB_PRIORITY = -1;
 
 const CANCELLED = new EarshotError('internal', 'job_cancelled', 'the job was cancelled');
 const STOPPING = new EarshotError('internal', 'job_interrupted', 'the server is shutting down');
+const MAX_STORAGE_RETRY_MS = 30_000;
 
 interface Active {
   controller: AbortController;
@@ -54,10 +70,11 @@ interface Active {
 
 export class JobRunner {
   private readonly active = new Map<string, Active>();
+  private readonly paused = new Map<string, Pause>();
   private readonly log = rootLog.child({ component: 'jobs' });
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** No job is claimed before this (unix ms): the model could not take one a moment ago. */
+  /** No job is claimed before this (unix ms): the model could not take one a moment ago, or the disk failed. */
   private backoffUntil = 0;
 
   constructor(private readonly opts: JobRunnerOptions) {}
@@ -78,18 +95,33 @@ export class JobRunner {
     return this.active.size;
   }
 
-  /** Fills the free slots with queued jobs, oldest first. */
+  /** Why job `id` is paused, if it is. */
+  pauseOf(id: string): Pause | undefined {
+    return this.paused.get(id);
+  }
+
+  /** Fills the free slots with queued jobs, oldest first. Never throws. */
   kick(): void {
     if (this.stopped || Date.now() < this.backoffUntil) return;
     while (this.active.size < this.opts.concurrency) {
-      const job = this.opts.store.claimNext(Date.now());
+      let job: Job | undefined;
+      try {
+        job = this.opts.store.claimNext(Date.now());
+      } catch (e) {
+        this.storageTrouble(e, 'claiming a queued job failed');
+        this.backoffUntil = Date.now() + (this.opts.storageRetryMs ?? 1000);
+        return;
+      }
       if (!job) break;
       const controller = new AbortController();
-      const done = this.execute(job, controller.signal).finally(() => {
-        this.active.delete(job.id);
-        this.opts.onRunning?.(this.active.size);
-        this.kick();
-      });
+      const done = this.execute(job, controller.signal)
+        .catch((e: unknown) => this.log.error({ err: e, jobId: job.id }, 'job runner error'))
+        .finally(() => {
+          this.active.delete(job.id);
+          this.paused.delete(job.id);
+          this.opts.onRunning?.(this.active.size);
+          this.kick();
+        });
       this.active.set(job.id, { controller, done });
       this.opts.onRunning?.(this.active.size);
     }
@@ -112,39 +144,89 @@ export class JobRunner {
     await Promise.all(all.map((a) => a.done));
   }
 
-  private async execute(job: Job, signal: AbortSignal): Promise<void> {
+  /** Runs a claimed job to its end, pausing and retrying it while the disk fails. */
+  private async execute(claimed: Job, signal: AbortSignal): Promise<void> {
     const { store, audio } = this.opts;
-    const maxAttempts = this.opts.maxAttempts ?? 3;
+    let job = claimed;
+    let delay = this.opts.storageRetryMs ?? 1000;
+    for (;;) {
+      try {
+        await this.attempt(job, signal);
+        return;
+      } catch (e) {
+        const fault = signal.aborted ? undefined : storageFault(e);
+        if (!fault) return this.interrupted(job, e, signal);
+        this.opts.onStorageFault?.(fault);
+        if (!this.paused.has(job.id)) this.log.warn({ jobId: job.id, code: fault.code, err: e }, 'job paused: storage fault');
+        this.paused.set(job.id, { code: fault.code, message: `${fault.message}; the job resumes from its last stored window once its disk takes writes again`, since: this.paused.get(job.id)?.since ?? Date.now() });
+      }
+      if (!(await sleep(delay, signal))) return this.interrupted(job, signal.reason, signal);
+      delay = Math.min(delay * 2, MAX_STORAGE_RETRY_MS);
+      try {
+        const fresh = store.get(job.id);
+        // Cancelled, or finished by the write that failed late (its audio is then an orphan the next start sweeps).
+        if (!fresh || fresh.status !== 'running') return void (await audio.remove(job.id).catch(() => {}));
+        job = fresh;
+      } catch {
+        // The store cannot even be read: keep what we had and try again after the next delay.
+      }
+    }
+  }
+
+  /**
+   * One run of a job from its last stored window. The job's own failures (bad audio, a task its
+   * model cannot do) are recorded here; a storage fault, an abort or a busy model is thrown to `execute`.
+   */
+  private async attempt(job: Job, signal: AbortSignal): Promise<void> {
+    const { store, audio } = this.opts;
     let lease: { whisper: Whisper; release(): void } | undefined;
     try {
-      if (job.attempts > maxAttempts) {
-        throw new EarshotError('internal', 'too_many_attempts', `the job was interrupted ${maxAttempts} times while running; it is not tried again`);
-      }
       // Held for the whole run, so the model is not unloaded or swapped out under the job.
       lease = await this.opts.model.lease(job.model);
       const w = lease.whisper;
       this.opts.check?.(w, job);
       const decoded = await decodeAudio(audio.path(job.id), { signal, ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}) });
       await w.queue.run(() => this.transcribe(w, job, decoded.samples, decoded.durationS, signal), { signal, priority: JOB_PRIORITY });
+      this.paused.delete(job.id);
       await audio.remove(job.id);
     } catch (e) {
-      if (signal.aborted && signal.reason === STOPPING) {
-        store.requeue(job.id, { refundAttempt: true });
-      } else if (e === CANCELLED || (signal.aborted && signal.reason === CANCELLED)) {
-        await audio.remove(job.id);
-      } else if (isEarshotError(e) && (e.kind === 'overloaded' || e.kind === 'not_ready')) {
-        // The model's queue is full of requests, or the model is loading or unloaded: try again on a later poll.
-        store.requeue(job.id, { refundAttempt: true });
-        this.backoffUntil = Date.now() + (this.opts.pollMs ?? 1000);
-      } else {
-        const error = isEarshotError(e) ? { code: e.code, message: e.message } : { code: 'internal_error', message: 'internal error while transcribing' };
-        if (!isEarshotError(e)) this.log.error({ err: e, jobId: job.id }, 'job failed');
-        if (store.fail(job.id, error, Date.now())) this.finished(job.id);
-        await audio.remove(job.id);
-      }
+      if (signal.aborted || e === CANCELLED || storageFault(e) || retryLater(e)) throw e;
+      const error = isEarshotError(e) ? { code: e.code, message: e.message } : { code: 'internal_error', message: 'internal error while transcribing' };
+      if (!isEarshotError(e)) this.log.error({ err: e, jobId: job.id }, 'job failed');
+      this.paused.delete(job.id);
+      if (store.fail(job.id, error, Date.now())) this.finished(job.id);
+      await audio.remove(job.id);
     } finally {
       lease?.release();
     }
+  }
+
+  /** A run that stopped without finishing: shut down, cancelled, or the model busy or loading. Never throws. */
+  private async interrupted(job: Job, e: unknown, signal: AbortSignal): Promise<void> {
+    const { store, audio } = this.opts;
+    try {
+      if (signal.aborted && signal.reason === STOPPING) {
+        store.requeue(job.id);
+      } else if (e === CANCELLED || (signal.aborted && signal.reason === CANCELLED)) {
+        await audio.remove(job.id);
+      } else if (retryLater(e)) {
+        // The model's queue is full of requests, or the model is loading or unloaded: try again on a later poll.
+        store.requeue(job.id);
+        this.backoffUntil = Date.now() + (this.opts.pollMs ?? 1000);
+      } else {
+        this.log.error({ err: e, jobId: job.id }, 'job stopped by an unexpected error');
+      }
+    } catch (e2) {
+      // Left as it is in the store (running): the next start recovers it.
+      this.storageTrouble(e2, 'putting an interrupted job back in the queue failed');
+    }
+  }
+
+  private storageTrouble(e: unknown, what: string): void {
+    const fault = storageFault(e);
+    if (fault) this.opts.onStorageFault?.(fault);
+    if (fault) this.log.warn({ code: fault.code, err: e }, what);
+    else this.log.error({ err: e }, what);
   }
 
   private async transcribe(w: Whisper, job: Job, samples: Float32Array, duration: number, signal: AbortSignal): Promise<void> {
@@ -164,10 +246,13 @@ export class JobRunner {
       ...(resumed ? { startSeek: job.nextSeek, previousTokens: job.previousTokens ?? undefined } : {}),
       onProgress: (done, _total, resume) => {
         if (!store.saveWindow(job.id, pending, resume, done)) throw CANCELLED;
+        this.paused.delete(job.id);
         pending = [];
       },
     };
-    if (resumed) this.log.info({ jobId: job.id, seek: job.nextSeek, attempt: job.attempts }, 'job resumed');
+    // From here a crash costs the job its window: the mark lets the next start count it.
+    if (!store.enterWindow(job.id)) throw CANCELLED;
+    this.log.info({ jobId: job.id, seek: job.nextSeek, interruptions: job.interruptions }, resumed ? 'job resumed' : 'job started');
     const run = await transcribeWithVad(w, samples, options);
     if (!store.setAudioInfo(job.id, { duration, language: run.language, languageProbability: run.languageProbability })) throw CANCELLED;
     for await (const s of run.segments) {
@@ -181,9 +266,34 @@ export class JobRunner {
   }
 
   private finished(id: string): void {
-    const job = this.opts.store.get(id);
+    let job: Job | undefined;
+    try {
+      job = this.opts.store.get(id);
+    } catch (e) {
+      this.storageTrouble(e, 'reading a finished job failed');
+    }
     if (!job) return;
-    this.log.info({ jobId: id, status: job.status, attempts: job.attempts, ...(job.error ? { code: job.error.code } : {}) }, `job ${job.status}`);
+    this.log.info({ jobId: id, status: job.status, ...(job.error ? { code: job.error.code } : {}) }, `job ${job.status}`);
     this.opts.onFinished?.(job);
   }
+}
+
+/** The model cannot take the job now (its queue is full, or it is loading or unloaded). */
+function retryLater(e: unknown): boolean {
+  return isEarshotError(e) && (e.kind === 'overloaded' || e.kind === 'not_ready') && storageFault(e) === undefined;
+}
+
+/** Waits `ms`; false if `signal` aborted first. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(ok);
+    };
+    const onAbort = (): void => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -3,18 +3,18 @@
 // point leaves each job either before or after a change, never half-way: a window's segments and
 // the seek after it are written together, so a resumed run never repeats or skips a window.
 //
-// One process owns a data directory at a time: a second database (`jobs.lock`) is held in SQLite's
-// exclusive locking mode for as long as the store is open. The OS drops that lock when the process
-// dies, however it dies, so a restart after `kill -9` takes over at once.
-import { chmodSync, mkdirSync } from 'node:fs';
+// The caller holds the data directory's lock (lock.ts) while the store is open. Opening runs
+// SQLite's quick integrity check: a damaged file is reported as such (`job_store_damaged`) rather
+// than failing every later call.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Segment } from '../decoding/segment.ts';
 import type { ResumePoint } from '../decoding/transcribe.ts';
 import { EarshotError } from '../errors.ts';
+import { damagedStore, storageFault } from './storage-faults.ts';
 import type { Job, JobRequest, NewJob, StoredStatus } from './types.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE jobs (
@@ -28,7 +28,8 @@ CREATE TABLE jobs (
   created_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER,
-  attempts INTEGER NOT NULL DEFAULT 0,
+  interruptions INTEGER NOT NULL DEFAULT 0,
+  in_window INTEGER NOT NULL DEFAULT 0,
   duration REAL,
   done_seconds REAL NOT NULL DEFAULT 0,
   language TEXT,
@@ -48,6 +49,17 @@ CREATE TABLE job_segments (
 );
 `;
 
+/**
+ * Version 1 counted every run started (\`attempts\`), whatever stopped it; version 2 counts only the
+ * crashes that cost a job its window since its last progress (\`interruptions\`), and marks the
+ * job whose window is being decoded (\`in_window\`). Old counts meant something else: they restart at 0.
+ */
+const MIGRATE_1_TO_2 = `
+ALTER TABLE jobs RENAME COLUMN attempts TO interruptions;
+UPDATE jobs SET interruptions = 0;
+ALTER TABLE jobs ADD COLUMN in_window INTEGER NOT NULL DEFAULT 0;
+`;
+
 interface Row {
   seq: number;
   id: string;
@@ -59,7 +71,8 @@ interface Row {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
-  attempts: number;
+  interruptions: number;
+  in_window: number;
   duration: number | null;
   done_seconds: number;
   language: string | null;
@@ -81,7 +94,8 @@ function toJob(r: Row): Job {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
-    attempts: r.attempts,
+    interruptions: r.interruptions,
+    inWindow: r.in_window === 1,
     duration: r.duration,
     doneSeconds: r.done_seconds,
     language: r.language,
@@ -99,63 +113,63 @@ export interface ListOptions {
 }
 
 export class JobStore {
-  private readonly db: Database.Database;
-  private readonly lock: Database.Database;
+  private constructor(private readonly db: Database.Database) {}
 
-  private constructor(db: Database.Database, lock: Database.Database) {
-    this.db = db;
-    this.lock = lock;
-  }
-
-  /** Opens (creating if needed) the store in `dataDir`, made private to this user (0700). */
+  /**
+   * Opens (creating if needed) `jobs.db` in `dataDir`, after a quick integrity check; the caller
+   * holds the directory's lock. Throws `job_store_damaged` for a damaged file, a storage fault
+   * (storage-faults.ts) for a disk that fails.
+   */
   static open(dataDir: string): JobStore {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    chmodSync(dataDir, 0o700);
-    const lock = new Database(join(dataDir, 'jobs.lock'), { timeout: 0 });
+    const file = join(dataDir, 'jobs.db');
+    let db: Database.Database | undefined;
     try {
-      lock.pragma('locking_mode = EXCLUSIVE');
-      lock.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER); DELETE FROM owner;');
-      lock.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
-    } catch (e) {
-      lock.close();
-      if ((e as { code?: string }).code === 'SQLITE_BUSY') {
-        throw new EarshotError('invalid_argument', 'data_dir_in_use', `the data directory ${dataDir} is in use by another earshot process`, { cause: e });
-      }
-      throw e;
-    }
-    const db = new Database(join(dataDir, 'jobs.db'));
-    try {
+      db = new Database(file);
       db.pragma('journal_mode = WAL');
       // FULL: a job acknowledged with 202 survives a power cut, not only a crash of the process.
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // quick_check reads every page (not the indexes' agreement with their tables): milliseconds
+      // for a store of thousands of jobs.
+      const found = (db.pragma('quick_check(3)') as Array<{ quick_check: string }>).map((r) => r.quick_check);
+      if (found.join() !== 'ok') throw damagedStore(`its integrity check failed (${found.join('; ').slice(0, 300)})`);
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version === 0) {
         db.transaction(() => {
-          db.exec(SCHEMA);
-          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+          db!.exec(SCHEMA);
+          db!.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
+      } else if (version === 1) {
+        db.transaction(() => {
+          db!.exec(MIGRATE_1_TO_2);
+          db!.pragma(`user_version = ${SCHEMA_VERSION}`);
         })();
       } else if (version !== SCHEMA_VERSION) {
-        throw new EarshotError('invalid_argument', 'bad_job_store', `the job store ${join(dataDir, 'jobs.db')} has schema version ${version}; this earshot knows ${SCHEMA_VERSION}`);
+        throw new EarshotError('invalid_argument', 'bad_job_store', `the job store ${file} has schema version ${version}; this earshot knows ${SCHEMA_VERSION}`);
       }
+      return new JobStore(db);
     } catch (e) {
-      db.close();
-      lock.close();
-      throw e;
+      db?.close();
+      throw storageFault(e) ?? e;
     }
-    return new JobStore(db, lock);
   }
 
   close(): void {
     if (this.db.open) this.db.close();
-    if (this.lock.open) this.lock.close();
   }
 
-  create(job: NewJob): Job {
-    this.db
-      .prepare('INSERT INTO jobs (id, owner, status, model, filename, request, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.owner, 'queued', job.model, job.filename, JSON.stringify(job.request), job.createdAt);
-    return this.get(job.id)!;
+  /**
+   * Queues `job` if fewer than `maxUnfinished` jobs are waiting or running, else returns undefined.
+   * The count and the insert are one transaction, so concurrent submissions cannot overshoot the bound.
+   */
+  create(job: NewJob, maxUnfinished = Number.POSITIVE_INFINITY): Job | undefined {
+    return this.db.transaction(() => {
+      if (this.countUnfinished() >= maxUnfinished) return undefined;
+      this.db
+        .prepare('INSERT INTO jobs (id, owner, status, model, filename, request, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(job.id, job.owner, 'queued', job.model, job.filename, JSON.stringify(job.request), job.createdAt);
+      return this.get(job.id)!;
+    }).immediate();
   }
 
   /** The job, if it exists and (when `owner` is given) belongs to that owner. */
@@ -190,16 +204,24 @@ export class JobStore {
     return new Set(rows.map((r) => r.id));
   }
 
-  /** Moves the oldest queued job to running (counting the attempt) and returns it. */
+  /** Moves the oldest queued job to running and returns it (nothing is counted against it yet: see `enterWindow`). */
   claimNext(now: number): Job | undefined {
     return this.db.transaction(() => {
       const r = this.db.prepare("SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").get() as { id: string } | undefined;
       if (!r) return undefined;
       this.db
-        .prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?) WHERE id = ?")
+        .prepare("UPDATE jobs SET status = 'running', in_window = 0, started_at = coalesce(started_at, ?) WHERE id = ?")
         .run(now, r.id);
       return this.get(r.id);
     })();
+  }
+
+  /**
+   * Marks the job as decoding its windows: from here until it stops, a crash of the process costs it
+   * the window in progress and counts against it (`recoverInterrupted`). False if it is no longer running.
+   */
+  enterWindow(id: string): boolean {
+    return this.db.prepare("UPDATE jobs SET in_window = 1 WHERE id = ? AND status = 'running'").run(id).changes === 1;
   }
 
   /** Records what decoding the audio and detecting the language gave; false if the job is no longer running. */
@@ -212,13 +234,14 @@ export class JobStore {
   }
 
   /**
-   * Stores one window's segments with the point after it, atomically. False (nothing written) when
-   * the job is no longer running: it was cancelled, and the run should stop.
+   * Stores one window's segments with the point after it, atomically. That is progress: the job's
+   * count of interruptions starts again from 0. False (nothing written) when the job is no longer
+   * running: it was cancelled, and the run should stop.
    */
   saveWindow(id: string, segments: readonly Segment[], resume: ResumePoint, doneSeconds: number): boolean {
     return this.db.transaction(() => {
       const changed = this.db
-        .prepare("UPDATE jobs SET next_seek = ?, previous_tokens = ?, done_seconds = ? WHERE id = ? AND status = 'running'")
+        .prepare("UPDATE jobs SET next_seek = ?, previous_tokens = ?, done_seconds = ?, interruptions = 0 WHERE id = ? AND status = 'running'")
         .run(resume.seek, JSON.stringify(resume.previousTokens), doneSeconds, id).changes;
       if (changed !== 1) return false;
       this.appendSegments(id, segments);
@@ -236,7 +259,7 @@ export class JobStore {
   complete(id: string, now: number, segments: readonly Segment[] = []): boolean {
     return this.db.transaction(() => {
       const changed = this.db
-        .prepare("UPDATE jobs SET status = 'completed', finished_at = ?, done_seconds = coalesce(duration, done_seconds), previous_tokens = NULL WHERE id = ? AND status = 'running'")
+        .prepare("UPDATE jobs SET status = 'completed', finished_at = ?, done_seconds = coalesce(duration, done_seconds), previous_tokens = NULL, in_window = 0 WHERE id = ? AND status = 'running'")
         .run(now, id).changes;
       if (changed !== 1) return false;
       this.appendSegments(id, segments);
@@ -254,23 +277,39 @@ export class JobStore {
   fail(id: string, error: { code: string; message: string }, now: number): boolean {
     return (
       this.db
-        .prepare("UPDATE jobs SET status = 'failed', finished_at = ?, error_code = ?, error_message = ?, previous_tokens = NULL WHERE id = ? AND status IN ('queued', 'running')")
+        .prepare("UPDATE jobs SET status = 'failed', finished_at = ?, error_code = ?, error_message = ?, previous_tokens = NULL, in_window = 0 WHERE id = ? AND status IN ('queued', 'running')")
         .run(now, error.code, error.message, id).changes === 1
     );
   }
 
-  /** running → queued (shutdown, model busy): the progress stored so far is kept for the next run. */
-  requeue(id: string, opts: { refundAttempt?: boolean } = {}): boolean {
-    const sql = opts.refundAttempt
-      ? "UPDATE jobs SET status = 'queued', attempts = max(0, attempts - 1) WHERE id = ? AND status = 'running'"
-      : "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'running'";
-    return this.db.prepare(sql).run(id).changes === 1;
+  /** running → queued (shutdown, model busy): the progress stored so far is kept for the next run, nothing is counted. */
+  requeue(id: string): boolean {
+    return this.db.prepare("UPDATE jobs SET status = 'queued', in_window = 0 WHERE id = ? AND status = 'running'").run(id).changes === 1;
   }
 
-  /** At startup: every job left running by a process that died goes back to the queue. */
-  requeueInterrupted(): string[] {
-    const rows = this.db.prepare("UPDATE jobs SET status = 'queued' WHERE status = 'running' RETURNING id").all() as Array<{ id: string }>;
-    return rows.map((r) => r.id);
+  /**
+   * At startup, for the jobs a process that died left running: each one that was decoding a window
+   * (`in_window`) is charged one interruption; those charged more than `maxInterruptions` times
+   * since their last progress are failed (`too_many_attempts`), the others go back to the queue with
+   * their stored windows. A job that was only claimed (waiting for its model, reading its audio) is
+   * requeued uncharged. One transaction.
+   */
+  recoverInterrupted(maxInterruptions: number, now: number): { requeued: string[]; failed: string[] } {
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare("UPDATE jobs SET status = 'queued', interruptions = interruptions + in_window, in_window = 0 WHERE status = 'running' RETURNING id, interruptions")
+        .all() as Array<{ id: string; interruptions: number }>;
+      const failed: string[] = [];
+      const fail = this.db.prepare(
+        "UPDATE jobs SET status = 'failed', finished_at = ?, error_code = 'too_many_attempts', error_message = ?, previous_tokens = NULL WHERE id = ?",
+      );
+      for (const r of rows) {
+        if (r.interruptions <= maxInterruptions) continue;
+        fail.run(now, `the server stopped ${r.interruptions} times while decoding this job, without a window finished in between; it is not tried again`, r.id);
+        failed.push(r.id);
+      }
+      return { requeued: rows.filter((r) => !failed.includes(r.id)).map((r) => r.id), failed };
+    })();
   }
 
   /** Deletes a job and its segments; returns it as it was, or undefined if it is not the owner's. */

@@ -28,8 +28,10 @@ export interface Job {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
-  /** Times a run was started (a crash mid-run leaves it counted). */
-  attempts: number;
+  /** Crashes of the process that cost this job its window in progress since it last finished one. */
+  interruptions: number;
+  /** Whether a run is decoding the job's windows (a crash now would count as an interruption). */
+  inWindow: boolean;
   /** Seconds of audio, once decoded. */
   duration: number | null;
   doneSeconds: number;

@@ -12,5 +12,7 @@ export interface ServerContext {
   host: ModelHost;
   metrics: ServerMetrics;
   keys: ApiKeys;
+  /** The job system, once the job routes are registered: why it cannot serve, for /ready. */
+  jobs?: { problem(): string | undefined };
   policy: ModelPolicy;
 }

@@ -18,6 +18,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   not_ready: 503,
   not_found: 404,
   conflict: 409,
+  insufficient_storage: 507,
   internal: 500,
 };
 

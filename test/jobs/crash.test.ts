@@ -5,51 +5,22 @@
 // from the window it reached without repeating one, and no uploaded audio is left behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { BIN, form, jfkClip, modelDir } from '../server/helpers.ts';
+import { form, jfkClip, modelDir } from '../server/helpers.ts';
+import { spawnServer, waitReady, type ChildServer } from './child-server.ts';
 
 const KEY = 'crash-test-key';
 const AUTH = { authorization: `Bearer ${KEY}` };
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  logs: Array<Record<string, unknown>>;
-  exited: Promise<void>;
-}
-
-async function startServer(home: string, dataDir: string): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '--model', modelDir('english'), '--port', '0', '--data-dir', dataDir, '--sample-len', '3', '--threads', '1', '--api-key', KEY, '--job-concurrency', '2'],
-    { env: { ...process.env, EARSHOT_HOME: home, EARSHOT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const logs: Array<Record<string, unknown>> = [];
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(entry);
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(String(entry.msg));
-      if (m) resolve(m[1]!);
-    });
+async function startServer(home: string, dataDir: string): Promise<ChildServer> {
+  const s = await spawnServer({
+    args: ['--model', modelDir('english'), '--port', '0', '--data-dir', dataDir, '--sample-len', '3', '--threads', '1', '--api-key', KEY, '--job-concurrency', '2'],
+    env: { EARSHOT_HOME: home },
   });
-  for (let i = 0; ; i++) {
-    if ((await fetch(`${url}/ready`)).status === 200) break;
-    if (i > 600) throw new Error('model did not load');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, url, logs, exited };
+  await waitReady(s.url);
+  return s;
 }
 
 async function job(url: string, id: string): Promise<Record<string, any>> {
@@ -86,8 +57,7 @@ test('20 jobs survive kill -9 mid-run: all complete once, none lost, resumed mid
       assert.ok(Date.now() < deadline, 'the long job never got part-way');
       await new Promise((r) => setTimeout(r, 20));
     }
-    server.child.kill('SIGKILL');
-    await server.exited;
+    await server.kill();
     const before = server.logs;
 
     server = await startServer(home, dataDir);
@@ -126,7 +96,6 @@ test('20 jobs survive kill -9 mid-run: all complete once, none lost, resumed mid
     }
     assert.deepEqual(readdirSync(join(dataDir, 'audio')), [], 'no audio left once every job finished');
   } finally {
-    server.child.kill('SIGKILL');
-    await server.exited;
+    await server.kill();
   }
 });

@@ -36,7 +36,8 @@ test('a job running at shutdown resumes on the next start from the window it rea
     stored = store.get(id)!;
     assert.equal(stored.status, 'queued');
     assert.ok(stored.nextSeek > 0, 'the windows done are kept');
-    assert.equal(stored.attempts, 0, 'a shutdown does not count as a failed attempt');
+    assert.equal(stored.interruptions, 0, 'a shutdown does not count as an interruption');
+    assert.equal(stored.inWindow, false);
     assert.ok(store.segments(id).every((s) => s.seek < stored!.nextSeek));
   } finally {
     store.close();

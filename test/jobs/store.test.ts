@@ -1,6 +1,7 @@
 // The job store on its own (a real SQLite file in a temporary directory): state transitions,
 // atomic windows, per-key visibility and pagination, retention purge, recovery after a crash,
-// the audio directory's modes and orphan sweep, and the one-process lock.
+// the audio directory's modes and orphan sweep, and the one-process lock. (Which crashes count
+// against a job: attempts.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import type { Segment } from '../../src/decoding/segment.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { JobAudio, newJobId } from '../../src/jobs/audio-files.ts';
+import { DataDirLock } from '../../src/jobs/lock.ts';
 import { recoverJobs } from '../../src/jobs/recovery.ts';
 import { purgeExpired } from '../../src/jobs/retention.ts';
 import { JobStore } from '../../src/jobs/store.ts';
@@ -39,7 +41,8 @@ test('a job goes queued → running → completed, windows stored atomically wit
     const claimed = store.claimNext(1000)!;
     assert.equal(claimed.id, id);
     assert.equal(claimed.status, 'running');
-    assert.equal(claimed.attempts, 1);
+    assert.equal(claimed.interruptions, 0);
+    assert.equal(claimed.inWindow, false, 'claimed, not yet decoding');
     assert.equal(claimed.startedAt, 1000);
     assert.equal(store.claimNext(1001), undefined, 'nothing else queued');
     assert.ok(store.setAudioInfo(id, { duration: 70, language: 'en', languageProbability: 0.9 }));
@@ -71,9 +74,10 @@ test('failures keep their reason; a queued job can fail; the oldest queued job i
     assert.deepEqual(store.get(second)!.error, { code: 'not_audio', message: 'not audio' });
     assert.equal(store.get(second)!.status, 'failed');
     assert.equal(store.claimNext(1)!.id, first);
-    assert.ok(store.requeue(first, { refundAttempt: true }));
-    assert.equal(store.get(first)!.attempts, 0);
-    assert.equal(store.claimNext(2)!.attempts, 1);
+    assert.ok(store.enterWindow(first));
+    assert.ok(store.requeue(first));
+    assert.deepEqual([store.get(first)!.status, store.get(first)!.inWindow, store.get(first)!.interruptions], ['queued', false, 0]);
+    assert.equal(store.claimNext(2)!.id, first);
   } finally {
     store.close();
   }
@@ -153,7 +157,8 @@ test('retention purges finished jobs past their time, never unfinished ones', as
 });
 
 test('recovery requeues interrupted jobs with their progress and sweeps orphan files; files and dirs are private', async () => {
-  const dir = tempDir();
+  const dir = join(tempDir(), 'data');
+  const lock = DataDirLock.acquire(dir); // creates the directory, private
   let store = JobStore.open(dir);
   let audio = new JobAudio(join(dir, 'audio'));
   const a = add(store, 'k');
@@ -175,22 +180,24 @@ test('recovery requeues interrupted jobs with their progress and sweeps orphan f
   try {
     const r = await recoverJobs(store, audio);
     assert.deepEqual(r.requeued, [a]);
+    assert.deepEqual(r.failed, []);
     assert.deepEqual(r.orphans.sort(), [done, `${a}.1234.part`].sort());
     assert.deepEqual((await audio.list()).sort(), [a, b].sort());
     const j = store.get(a)!;
     assert.equal(j.status, 'queued');
-    assert.deepEqual([j.nextSeek, j.previousTokens, j.attempts], [3000, [7], 1]);
+    assert.deepEqual([j.nextSeek, j.previousTokens, j.interruptions], [3000, [7], 0], 'claimed but never in a window: not charged');
     assert.deepEqual(store.segments(a).map((s) => s.text), [' hi']);
   } finally {
     store.close();
+    lock.release();
   }
 });
 
-test('one process at a time: a second store on the same directory is refused until the first closes', () => {
+test('one process at a time: a second lock on the same directory is refused until the first is released', () => {
   const dir = tempDir();
-  const first = JobStore.open(dir);
-  assert.throws(() => JobStore.open(dir), (e) => isEarshotError(e) && e.code === 'data_dir_in_use');
-  first.close();
-  const second = JobStore.open(dir);
-  second.close();
+  const first = DataDirLock.acquire(dir);
+  assert.throws(() => DataDirLock.acquire(dir), (e) => isEarshotError(e) && e.code === 'data_dir_in_use');
+  first.release();
+  const second = DataDirLock.acquire(dir);
+  second.release();
 });

@@ -28,9 +28,15 @@ export function modelDir(preset: 'english' | 'multilingual'): string {
   return testModelDir({ preset });
 }
 
-/** Starts a server with the given settings (as flags) on 127.0.0.1, port 0, and waits for the model. */
+/**
+ * Starts a server with the given settings (as flags) on 127.0.0.1, port 0, and waits for the model.
+ * Each server gets its own fresh data directory unless one is given: a server takes its data
+ * directory's lock at startup, so two in one test would otherwise refuse each other.
+ */
 export async function startTestServer(flags: Partial<Record<keyof ServerConfig, unknown>>, opts: { load?: boolean } = {}): Promise<RunningServer> {
-  const config = loadServerConfig({ env: {}, flags: { port: 0, threads: 1, sampleLen: 4, ...flags } });
+  // Under the isolated home when there is one: some tests watch the temporary directory.
+  const dataDir = mkdtempSync(join(process.env.EARSHOT_HOME ?? tmpdir(), 'jobs-data-'));
+  const config = loadServerConfig({ env: {}, flags: { port: 0, threads: 1, sampleLen: 4, dataDir, ...flags } });
   const s = await startServer(config);
   if (opts.load !== false) await s.loaded;
   return s;

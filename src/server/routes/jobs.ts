@@ -3,12 +3,14 @@
 // 202 with the job at once; GET /v1/jobs/{id} gives its status, progress and, once completed, the
 // result in any response_format; GET /v1/jobs lists the caller's jobs; DELETE /v1/jobs/{id}
 // cancels and deletes one. Jobs belong to the API key that created them: another key gets 404.
-// The work itself is src/jobs/ (store, runner, recovery, retention).
+// The work itself is src/jobs/ (store, runner, recovery, retention), opened when the server starts
+// (before it listens: a data directory in use or not writable stops the server there).
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Transcription } from '../../decoding/segment.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
+import type { Pause } from '../../jobs/runner.ts';
 import { JobService } from '../../jobs/service.ts';
 import type { JobStore } from '../../jobs/store.ts';
 import type { Job, JobRequest, JobStatus } from '../../jobs/types.ts';
@@ -40,6 +42,7 @@ function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.output<S>
 }
 
 const seconds = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
+const pausedView = (p: Pause | undefined) => (p ? { code: p.code, message: p.message, since: seconds(p.since) } : null);
 
 export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { config, host, keys } = ctx;
@@ -56,8 +59,9 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     onFinished: (job) => ctx.metrics.jobsFinished.inc({ status: job.status }),
     onRunning: (n) => ctx.metrics.jobsRunning.set(n),
   });
-  app.addHook('onReady', () => jobs.openIfPresent());
+  app.addHook('onReady', () => jobs.start());
   app.addHook('onClose', () => jobs.close());
+  ctx.jobs = jobs;
 
   const owner = (request: FastifyRequest): string => keys.owner(request.headers.authorization);
 
@@ -77,11 +81,13 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       progress: { done_seconds: job.doneSeconds, total_seconds: job.duration },
       language: job.language,
       error: job.error,
+      // Set while a storage fault (a full disk, an I/O error) holds a running job.
+      paused: pausedView(status === 'running' ? jobs.pauseOf(job.id) : undefined),
     };
   }
 
   function transcription(job: Job, store: JobStore): Transcription {
-    const segments = store.segments(job.id);
+    const segments = jobs.guard(() => store.segments(job.id));
     return {
       language: job.language ?? 'en',
       languageProbability: job.languageProbability ?? 0,

@@ -1,5 +1,6 @@
 // Operator endpoints, open without an API key except /metrics: /health (the process answers),
-// /ready (200 once the default model is loaded, 503 before) and /metrics (Prometheus text).
+// /ready (200 once the default model is loaded and the job store is sound, 503 with the reason
+// otherwise) and /metrics (Prometheus text).
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.ts';
 
@@ -9,11 +10,18 @@ export function statusRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/health', async () => ({ status: 'ok' }));
 
   app.get('/ready', async (_request, reply) => {
-    if (host.state === 'ready') return { status: 'ready', model: host.id };
+    // A damaged job store is not ready either: the model serves, but acknowledged jobs cannot be read.
+    const jobs = ctx.jobs?.problem();
+    if (host.state === 'ready' && !jobs) return { status: 'ready', model: host.id };
     return reply
       .code(503)
       .header('retry-after', '5')
-      .send({ status: host.state, model: host.id, ...(host.state === 'failed' ? { error: String((host.error as Error)?.message ?? host.error) } : {}) });
+      .send({
+        status: host.state === 'ready' ? 'jobs_unavailable' : host.state,
+        model: host.id,
+        ...(host.state === 'failed' ? { error: String((host.error as Error)?.message ?? host.error) } : {}),
+        ...(jobs ? { jobs } : {}),
+      });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { EarshotError } from '../errors.ts';
 import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
-import { DEFAULTS, FLAGS, parseCliOptions, transcribeOptionsSchema } from './transcribe-options.ts';
+import { DEFAULTS, DEVICE_HELP, FLAGS, parseCliOptions, transcribeOptionsSchema } from './transcribe-options.ts';
 
 const EXAMPLES = `
 Manifests are JSON Lines, one file per line, as shared/audio/*/manifest.jsonl:
@@ -108,7 +108,8 @@ async function runEval(manifests: string[], o: EvalCliOptions): Promise<void> {
     temperature: o.temperature ?? null,
     sampleLen: o.sampleLen ?? MAX_SAMPLE_LEN,
     conditionOnPreviousText: o.conditionOnPreviousText,
-    device: o.device,
+    // The device it ran on (auto resolved): real-time factors are the device's.
+    device: w.model.device.device,
   };
   const report = buildReport({ model: o.model, dtype: formatDtypeSpec(w.resolved.dtype), options, skipped, loadS }, result.files, result.failures);
   for (const f of result.failures) process.stderr.write(`earshot: ${f.path}: ${f.error}\n`);
@@ -135,7 +136,7 @@ export function evalCommand(): Command {
     .option('--no-condition-on-previous-text', 'do not feed each window the text of the previous ones')
     .option('--no-vad-filter', 'decode whole files, silence included (default: only the speech Silero VAD finds)')
     .option('--threads <n>', 'threads inside one operator (default: 0, one per core)')
-    .option('--device <device>', 'cpu, cuda or auto', DEFAULTS.device)
+    .option('--device <device>', DEVICE_HELP, DEFAULTS.device)
     .option('--max-duration <seconds>', 'longest audio accepted per file', DEFAULTS.maxDuration)
     .option('--json', 'print the report as JSON (what --compare reads)')
     .option('--compare <report.json>', 'also show the change from an earlier --json report, file by file and in total')

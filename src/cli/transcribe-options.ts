@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_DURATION_S } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
+import { DEVICES } from '../engine/execution.ts';
 import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
 import { EarshotError } from '../errors.ts';
 import { DEFAULT_ZH_SCRIPT, ZH_SCRIPTS } from '../output/chinese.ts';
@@ -32,6 +33,11 @@ export const DEFAULTS = {
   maxDuration: String(DEFAULT_MAX_DURATION_S),
   zh: DEFAULT_ZH_SCRIPT,
 } as const;
+
+/** --device's help, shared by transcribe and eval. */
+export const DEVICE_HELP =
+  'cpu; cuda (needs the CUDA provider, see the README); webgpu (any GPU with a Vulkan driver, see the README); ' +
+  'or auto (CUDA if installed, else WebGPU on a hardware GPU, else the CPU)';
 
 /** The option names as commander stores them, mapped to the flag the user typed. */
 export const FLAGS: Record<string, string> = {
@@ -89,7 +95,7 @@ export const transcribeOptionsSchema = z.object({
   conditionOnPreviousText: z.boolean(),
   vadFilter: z.boolean(),
   threads: wholeNumber(0, 1024).optional(),
-  device: z.enum(['cpu', 'cuda', 'auto'], { error: 'expected cpu, cuda or auto' }),
+  device: z.enum(DEVICES, { error: `expected one of ${DEVICES.join(', ')}` }),
   maxDuration: decimal('a positive number of seconds', (n) => n > 0 && Number.isFinite(n)),
   zh: z.enum(ZH_SCRIPTS, { error: `expected one of ${ZH_SCRIPTS.join(', ')}` }),
   wordTimestamps: z.boolean().default(false),

@@ -8,6 +8,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { decodeAudio } from '../audio/index.ts';
 import { transcribeWithVadAll, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
 import { loadWhisper, type Whisper } from '../decoding/whisper.ts';
+import { describeDevice } from '../engine/execution.ts';
 import { EarshotError } from '../errors.ts';
 import { convertTranscription } from '../output/chinese.ts';
 import { render } from '../output/formats.ts';
@@ -54,8 +55,9 @@ export function decodingOptions(
 /** Loads the model the options name, with a download bar on first use. */
 export async function loadModel(o: Pick<TranscribeCliOptions, 'model' | 'dtype' | 'device' | 'threads'>): Promise<Whisper> {
   const progress = progressReporter();
+  let w: Whisper;
   try {
-    return await loadWhisper(o.model, {
+    w = await loadWhisper(o.model, {
       ...(o.dtype !== undefined ? { dtype: o.dtype } : {}),
       engine: { device: o.device, ...(o.threads !== undefined ? { intraOpThreads: o.threads } : {}) },
       onProgress: progress.onProgress!,
@@ -64,6 +66,9 @@ export async function loadModel(o: Pick<TranscribeCliOptions, 'model' | 'dtype' 
   } finally {
     progress.stop();
   }
+  // Which device was chosen and why, when there was a choice (the CPU is the default, unasked).
+  if (o.device !== 'cpu') process.stderr.write(`earshot: device ${describeDevice(w.model.device)}\n`);
+  return w;
 }
 
 /** A bar of seconds of audio done out of the file's length, on a terminal only. */

@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { ZH_SCRIPTS } from '../output/chinese.ts';
 import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
-import { CLI_FORMATS, DEFAULTS, parseTranscribeOptions } from './transcribe-options.ts';
+import { CLI_FORMATS, DEFAULTS, DEVICE_HELP, parseTranscribeOptions } from './transcribe-options.ts';
 
 const EXAMPLES = `
 Output:
@@ -42,7 +42,7 @@ export function transcribeCommand(): Command {
     .option('--no-vad-filter', 'decode the whole file, silence included (default: only the speech Silero VAD finds, which keeps the model from inventing text on silence)')
     .option('--no-condition-on-previous-text', 'do not feed each window the text of the previous ones (less repetition, less consistency)')
     .option('--threads <n>', 'threads inside one operator (default: 0, one per core)')
-    .option('--device <device>', 'cpu, cuda (needs the CUDA provider, see the README) or auto (CUDA if installed, else CPU)', DEFAULTS.device)
+    .option('--device <device>', DEVICE_HELP, DEFAULTS.device)
     .option('--max-duration <seconds>', 'longest audio accepted per file', DEFAULTS.maxDuration)
     .option('--zh <script>', `Chinese output script: ${ZH_SCRIPTS.join(', ')} (simplified/traditional convert Mandarin and Cantonese text, Taiwan standard; as-is keeps what the model wrote)`, DEFAULTS.zh)
     .option('--word-timestamps', "time every word (needs a model whose decoder outputs cross-attention weights, such as the hub's *_timestamped exports); verbose_json segments get their words", false)

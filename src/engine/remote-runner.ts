@@ -8,7 +8,7 @@
 import './telemetry-off.ts'; // first: set in this thread, so that the model worker inherits it
 import { Worker } from 'node:worker_threads';
 import { EarshotError } from '../errors.ts';
-import type { EngineOptions } from './execution.ts';
+import { chooseDevice, type DeviceChoice, type EngineOptions } from './execution.ts';
 import type {
   ModelBoot,
   ModelOp,
@@ -84,6 +84,8 @@ export class RemoteRunner implements ModelRunner {
   /** The scheduler's most decoder rows per run (how many jobs can usefully run at once). */
   readonly maxBatch: number;
   readonly maxEncodeBatch: number;
+  /** The device the model runs on, and why (chosen here, before the worker starts). */
+  readonly device: DeviceChoice;
   private readonly worker: Worker;
   private nextCall = 0;
   private nextHandle = 0;
@@ -94,8 +96,9 @@ export class RemoteRunner implements ModelRunner {
   private released = false;
   private readonly failureListeners: ((e: EarshotError) => void)[] = [];
 
-  private constructor(worker: Worker, boot: Extract<ModelBoot, { ok: true }>) {
+  private constructor(worker: Worker, boot: Extract<ModelBoot, { ok: true }>, device: DeviceChoice) {
     this.worker = worker;
+    this.device = device;
     this.dims = boot.dims;
     this.maxBatch = boot.maxBatch;
     this.maxEncodeBatch = boot.maxEncodeBatch;
@@ -110,12 +113,25 @@ export class RemoteRunner implements ModelRunner {
 
   /** Starts the worker and loads the model there; resolves once it can take calls. */
   static start(opts: RemoteRunnerOptions): Promise<RemoteRunner> {
+    // The device is chosen on this thread (probing for WebGPU takes a child process and a second,
+    // once per process); the worker gets the device itself and asks nothing again.
+    let device: DeviceChoice;
+    try {
+      device = chooseDevice(opts.engine.device);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // Loader hooks registered with --import do not reach worker threads on Node 20: the worker
     // registers tsx itself, then loads the TypeScript module (as the mel pool does).
     const boot =
       `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => t.register())` +
       `.then(() => import(${JSON.stringify(new URL('./model-worker.ts', import.meta.url).href)}))`;
-    const init: ModelWorkerInit = { dir: opts.dir, files: opts.files, engine: opts.engine, scheduler: opts.scheduler ?? {} };
+    const init: ModelWorkerInit = {
+      dir: opts.dir,
+      files: opts.files,
+      engine: { ...opts.engine, device: device.device },
+      scheduler: opts.scheduler ?? {},
+    };
     const worker = new Worker(boot, { eval: true, workerData: init });
     return new Promise<RemoteRunner>((resolve, reject) => {
       const onBoot = (m: ModelBoot) => {
@@ -124,7 +140,7 @@ export class RemoteRunner implements ModelRunner {
         worker.off('error', onError);
         worker.off('exit', onExit);
         if (m.ok) {
-          resolve(new RemoteRunner(worker, m));
+          resolve(new RemoteRunner(worker, m, device));
         } else {
           reject(fromWire(m.error));
           void worker.terminate();

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import { type EngineOptions, sessionOptions } from './execution.ts';
+import { type EngineOptions, sessionCreateError, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask, type Pick } from './greedy-pick.ts';
 
 type Tensor = ort.Tensor;
@@ -199,7 +199,9 @@ export class WhisperModel {
     const [encoder, decoder] = await Promise.all([
       ort.InferenceSession.create(files.encoder, so),
       ort.InferenceSession.create(files.decoder, so),
-    ]);
+    ]).catch((e: unknown) => {
+      throw sessionCreateError(e);
+    });
     // The logits are on the CPU whatever runs the decoder, so the picks' reductions run there, on
     // one thread: a second session's thread pool would spin against the decoder's between runs
     // (with two threads a batch-16 step took half as long again on 2 cores).

@@ -8,6 +8,7 @@ import multipart from '@fastify/multipart';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { log } from '../log.ts';
+import { deviceLog } from '../engine/execution.ts';
 import { ApiKeys } from './auth.ts';
 import { isLoopback, type ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
@@ -139,7 +140,7 @@ export async function startServer(config: ServerConfig, opts: { host?: ModelHost
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   const loaded = built.ctx.host.load().then(
-    (w) => built.app.log.info({ model: built.ctx.host.id, loadMs: Math.round(w.loadMs) }, 'model loaded'),
+    (w) => built.app.log.info({ model: built.ctx.host.id, loadMs: Math.round(w.loadMs), ...deviceLog(w.model.device) }, 'model loaded'),
     (e: unknown) => {
       built.app.log.error({ err: e, model: built.ctx.host.id }, 'model failed to load');
       throw e;

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_DURATION_S } from '../audio/index.ts';
 import { MAX_SAMPLE_LEN } from '../decoding/sot.ts';
+import { DEVICES } from '../engine/execution.ts';
 
 
 const number = (min: number, max: number, int = false) =>
@@ -79,7 +80,7 @@ export const SETTINGS = {
   modelsDir: setting(text().optional(), 'EARSHOT_MODELS_DIR', '--models-dir <dir>', 'folder whose model folders an admin load may name (by their name in it); requests never name paths'),
   maxLoadedModels: setting(number(1, 1000, true).default(4), 'EARSHOT_MAX_LOADED_MODELS', '--max-loaded-models <n>', 'most models loaded at once; an admin load beyond it gets 409'),
   dtype: setting(text().optional(), 'EARSHOT_DTYPE', '--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8" (default: the model\'s)'),
-  device: setting(z.enum(['cpu', 'cuda', 'auto']).default('cpu'), 'EARSHOT_DEVICE', '--device <device>', 'cpu, cuda or auto'),
+  device: setting(z.enum(DEVICES).default('cpu'), 'EARSHOT_DEVICE', '--device <device>', 'cpu; cuda (needs the CUDA provider); webgpu (any GPU with a Vulkan driver); or auto (CUDA if installed, else WebGPU on a hardware GPU, else the CPU)'),
   threads: setting(number(0, 1024, true).default(0), 'EARSHOT_THREADS', '--threads <n>', 'threads per operator; 0 lets onnxruntime pick'),
   maxUploadBytes: setting(number(1, 2 ** 40, true).default(200 * 1000 * 1000), 'EARSHOT_MAX_UPLOAD_BYTES', '--max-upload-bytes <n>', 'largest accepted upload, bytes'),
   maxUploadMemoryBytes: setting(number(0, 2 ** 40, true).default(256 * 1024 * 1024), 'EARSHOT_MAX_UPLOAD_MEMORY', '--max-upload-memory <bytes>', 'upload bytes held in memory, all requests together; beyond it uploads go to a private temporary file'),

@@ -83,14 +83,14 @@ test('a folder whose decoder has no KV cache inputs is refused clearly', async (
   );
 });
 
-test('device: cpu by default; cuda fails with the install command when absent; auto falls back', () => {
+test('device: cpu by default; cuda fails with the install command when absent (device.test.ts has the rest)', () => {
   assert.equal(resolveDevice(parseEngineOptions().device), 'cpu');
   assert.deepEqual(sessionOptions(parseEngineOptions({ intraOpThreads: 2 })).executionProviders, ['cpu']);
+  assert.deepEqual(sessionOptions(parseEngineOptions({ device: 'webgpu' })).executionProviders, ['webgpu', 'cpu']);
   if (cudaProviderInstalled()) {
     assert.equal(resolveDevice('cuda'), 'cuda');
   } else {
     assert.throws(() => resolveDevice('cuda'), (e) => isEarshotError(e) && /ONNXRUNTIME_NODE_INSTALL=cuda12/.test(e.message));
-    assert.equal(resolveDevice('auto'), 'cpu');
   }
   assert.throws(() => parseEngineOptions({ intraOpThreads: -1 }), isEarshotError);
   assert.throws(() => parseEngineOptions({ device: 'tpu' as never }), isEarshotError);

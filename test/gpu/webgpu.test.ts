@@ -1,0 +1,169 @@
+// The GPU code path, on whatever Vulkan adapter this machine has: in CI that is Mesa's lavapipe
+// (.ci/run installs it), slow but the same onnxruntime WebGPU provider a real GPU runs. The test
+// model's decoder (which once crashed that provider, see scripts/test-model/WEBGPU.md) decodes on
+// WebGPU as on the CPU, token for token but for near-ties; `earshot transcribe --device webgpu`
+// gives the CPU's transcript; `auto` says what it chose and why; and with the Vulkan loader
+// pointed at no driver, `--device webgpu` is one line saying what to install. Small dims and short
+// token budgets throughout: lavapipe takes about half a second per encoder window.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testModelDir } from '../../scripts/test-model/index.ts';
+import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
+import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
+import { parseEngineOptions, type Device } from '../../src/engine/execution.ts';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import { type Recorded, recording } from '../engine/recording.ts';
+
+const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
+const JFK = new URL('../../samples/jfk.wav', import.meta.url).pathname;
+/** A Vulkan loader that finds no driver: a machine without a GPU driver. */
+const NO_DRIVER = { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' };
+const NEAR_TIE = 1e-3;
+
+let home: string;
+before(() => {
+  home = mkdtempSync(join(tmpdir(), 'earshot-gpu-'));
+});
+after(() => rmSync(home, { recursive: true, force: true }));
+
+/** Deterministic log-mel-like features, different for every seed. */
+function features(nMels: number, seed: number): Float32Array {
+  const f = new Float32Array(nMels * 3000);
+  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
+  return f;
+}
+
+/** Gap between the two largest finite values of a row. */
+function topGap(row: Float32Array): number {
+  let a = -Infinity;
+  let b = -Infinity;
+  for (const v of row) {
+    if (!Number.isFinite(v)) continue;
+    if (v > a) [a, b] = [v, a];
+    else if (v > b) b = v;
+  }
+  return a - b;
+}
+
+/** Largest |a - b| relative to the row's largest magnitude. */
+function relDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+test('the test model decodes on WebGPU with the CPU\'s tokens (near-ties aside) and logits', async () => {
+  const dir = testModelDir({ preset: 'english' });
+  const files = { encoder: join(dir, 'onnx/encoder_model.onnx'), decoder: join(dir, 'onnx/decoder_model_merged.onnx') };
+  const tokenizer = await loadWhisperTokenizer(dir);
+  const cases: WindowDecodeOptions[] = [
+    { language: 'en', withoutTimestamps: true, sampleLen: 10 },
+    { language: 'en', sampleLen: 10 },
+  ];
+  const runs = {} as Record<Device, { encoded: Float32Array; rec: Recorded[]; tokens: number[][] }>;
+  for (const device of ['cpu', 'webgpu'] as const) {
+    const model = await WhisperModel.load(dir, files, parseEngineOptions({ device }));
+    try {
+      const encoded = await model.encode(features(model.dims.nMels, 1), 1);
+      const rec: Recorded[] = [];
+      const tokens: number[][] = [];
+      for (const opts of cases) {
+        const r = recording(model, { logits: true });
+        tokens.push((await decodeWindow(r.runner, tokenizer, encoded, opts)).tokens);
+        rec.push(r.rec);
+      }
+      runs[device] = { encoded: (encoded.data as Float32Array).slice(), rec, tokens };
+    } finally {
+      await model.release();
+    }
+  }
+  const { cpu, webgpu } = runs;
+  assert.ok(relDiff(webgpu.encoded, cpu.encoded) < 1e-4, `encoder outputs differ by ${relDiff(webgpu.encoded, cpu.encoded)} relative`);
+  cases.forEach((_, i) => {
+    const want = cpu.rec[i]!;
+    const got = webgpu.rec[i]!;
+    assert.ok(want.inputs.length >= 5, `case ${i}: a few decoder calls to compare`);
+    for (let c = 0; c < Math.min(want.inputs.length, got.inputs.length); c++) {
+      if (want.inputs[c]!.join() !== got.inputs[c]!.join()) {
+        // The tokens may part only right after a call whose top two logits were within NEAR_TIE.
+        assert.ok(c > 0 && topGap(want.filtered[c - 1]!) < NEAR_TIE, `case ${i}: tokens part at call ${c} without a near-tie`);
+        return;
+      }
+      const d = relDiff(got.raw[c]!, want.raw[c]!);
+      assert.ok(d < 1e-4, `case ${i}: logits of call ${c} differ by ${d} relative`);
+    }
+    assert.deepEqual(webgpu.tokens[i], cpu.tokens[i], `case ${i}: tokens`);
+  });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function earshot(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const full = { PATH: process.env.PATH ?? '', HOME: home, EARSHOT_HOME: home, XDG_RUNTIME_DIR: home, ...env };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: full, cwd: home, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** earshot's own stderr lines (Dawn writes its warnings there too). */
+const ownLines = (stderr: string): string[] => stderr.split('\n').filter((l) => l.startsWith('earshot:'));
+
+/** Greedy and short, so that lavapipe gets through it quickly; the segments carry their tokens. */
+const transcribe = (model: string, device: string) =>
+  ['transcribe', '--model', model, '--device', device, '--temperature', '0', '--sample-len', '12', '--format', 'verbose_json', JFK];
+
+test('earshot transcribe --device webgpu gives the CPU\'s transcript, token for token, and says which adapter', async () => {
+  const model = testModelDir({ preset: 'english' });
+  const cpu = await earshot(transcribe(model, 'cpu'));
+  const gpu = await earshot(transcribe(model, 'webgpu'));
+  assert.equal(cpu.code, 0, cpu.stderr);
+  assert.equal(gpu.code, 0, gpu.stderr);
+  type Segment = { text: string; tokens: number[]; start: number; end: number; avg_logprob: number };
+  const segments = (r: Run) => (JSON.parse(r.stdout) as { segments: Segment[] }).segments;
+  const words = (r: Run) => segments(r).map(({ text, tokens, start, end }) => ({ text, tokens, start, end }));
+  assert.ok(segments(cpu).length > 0 && segments(cpu).every((s) => s.tokens.length > 0), 'the CPU transcript has tokens');
+  assert.deepEqual(words(gpu), words(cpu));
+  segments(gpu).forEach((s, i) => assert.ok(Math.abs(s.avg_logprob - segments(cpu)[i]!.avg_logprob) < 1e-4, `segment ${i}: log-probabilities`));
+  assert.deepEqual(ownLines(cpu.stderr), [], 'the default device is not announced');
+  const [line, ...rest] = ownLines(gpu.stderr);
+  assert.match(line ?? '', /^earshot: device webgpu \(.+\): requested$/);
+  assert.deepEqual(rest, []);
+});
+
+test('--device auto says what it chose and why; --device webgpu without a driver is one line naming what to install', async () => {
+  const model = testModelDir({ preset: 'english' });
+  const args = ['transcribe', '--model', model, '--temperature', '0', '--sample-len', '4', '--format', 'json', JFK];
+  const none = await earshot([...args, '--device', 'webgpu'], NO_DRIVER);
+  assert.equal(none.code, 1);
+  assert.equal(none.stdout, '');
+  assert.deepEqual(ownLines(none.stderr), [
+    ownLines(none.stderr).find((l) => /^earshot: no usable WebGPU adapter \(.*\): install a Vulkan driver .*libvulkan1.*--device cpu/.test(l)),
+  ]);
+
+  const auto = await earshot([...args, '--device', 'auto'], NO_DRIVER);
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.deepEqual(ownLines(auto.stderr), ['earshot: device cpu: auto: no CUDA provider, no usable WebGPU adapter (Failed to get a WebGPU adapter: No supported adapters)']);
+  const cpu = await earshot([...args, '--device', 'cpu']);
+  assert.equal(auto.stdout, cpu.stdout, 'auto on the CPU transcribes as the CPU does');
+
+  // With this machine's adapter: lavapipe in CI, a software one, so auto keeps to the CPU; a
+  // hardware adapter is taken (device.test.ts checks that branch on hand-made facts).
+  const here = await earshot([...args, '--device', 'auto']);
+  assert.equal(here.code, 0, here.stderr);
+  const [line] = ownLines(here.stderr);
+  assert.match(line ?? '', /^earshot: device (cpu: auto: no CUDA provider; the only WebGPU adapter, .+, is a software one|webgpu \(.+\): auto: no CUDA provider; WebGPU adapter .+)$/);
+});

@@ -66,7 +66,11 @@ export class JobService {
     try {
       await this.open();
     } catch (e) {
-      if (this.damaged || storageFault(e)) return;
+      if (this.damaged) return;
+      if (storageFault(e)) {
+        log.warn({ err: e }, 'the job store could not be opened: job routes answer 507 until it can be');
+        return;
+      }
       this.lock.release();
       throw e;
     }

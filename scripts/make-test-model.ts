@@ -1,9 +1,9 @@
-// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] --out DIR`:
+// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] [--merged if] --out DIR`:
 // writes a Whisper model with deterministic random weights in the hub's onnx-community layout.
 import '../src/engine/telemetry-off.ts'; // first, as in every entry point: onnxruntime's telemetry off
 import { Command, InvalidArgumentError } from 'commander';
 import { isEarshotError } from '../src/errors.ts';
-import { buildTestModel, DIMS_NAMES, DTYPES, PRESETS, type DimsName, type Dtype, type Preset } from './test-model/index.ts';
+import { buildTestModel, DIMS_NAMES, DTYPES, MERGED_FORMS, PRESETS, type DimsName, type Dtype, type MergedForm, type Preset } from './test-model/index.ts';
 
 function seedArg(value: string): number {
   const n = Number(value);
@@ -18,11 +18,12 @@ const program = new Command('make-test-model')
   .option('--dtypes <list>', `weight formats, comma separated (fp32 is always written): ${DTYPES.join(', ')}`, 'fp32')
   .option('--seed <n>', 'seed of the random weights', seedArg, 1)
   .option('--timestamped', 'decoders also output cross_attentions.N (as the hub\'s *_timestamped repositories)', false)
+  .option('--merged <form>', `merged decoder form: ${MERGED_FORMS.join(', ')} (if: an If node on use_cache_branch, as optimum exports the hub's)`, 'single')
   .requiredOption('--out <dir>', 'folder to write')
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; timestamped: boolean; out: string }>();
+const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; timestamped: boolean; merged: string; out: string }>();
 
 try {
   const started = performance.now();
@@ -33,6 +34,7 @@ try {
     dtypes: opts.dtypes.split(',').map((d) => d.trim()).filter(Boolean) as Dtype[],
     seed: opts.seed,
     timestamped: opts.timestamped,
+    merged: opts.merged as MergedForm,
     outDir: opts.out,
   });
   process.stdout.write(`${files.map((f) => `${opts.out}/${f}`).join('\n')}\n`);

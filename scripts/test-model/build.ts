@@ -54,7 +54,7 @@ export function buildTestModel(options: BuildOptions): string[] {
   for (const dtype of o.dtypes) {
     const files = onnxFileNames(dtype);
     write(files.encoder, buildEncoder(dims, spec.nMels, dtype, o.seed).toBytes(PRODUCER));
-    write(files.decoder, buildDecoder(dims, spec.vocabSize, dtype, o.seed, { crossAttentions: o.timestamped }).toBytes(PRODUCER));
+    write(files.decoder, buildDecoder(dims, spec.vocabSize, dtype, o.seed, { crossAttentions: o.timestamped, merged: o.merged }).toBytes(PRODUCER));
   }
   return written;
 }

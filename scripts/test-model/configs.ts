@@ -30,6 +30,8 @@ export interface TestModelMarker {
   builder: string;
   /** Present (true) on models whose decoder outputs cross-attention weights. */
   timestamped?: true;
+  /** Present on models whose merged decoder is optimum's If form. */
+  merged?: 'if';
 }
 
 /** Keeps the fixture's alignment heads when they fit the layer/head counts, else uses every head of the last layer. */
@@ -53,6 +55,7 @@ export function configFiles(o: ResolvedOptions, builderVersion: string): Map<str
     seed: o.seed,
     builder: builderVersion,
     ...(o.timestamped ? { timestamped: true as const } : {}),
+    ...(o.merged === 'if' ? { merged: 'if' as const } : {}),
   };
   put('config.json', {
     ...readJson(dir, 'config.json'),

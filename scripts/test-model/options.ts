@@ -10,6 +10,12 @@ export type Dtype = 'fp32' | 'fp16' | 'q8' | 'int8';
 export const PRESETS: readonly Preset[] = ['english', 'multilingual', 'mel128'];
 export const DIMS_NAMES: readonly DimsName[] = ['small', 'tiny'];
 export const DTYPES: readonly Dtype[] = ['fp32', 'fp16', 'q8', 'int8'];
+/**
+ * The merged decoder's form: `single`, one graph for both branches; `if`, optimum's If on
+ * use_cache_branch over two graphs (what the hub's decoder_model_merged.onnx files are).
+ */
+export type MergedForm = 'single' | 'if';
+export const MERGED_FORMS: readonly MergedForm[] = ['single', 'if'];
 
 /** File-name suffix the hub (and transformers.js) uses for each weight format. */
 export const DTYPE_SUFFIX: Record<Dtype, string> = {
@@ -62,6 +68,8 @@ export interface TestModelOptions {
   seed?: number;
   /** Decoders also output `cross_attentions.N`, as the hub's `*_timestamped` repositories (word timestamps). */
   timestamped?: boolean;
+  /** The merged decoder's form; `single` by default. */
+  merged?: MergedForm;
 }
 
 export interface ResolvedOptions {
@@ -70,6 +78,7 @@ export interface ResolvedOptions {
   dtypes: Dtype[];
   seed: number;
   timestamped: boolean;
+  merged: MergedForm;
 }
 
 function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
@@ -95,5 +104,6 @@ export function resolveOptions(o: TestModelOptions): ResolvedOptions {
   if (o.timestamped !== undefined && typeof o.timestamped !== 'boolean') {
     throw new EarshotError('invalid_argument', 'bad_timestamped', `timestamped must be true or false, got ${JSON.stringify(o.timestamped)}`);
   }
-  return { preset, dims, dtypes, seed, timestamped: o.timestamped ?? false };
+  const merged = oneOf('merged', o.merged ?? 'single', MERGED_FORMS);
+  return { preset, dims, dtypes, seed, timestamped: o.timestamped ?? false, merged };
 }

@@ -1,5 +1,6 @@
 // A thin builder over onnx-proto's message types: named inputs, outputs, initializers and nodes, and
-// serialisation to the bytes of an .onnx file. It knows nothing about Whisper.
+// serialisation to the bytes of an .onnx file. Subgraphs (the branches of an If) share the model's
+// names, constants and initializers. It knows nothing about Whisper.
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -20,8 +21,8 @@ const DATA_TYPE: Record<ElemType, number> = {
 
 export type TensorData = Float32Array | Uint16Array | Uint8Array | Int8Array | Int32Array | BigInt64Array;
 
-/** Node attributes; integers and floats are told apart explicitly, as ONNX types them. */
-export type Attr = { i: number } | { f: number } | { ints: number[] } | { s: string };
+/** Node attributes; integers and floats are told apart explicitly, as ONNX types them; `g` is a subgraph. */
+export type Attr = { i: number } | { f: number } | { ints: number[] } | { s: string } | { g: GraphBuilder };
 
 /** ONNX opset and IR version the files declare (opset 17: LayerNormalization, LessOrEqual). */
 export const OPSET = 17;
@@ -48,6 +49,7 @@ function attribute(name: string, a: Attr): onnxProto.onnx.IAttributeProto {
   if ('i' in a) return { name, type: T.INT, i: a.i };
   if ('f' in a) return { name, type: T.FLOAT, f: a.f };
   if ('ints' in a) return { name, type: T.INTS, ints: a.ints };
+  if ('g' in a) return { name, type: T.GRAPH, g: a.g.toGraph() };
   return { name, type: T.STRING, s: new TextEncoder().encode(a.s) };
 }
 
@@ -56,11 +58,28 @@ export class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  /** The model's top graph, which holds every initializer and the names in use; this one if it is the top. */
+  private readonly root: GraphBuilder;
   private readonly used = new Set<string>();
   private readonly constants = new Map<string, string>();
+  private readonly initializerNames = new Set<string>();
   private count = 0;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    parent?: GraphBuilder,
+  ) {
+    this.root = parent?.root ?? this;
+  }
+
+  /**
+   * A graph for a node attribute (an If's branch). Its nodes may read any value of the enclosing
+   * graphs; its initializers and constants go to the top graph, where one name is one tensor
+   * (asking again for an initializer already there returns it: both branches share the weights).
+   */
+  subgraph(name: string): GraphBuilder {
+    return new GraphBuilder(name, this);
+  }
 
   input(name: string, type: ElemType, shape: readonly Dim[]): string {
     this.claim(name);
@@ -76,10 +95,12 @@ export class GraphBuilder {
   }
 
   initializer(name: string, type: ElemType, dims: readonly number[], data: TensorData): string {
+    if (this.root !== this) return this.root.initializerNames.has(name) ? name : this.root.initializer(name, type, dims, data);
     const count = dims.reduce((a, b) => a * b, 1);
     if (data.length !== count) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
     this.claim(name);
     this.initializers.push({ name, dataType: DATA_TYPE[type], dims: [...dims], rawData: bytesOf(data) });
+    this.initializerNames.add(name);
     return name;
   }
 
@@ -95,7 +116,7 @@ export class GraphBuilder {
 
   /** Adds a node and returns its output names (`outputs` of them). */
   op(opType: string, inputs: readonly string[], attrs: Record<string, Attr> = {}, outputs = 1): string[] {
-    const name = `${opType}_${this.count++}`;
+    const name = `${opType}_${this.root.count++}`;
     const outs = Array.from({ length: outputs }, (_, i) => {
       const out = this.unique(`${name}_o${i}`);
       this.claim(out);
@@ -116,39 +137,43 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs, 1)[0]!;
   }
 
+  /** The graph as an ONNX message (a subgraph's, for its attribute). */
+  toGraph(): onnxProto.onnx.IGraphProto {
+    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+  }
+
   toBytes(producer: string): Uint8Array {
+    if (this.root !== this) throw new Error(`${this.name} is a subgraph: serialise the top graph`);
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       opsetImport: [{ domain: '', version: OPSET }],
       producerName: producer,
-      graph: {
-        name: this.name,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
-      },
+      graph: this.toGraph(),
     });
     return onnx.ModelProto.encode(model).finish();
   }
 
   private constant(type: ElemType, dims: readonly number[], values: readonly number[], make: () => TensorData): string {
+    const root = this.root;
     const key = `${type}:${dims.join('x')}:${values.join(',')}`;
-    const known = this.constants.get(key);
+    const known = root.constants.get(key);
     if (known) return known;
-    const name = this.initializer(this.unique(`const_${this.constants.size}`), type, dims, make());
-    this.constants.set(key, name);
+    const name = root.initializer(root.unique(`const_${root.constants.size}`), type, dims, make());
+    root.constants.set(key, name);
     return name;
   }
 
+  /** Names are unique across the whole model, subgraphs included. */
   private claim(name: string): void {
-    if (this.used.has(name)) throw new Error(`duplicate tensor name ${name}`);
-    this.used.add(name);
+    const used = this.root.used;
+    if (used.has(name)) throw new Error(`duplicate tensor name ${name}`);
+    used.add(name);
   }
 
   private unique(base: string): string {
+    const used = this.root.used;
     let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
+    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
     return name;
   }
 }

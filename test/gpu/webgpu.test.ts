@@ -1,7 +1,8 @@
 // The GPU code path, on whatever Vulkan adapter this machine has: in CI that is Mesa's lavapipe
 // (.ci/run installs it), slow but the same onnxruntime WebGPU provider a real GPU runs. The test
-// model's decoder (which once crashed that provider, see scripts/test-model/WEBGPU.md) decodes on
-// WebGPU as on the CPU, token for token but for near-ties; `earshot transcribe --device webgpu`
+// model's decoder (which once crashed that provider, see scripts/test-model/WEBGPU.md), in both
+// merged forms (one graph, and optimum's If as the hub's files have it), decodes on WebGPU as on
+// the CPU, token for token but for near-ties; `earshot transcribe --device webgpu`
 // gives the CPU's transcript; `auto` says what it chose and why; and with the Vulkan loader
 // pointed at no driver, `--device webgpu` is one line saying what to install. Small dims and short
 // token budgets throughout: lavapipe takes about half a second per encoder window.
@@ -11,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testModelDir } from '../../scripts/test-model/index.ts';
+import { MERGED_FORMS, testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
 import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions, type Device } from '../../src/engine/execution.ts';
@@ -60,49 +61,51 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
-test('the test model decodes on WebGPU with the CPU\'s tokens (near-ties aside) and logits', async () => {
-  const dir = testModelDir({ preset: 'english' });
-  const files = { encoder: join(dir, 'onnx/encoder_model.onnx'), decoder: join(dir, 'onnx/decoder_model_merged.onnx') };
-  const tokenizer = await loadWhisperTokenizer(dir);
-  const cases: WindowDecodeOptions[] = [
-    { language: 'en', withoutTimestamps: true, sampleLen: 10 },
-    { language: 'en', sampleLen: 10 },
-  ];
-  const runs = {} as Record<Device, { encoded: Float32Array; rec: Recorded[]; tokens: number[][] }>;
-  for (const device of ['cpu', 'webgpu'] as const) {
-    const model = await WhisperModel.load(dir, files, parseEngineOptions({ device }));
-    try {
-      const encoded = await model.encode(features(model.dims.nMels, 1), 1);
-      const rec: Recorded[] = [];
-      const tokens: number[][] = [];
-      for (const opts of cases) {
-        const r = recording(model, { logits: true });
-        tokens.push((await decodeWindow(r.runner, tokenizer, encoded, opts)).tokens);
-        rec.push(r.rec);
+for (const merged of MERGED_FORMS) {
+  test(`the test model (merged decoder: ${merged}) decodes on WebGPU with the CPU's tokens (near-ties aside) and logits`, async () => {
+    const dir = testModelDir({ preset: 'english', merged });
+    const files = { encoder: join(dir, 'onnx/encoder_model.onnx'), decoder: join(dir, 'onnx/decoder_model_merged.onnx') };
+    const tokenizer = await loadWhisperTokenizer(dir);
+    const cases: WindowDecodeOptions[] = [
+      { language: 'en', withoutTimestamps: true, sampleLen: 10 },
+      { language: 'en', sampleLen: 10 },
+    ];
+    const runs = {} as Record<Device, { encoded: Float32Array; rec: Recorded[]; tokens: number[][] }>;
+    for (const device of ['cpu', 'webgpu'] as const) {
+      const model = await WhisperModel.load(dir, files, parseEngineOptions({ device }));
+      try {
+        const encoded = await model.encode(features(model.dims.nMels, 1), 1);
+        const rec: Recorded[] = [];
+        const tokens: number[][] = [];
+        for (const opts of cases) {
+          const r = recording(model, { logits: true });
+          tokens.push((await decodeWindow(r.runner, tokenizer, encoded, opts)).tokens);
+          rec.push(r.rec);
+        }
+        runs[device] = { encoded: (encoded.data as Float32Array).slice(), rec, tokens };
+      } finally {
+        await model.release();
       }
-      runs[device] = { encoded: (encoded.data as Float32Array).slice(), rec, tokens };
-    } finally {
-      await model.release();
     }
-  }
-  const { cpu, webgpu } = runs;
-  assert.ok(relDiff(webgpu.encoded, cpu.encoded) < 1e-4, `encoder outputs differ by ${relDiff(webgpu.encoded, cpu.encoded)} relative`);
-  cases.forEach((_, i) => {
-    const want = cpu.rec[i]!;
-    const got = webgpu.rec[i]!;
-    assert.ok(want.inputs.length >= 5, `case ${i}: a few decoder calls to compare`);
-    for (let c = 0; c < Math.min(want.inputs.length, got.inputs.length); c++) {
-      if (want.inputs[c]!.join() !== got.inputs[c]!.join()) {
-        // The tokens may part only right after a call whose top two logits were within NEAR_TIE.
-        assert.ok(c > 0 && topGap(want.filtered[c - 1]!) < NEAR_TIE, `case ${i}: tokens part at call ${c} without a near-tie`);
-        return;
+    const { cpu, webgpu } = runs;
+    assert.ok(relDiff(webgpu.encoded, cpu.encoded) < 1e-4, `encoder outputs differ by ${relDiff(webgpu.encoded, cpu.encoded)} relative`);
+    cases.forEach((_, i) => {
+      const want = cpu.rec[i]!;
+      const got = webgpu.rec[i]!;
+      assert.ok(want.inputs.length >= 5, `case ${i}: a few decoder calls to compare`);
+      for (let c = 0; c < Math.min(want.inputs.length, got.inputs.length); c++) {
+        if (want.inputs[c]!.join() !== got.inputs[c]!.join()) {
+          // The tokens may part only right after a call whose top two logits were within NEAR_TIE.
+          assert.ok(c > 0 && topGap(want.filtered[c - 1]!) < NEAR_TIE, `case ${i}: tokens part at call ${c} without a near-tie`);
+          return;
+        }
+        const d = relDiff(got.raw[c]!, want.raw[c]!);
+        assert.ok(d < 1e-4, `case ${i}: logits of call ${c} differ by ${d} relative`);
       }
-      const d = relDiff(got.raw[c]!, want.raw[c]!);
-      assert.ok(d < 1e-4, `case ${i}: logits of call ${c} differ by ${d} relative`);
-    }
-    assert.deepEqual(webgpu.tokens[i], cpu.tokens[i], `case ${i}: tokens`);
+      assert.deepEqual(webgpu.tokens[i], cpu.tokens[i], `case ${i}: tokens`);
+    });
   });
-});
+}
 
 interface Run {
   code: number;

@@ -1,13 +1,14 @@
 // Acceptance: transformers.js (the reference client) loads built folders offline and runs its
 // automatic-speech-recognition pipeline on them to the end; and every token it picks is the argmax
 // of a cacheless full pass of the same decoder file, so its cached decoding agrees with the graph.
+// Also on the If form of the merged decoder (optimum's, as the hub's files are).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename, dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { env, pipeline, type AutomaticSpeechRecognitionPipeline } from '@huggingface/transformers';
-import type { Dtype, Preset } from '../../scripts/test-model/index.ts';
-import { argmax, decode, modelDir, row, session } from './support.ts';
+import { testModelDir, type Dtype, type MergedForm, type Preset } from '../../scripts/test-model/index.ts';
+import { ALL_DTYPES, argmax, decode, modelDir, row, session } from './support.ts';
 
 env.allowRemoteModels = false;
 
@@ -18,8 +19,9 @@ const audio = Float32Array.from({ length: 3 * 16000 }, (_, i) => {
 });
 const MAX_NEW = 6;
 
-const cases: { preset: Preset; dtype: Dtype; prompt: number[] }[] = [
+const cases: { preset: Preset; dtype: Dtype; prompt: number[]; merged?: MergedForm }[] = [
   { preset: 'english', dtype: 'fp32', prompt: [50257, 50362] },
+  { preset: 'english', dtype: 'fp32', prompt: [50257, 50362], merged: 'if' },
   { preset: 'multilingual', dtype: 'fp32', prompt: [50258, 50259, 50359, 50363] },
   { preset: 'multilingual', dtype: 'int8', prompt: [50258, 50259, 50359, 50363] },
 ];
@@ -31,9 +33,9 @@ after(async () => {
   for (const p of open) await p.dispose();
 });
 
-for (const { preset, dtype, prompt } of cases) {
-  test(`transformers.js transcribes with the ${preset} model (${dtype})`, async () => {
-    const dir = modelDir(preset);
+for (const { preset, dtype, prompt, merged } of cases) {
+  test(`transformers.js transcribes with the ${preset} model (${dtype}${merged ? `, merged decoder: ${merged}` : ''})`, async () => {
+    const dir = merged ? testModelDir({ preset, dtypes: ALL_DTYPES, merged }) : modelDir(preset);
     env.localModelPath = dirname(dir);
     const asr = (await pipeline('automatic-speech-recognition', basename(dir), { dtype })) as AutomaticSpeechRecognitionPipeline;
     open.push(asr);

@@ -13,10 +13,11 @@ import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
 import { decodeAudio } from '../src/audio/index.ts';
-import { loadWhisper, type Whisper } from '../src/decoding/whisper.ts';
+import { type Whisper } from '../src/runtime/loaded-model.ts';
+import { loadWhisper } from '../src/runtime/model-cache.ts';
 import { WorkQueue } from '../src/engine/work-queue.ts';
 import { StreamSession } from '../src/streaming/stream-session.ts';
-import { loadSileroVad, type SileroVad } from '../src/streaming/vad.ts';
+import { loadSileroVad, type SileroVad } from '../src/vad/silero.ts';
 import { log } from '../src/log.ts';
 
 const SR = 16000;

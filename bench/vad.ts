@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { decodeAudio } from '../src/audio/index.ts';
-import { FRAME_SAMPLES, VAD_SAMPLE_RATE } from '../src/streaming/speech-segments.ts';
-import { SileroVad, sileroModelPath } from '../src/streaming/vad.ts';
-import { detectSpeech } from '../src/streaming/vad-endpointer.ts';
+import { FRAME_SAMPLES, VAD_SAMPLE_RATE } from '../src/vad/speech-segments.ts';
+import { SileroVad, sileroModelPath } from '../src/vad/silero.ts';
+import { detectSpeech } from '../src/vad/endpointer.ts';
 
 const CLIPS = ['jfk', 'harvard_spk1_snt1', 'goforward', 'librispeech_1995-1837-0001'];
 

@@ -6,7 +6,8 @@ import ort from 'onnxruntime-node';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
 import { sotSequence } from '../../src/decoding/sot.ts';
 import { transcribeAll } from '../../src/decoding/transcribe.ts';
-import { loadModelHere, loadWhisper, type Whisper } from '../../src/decoding/whisper.ts';
+import { loadModelHere, type Whisper } from '../../src/runtime/loaded-model.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import type { WhisperModel } from '../../src/engine/whisper-model.ts';
 import { serve } from './child.ts';
 import {

@@ -3,15 +3,25 @@
 // at timestamp pairs, and the window moves to the last complete segment. Segments come out as an
 // async iterator, one window at a time, so callers can stream them.
 import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
+import type { ModelRunner } from '../engine/whisper-model.ts';
 import { EarshotError } from '../errors.ts';
+import type { MelPool } from '../features/mel-pool.ts';
 import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';
-import { detectLanguage } from './language.ts';
+import { detectLanguage } from './detect-language.ts';
 import { resolveLanguage } from './languages.ts';
-import type { Segment, TranscriptionInfo, Transcription } from './segment.ts';
-import { SECONDS_PER_FRAME, seekToSeconds, splitWindow } from './segmentation.ts';
+import type { Segment, TranscriptionInfo, Transcription } from './transcription.ts';
+import { SECONDS_PER_FRAME, seekToSeconds, splitWindow } from './window-segments.ts';
 import { encodePrompt, type Task } from './sot.ts';
-import type { Whisper } from './whisper.ts';
+import type { WhisperTokenizer } from './tokenizer.ts';
 import { addWordTimestamps, assertWordTimestampsSupported } from './word-timestamps.ts';
+
+
+/** The parts of a loaded model that decoding uses: its runner, tokenizer and long-form mel. */
+export interface DecodingModel {
+  runner: ModelRunner;
+  tokenizer: WhisperTokenizer;
+  mel: Pick<MelPool, 'longForm'>;
+}
 
 export const DEFAULT_TEMPERATURES = [0, 0.2, 0.4, 0.6, 0.8, 1.0] as const;
 
@@ -109,7 +119,7 @@ export async function decodeWithFallback(
  * Starts transcribing 16 kHz mono `samples`. Resolves once the language is known (detected on the
  * first window when not given); the segments are decoded as the iterator is pulled.
  */
-export async function transcribe(w: Whisper, samples: Float32Array, options: TranscribeOptions = {}): Promise<TranscriptionRun> {
+export async function transcribe(w: DecodingModel, samples: Float32Array, options: TranscribeOptions = {}): Promise<TranscriptionRun> {
   const task = options.task ?? 'transcribe';
   const temperatures = typeof options.temperature === 'number' ? [options.temperature] : [...(options.temperature ?? DEFAULT_TEMPERATURES)];
   if (temperatures.length === 0 || temperatures.some((t) => !(t >= 0 && t <= 10))) {
@@ -271,7 +281,7 @@ export async function transcribe(w: Whisper, samples: Float32Array, options: Tra
 }
 
 /** Transcribes to the end and gathers the result (text is the segments' text joined). */
-export async function transcribeAll(w: Whisper, samples: Float32Array, options: TranscribeOptions = {}): Promise<Transcription> {
+export async function transcribeAll(w: DecodingModel, samples: Float32Array, options: TranscribeOptions = {}): Promise<Transcription> {
   const run = await transcribe(w, samples, options);
   const segments: Segment[] = [];
   for await (const s of run.segments) segments.push(s);

@@ -1,13 +1,17 @@
-// File-mode VAD filter: only the speech regions of a file are decoded. The regions (found by the
-// streaming layer's VAD, passed in here as sample spans) are cut out and joined with a short gap
-// of zeros between them, the joined audio is transcribed as usual, and every timestamp is mapped
-// back to the original file's time line. Nothing but the regions reaches the model, so silence and
-// noise between them cannot turn into invented text, and a file without speech decodes nothing.
+// File transcription's VAD step, as faster-whisper's vad_filter: the one entry point for
+// transcribing a whole file with the `vad_filter` option (CLI, server, jobs). With the filter on
+// (the default) Silero VAD (src/vad/) finds the speech regions; they are cut out and joined with a
+// short gap of zeros between them, the joined audio is transcribed as usual, and every timestamp is
+// mapped back to the original file's time line. Nothing but the regions reaches the model, so
+// silence and noise between them cannot turn into invented text, and a file without speech decodes
+// nothing. With the filter off this is plain `transcribe`.
 import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
 import { EarshotError } from '../errors.ts';
-import type { Segment } from './segment.ts';
-import { type TranscribeOptions, type TranscriptionRun, transcribe } from './transcribe.ts';
-import type { Whisper } from './whisper.ts';
+import { loadSileroVad } from '../vad/silero.ts';
+import { detectSpeech } from '../vad/endpointer.ts';
+import type { SpeechSegmentOptions } from '../vad/speech-segments.ts';
+import type { Segment, Transcription } from './transcription.ts';
+import { type DecodingModel, type TranscribeOptions, type TranscriptionRun, transcribe } from './transcribe.ts';
 
 /** Zeros put between two joined regions (that do not touch in the original). */
 export const DEFAULT_GAP_SAMPLES = 1600;
@@ -120,7 +124,7 @@ export function toSourceSegment(layout: SpeechLayout, s: Segment): Segment {
  * when a multilingual model was to detect it (there is nothing to detect it from).
  */
 export async function transcribeSpeech(
-  w: Whisper,
+  w: DecodingModel,
   samples: Float32Array,
   regions: readonly SampleSpan[],
   options: TranscribeOptions = {},
@@ -144,3 +148,28 @@ export async function transcribeSpeech(
 }
 
 async function* none(): AsyncGenerator<Segment, void, undefined> {}
+
+export interface VadTranscribeOptions extends TranscribeOptions {
+  /** Decode only what the VAD finds to be speech (default true). */
+  vadFilter?: boolean;
+  /** Tuning of the speech regions (defaults: DEFAULT_SPEECH_SEGMENT_OPTIONS). */
+  vad?: SpeechSegmentOptions;
+  /** Stops the VAD pass between chunks. */
+  signal?: AbortSignal;
+}
+
+export async function transcribeWithVad(w: DecodingModel, samples: Float32Array, options: VadTranscribeOptions = {}): Promise<TranscriptionRun> {
+  const { vadFilter = true, vad, signal, ...rest } = options;
+  if (!vadFilter) return transcribe(w, samples, rest);
+  const regions = await detectSpeech(await loadSileroVad(), samples, vad, signal);
+  return transcribeSpeech(w, samples, regions, rest);
+}
+
+/** `transcribeWithVad` to the end, gathered (as `transcribeAll`). */
+export async function transcribeWithVadAll(w: DecodingModel, samples: Float32Array, options: VadTranscribeOptions = {}): Promise<Transcription> {
+  const run = await transcribeWithVad(w, samples, options);
+  const segments = [];
+  for await (const s of run.segments) segments.push(s);
+  const { language, languageProbability, duration, task } = run;
+  return { language, languageProbability, duration, task, text: segments.map((s) => s.text).join(''), segments };
+}

@@ -13,8 +13,8 @@ import type { ModelRunner, EncodedAudio } from '../engine/whisper-model.ts';
 import { EarshotError } from '../errors.ts';
 import { dtw } from './dtw.ts';
 import { medianFilterRows } from './median-filter.ts';
-import { SECONDS_PER_FRAME } from './segmentation.ts';
-import type { Word } from './segment.ts';
+import { SECONDS_PER_FRAME } from './window-segments.ts';
+import type { Word } from './transcription.ts';
 import { sotSequence, type Task } from './sot.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 

@@ -3,8 +3,8 @@
 // align them. A file that cannot be read or transcribed is a failure of that file only.
 import { decodeAudio } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
-import { transcribeWithVadAll, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
-import type { Whisper } from '../decoding/whisper.ts';
+import { transcribeWithVadAll, type VadTranscribeOptions } from '../decoding/vad-filter.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
 import type { ManifestEntry } from './manifest.ts';
 import { metricFor, score } from './metrics.ts';
 import { normalizeFor } from './normalize.ts';

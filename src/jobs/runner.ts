@@ -9,17 +9,17 @@
 // window with a growing delay until the disk takes writes again. Nothing here may throw out of a
 // timer or a promise chain: that would take down the process and every request in flight.
 import { decodeAudio } from '../audio/index.ts';
-import type { Segment } from '../decoding/segment.ts';
-import type { Whisper } from '../decoding/whisper.ts';
+import type { Segment } from '../decoding/transcription.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { storageFault } from './storage-faults.ts';
 import { log as rootLog } from '../log.ts';
-import { transcribeWithVad, type VadTranscribeOptions } from '../streaming/vad-transcribe.ts';
+import { transcribeWithVad, type VadTranscribeOptions } from '../decoding/vad-filter.ts';
 import type { JobAudio } from './audio-files.ts';
 import type { JobStore } from './store.ts';
 import type { Job } from './types.ts';
 
-/** Where the runner gets models: the server's ModelHost. */
+/** Where the runner gets models: the server's ModelRegistry. */
 export interface ModelSource {
   /** A counted use of the model a job names (by its id); rejects `not_ready` while it cannot serve. */
   lease(name: string): Promise<{ whisper: Whisper; release(): void }>;

@@ -8,7 +8,7 @@
 // than failing every later call.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Segment } from '../decoding/segment.ts';
+import type { Segment } from '../decoding/transcription.ts';
 import type { ResumePoint } from '../decoding/transcribe.ts';
 import { EarshotError } from '../errors.ts';
 import { damagedStore, storageFault } from './storage-faults.ts';

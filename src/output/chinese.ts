@@ -5,7 +5,7 @@
 // first use (simplified → traditional takes about half a second) and then kept. The CLI's `--zh`
 // and the server's `zh` field both come here; `as-is` (the default) leaves the text untouched.
 import { EarshotError } from '../errors.ts';
-import type { Transcription } from '../decoding/segment.ts';
+import type { Transcription } from '../decoding/transcription.ts';
 
 export const ZH_SCRIPTS = ['as-is', 'simplified', 'traditional'] as const;
 /** The script Chinese output is written in; `as-is` keeps what the model wrote. */

@@ -1,6 +1,6 @@
 // Renders a transcription in the response formats OpenAI's audio API and the CLI offer:
 // text, json, verbose_json, srt and vtt. The server and the CLI both call this one module.
-import type { Segment, Transcription } from '../decoding/segment.ts';
+import type { Segment, Transcription } from '../decoding/transcription.ts';
 import { languageName } from '../decoding/languages.ts';
 import { toSrt, toVtt } from './subtitles.js';
 

@@ -15,7 +15,7 @@ import type { ServerContext } from './context.ts';
 import { limitConnections } from './connection-limits.ts';
 import { toHttpError } from './http-errors.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ModelHost } from './model-host.ts';
+import { ModelRegistry } from './model-registry.ts';
 import { ModelPolicy } from './model-policy.ts';
 import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
@@ -38,10 +38,10 @@ export interface BuiltApp {
 }
 
 /** Builds the app for `config`; the model is not loaded (call `ctx.host.load()`), so /ready is 503 until then. */
-export async function buildApp(config: ServerConfig, opts: { host?: ModelHost } = {}): Promise<BuiltApp> {
+export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistry } = {}): Promise<BuiltApp> {
   const ctx: ServerContext = {
     config,
-    host: opts.host ?? new ModelHost(config),
+    host: opts.host ?? new ModelRegistry(config),
     metrics: new ServerMetrics(),
     keys: new ApiKeys(config.apiKeys, { adminKeys: config.adminKeys, loopbackOnly: isLoopback(config.host) }),
     policy: new ModelPolicy({ allowPull: config.allowPull, modelsDir: config.modelsDir }),
@@ -133,7 +133,7 @@ export interface RunningServer extends BuiltApp {
 }
 
 /** Builds the app, listens, then starts loading the model. */
-export async function startServer(config: ServerConfig, opts: { host?: ModelHost } = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, opts: { host?: ModelRegistry } = {}): Promise<RunningServer> {
   const built = await buildApp(config, opts);
   await built.app.listen({ host: config.host, port: config.port });
   const addr = built.app.server.address();

@@ -4,12 +4,12 @@
 import type { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
-import type { ModelHost } from './model-host.ts';
+import type { ModelRegistry } from './model-registry.ts';
 import type { ModelPolicy } from './model-policy.ts';
 
 export interface ServerContext {
   config: ServerConfig;
-  host: ModelHost;
+  host: ModelRegistry;
   metrics: ServerMetrics;
   keys: ApiKeys;
   /** The job system, once the job routes are registered: why it cannot serve, for /ready. */

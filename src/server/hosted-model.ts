@@ -5,7 +5,8 @@
 // released under a request. Users that take the model without a lease (`current()`, streams and
 // jobs written before leases) are protected as long as they keep work in the model's queue: a
 // version is only released once its queue is idle too.
-import { acquireWhisper, releaseWhisper, type Whisper } from '../decoding/whisper.ts';
+import { type Whisper } from '../runtime/loaded-model.ts';
+import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
 import type { EngineOptionsInput } from '../engine/execution.ts';
 import { WorkQueue } from '../engine/work-queue.ts';
 import { EarshotError } from '../errors.ts';

@@ -2,9 +2,9 @@
 // loads and unloads (counters), the default model's readiness and load time, and the queue gauges
 // summed over every loaded model's queue.
 import type { ServerMetrics } from './metrics.ts';
-import type { ModelHost } from './model-host.ts';
+import type { ModelRegistry } from './model-registry.ts';
 
-export function trackModels(host: ModelHost, metrics: ServerMetrics): void {
+export function trackModels(host: ModelRegistry, metrics: ServerMetrics): void {
   const watched = new Map<string, () => void>();
   const queues = (): void => {
     let waiting = 0;

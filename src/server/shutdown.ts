@@ -5,7 +5,7 @@
 // event and close 1001, before the deadline. Past the deadline the process exits 1 rather than
 // hang. A second signal exits at once.
 import type { FastifyInstance } from 'fastify';
-import { unloadAll } from '../decoding/whisper.ts';
+import { unloadAll } from '../runtime/model-cache.ts';
 
 export function installShutdown(app: FastifyInstance, opts: { timeoutS: number; exit?: (code: number) => void }): () => void {
   const exit = opts.exit ?? ((code: number) => process.exit(code));

@@ -1,8 +1,8 @@
 // What /v1/audio/transcriptions and /v1/jobs share about a transcript: the check that the model
 // can do the task asked, and the response body of a finished transcription in each response_format
 // (formats.ts's rendering, plus OpenAI's `usage` in the JSON formats) with its content type.
-import type { Transcription } from '../decoding/segment.ts';
-import type { Whisper } from '../decoding/whisper.ts';
+import type { Transcription } from '../decoding/transcription.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
 import { render, type RenderOptions, type ResponseFormat } from '../output/formats.ts';
 import { paramError } from './http-errors.ts';
 

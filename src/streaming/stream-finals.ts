@@ -8,12 +8,11 @@
 // finals and above partials, and it becomes the final when the confirmed end matches (within the
 // padding, which a close next utterance may share); speech that resumes withdraws it. This hides
 // the encoder run, most of a final's cost on a CPU.
-import type { Transcription } from '../decoding/segment.ts';
+import type { Transcription } from '../decoding/transcription.ts';
 import { transcribeAll } from '../decoding/transcribe.ts';
-import type { Whisper } from '../decoding/whisper.ts';
 import { isEarshotError } from '../errors.ts';
-import { VAD_SAMPLE_RATE as SR } from './speech-segments.ts';
-import type { SessionParts, Speculation, Utterance } from './stream-types.ts';
+import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
+import type { SessionParts, Speculation, StreamModel, Utterance } from './stream-types.ts';
 
 /** Queue priorities: above file transcription (0) and partials; a final before a speculation. */
 export const FINAL_PRIORITY = 20;
@@ -32,7 +31,7 @@ export class Finals {
   private pendingCount = 0;
 
   constructor(
-    private readonly w: Whisper,
+    private readonly w: StreamModel,
     private readonly session: SessionParts,
     private readonly o: FinalOptions,
   ) {}

@@ -10,12 +10,11 @@
 // arrives in real time, so that is every `partialIntervalMs` of wall time, and audio pushed faster
 // than real time gives the same decisions on any machine.
 import { decodeWindow } from '../decoding/decode-window.ts';
-import { detectLanguage } from '../decoding/language.ts';
-import type { Whisper } from '../decoding/whisper.ts';
+import { detectLanguage } from '../decoding/detect-language.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
 import { isEarshotError } from '../errors.ts';
-import { VAD_SAMPLE_RATE as SR } from './speech-segments.ts';
-import type { SessionParts, Utterance } from './stream-types.ts';
+import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
+import type { SessionParts, StreamModel, Utterance } from './stream-types.ts';
 
 /** Queue priority of partials: above file transcription (0), below every final. */
 export const PARTIAL_PRIORITY = 10;
@@ -31,7 +30,7 @@ export class Partials {
   private readonly interval: number;
 
   constructor(
-    private readonly w: Whisper,
+    private readonly w: StreamModel,
     private readonly session: SessionParts,
     private readonly o: PartialOptions,
     /** The session's open utterance: a partial for any other is stale. */

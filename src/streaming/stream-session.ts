@@ -13,15 +13,14 @@
 import { SampleRing } from '../audio/ring-buffer.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
 import { encodePrompt, MAX_SAMPLE_LEN } from '../decoding/sot.ts';
-import type { Whisper } from '../decoding/whisper.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { LocalAgreement } from './local-agreement.ts';
-import { VAD_SAMPLE_RATE, type SpeechEvent } from './speech-segments.ts';
+import { VAD_SAMPLE_RATE, type SpeechEvent } from '../vad/speech-segments.ts';
 import { Finals } from './stream-finals.ts';
 import { Partials } from './stream-partials.ts';
-import type { SessionParts, StreamEvent, StreamObserver, StreamStats, Utterance } from './stream-types.ts';
-import type { SileroVad } from './vad.ts';
-import { VadEndpointer } from './vad-endpointer.ts';
+import type { SessionParts, StreamEvent, StreamModel, StreamObserver, StreamStats, Utterance } from './stream-types.ts';
+import type { SileroVad } from '../vad/silero.ts';
+import { VadEndpointer } from '../vad/endpointer.ts';
 
 export type { FinalSegment, StreamEvent, StreamObserver, StreamStats } from './stream-types.ts';
 export { FINAL_PRIORITY, SPECULATIVE_PRIORITY } from './stream-finals.ts';
@@ -72,7 +71,7 @@ function positive(name: string, v: number, max = Infinity): number {
 }
 
 export class StreamSession {
-  private readonly w: Whisper;
+  private readonly w: StreamModel;
   private readonly o: Required<Omit<StreamSessionOptions, 'language' | 'prompt' | 'observer' | 'onClose'>>;
   private readonly observer: StreamObserver;
   private readonly emit: (e: StreamEvent) => void;
@@ -96,7 +95,7 @@ export class StreamSession {
 
   private readonly onClose: (() => void) | undefined;
 
-  constructor(w: Whisper, vad: SileroVad, emit: (e: StreamEvent) => void, options: StreamSessionOptions = {}) {
+  constructor(w: StreamModel, vad: SileroVad, emit: (e: StreamEvent) => void, options: StreamSessionOptions = {}) {
     this.w = w;
     this.emit = emit;
     this.observer = options.observer ?? {};

@@ -1,8 +1,17 @@
 // What a stream session reports and holds, shared by the session (stream-session.ts) and its two
 // workers: partial hypotheses (stream-partials.ts) and finals (stream-finals.ts).
-import type { Transcription } from '../decoding/segment.ts';
+import type { DecodingModel } from '../decoding/transcribe.ts';
+import type { Transcription } from '../decoding/transcription.ts';
+import type { WorkQueue } from '../engine/work-queue.ts';
+import type { LogMelExtractor } from '../features/index.ts';
 import type { EarshotError } from '../errors.ts';
 import type { LocalAgreement } from './local-agreement.ts';
+
+/** The parts of a loaded model a stream uses: decoding's, one window's mel, and the model's work queue. */
+export interface StreamModel extends DecodingModel {
+  features: Pick<LogMelExtractor, 'window'>;
+  queue: WorkQueue;
+}
 
 export interface FinalSegment {
   start: number;

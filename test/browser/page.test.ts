@@ -11,7 +11,7 @@ import { after, afterEach, before, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { resample } from '../../src/audio/resample.ts';
 import { parseWav } from '../../src/audio/wav.ts';
-import type { Segment } from '../../src/decoding/segment.ts';
+import type { Segment } from '../../src/decoding/transcription.ts';
 import { toSrt, toVtt } from '../../src/output/subtitles.js';
 import type { RunningServer } from '../../src/server/app.ts';
 import { isolateHome, modelDir, ROOT, startTestServer, wav16 } from '../server/helpers.ts';

@@ -12,7 +12,7 @@ import { AutoModelForSpeechSeq2Seq, env, LogitsProcessor, LogitsProcessorList, T
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeAudio } from '../../src/audio/index.ts';
 import { decodeWindow } from '../../src/decoding/decode-window.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { SHARED_AUDIO } from '../audio/support.ts';
 
 const CLIPS = ['real-en/jfk.wav', 'real-en/harvard_spk1_snt1.wav', 'synth-zh/synth_zh_01.wav'];

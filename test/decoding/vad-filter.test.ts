@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeAudio } from '../../src/audio/index.ts';
-import type { Segment } from '../../src/decoding/segment.ts';
+import type { Segment } from '../../src/decoding/transcription.ts';
 import { transcribeAll, type TranscriptionRun } from '../../src/decoding/transcribe.ts';
 import { gatherSpeech, layoutSpeech, toSourceSegment, toSourceTime, transcribeSpeech } from '../../src/decoding/vad-filter.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { JFK } from '../audio/support.ts';
 

@@ -7,7 +7,8 @@ import { basename } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { cudaProviderInstalled, parseEngineOptions, resolveDevice, sessionOptions } from '../../src/engine/execution.ts';
 import { selectCacheRows, WhisperModel } from '../../src/engine/whisper-model.ts';
-import { loadModelHere, loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadModelHere } from '../../src/runtime/loaded-model.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
 const dir = () => testModelDir({ preset: 'english', dtypes: ['fp32', 'fp16', 'q8', 'int8'] });

@@ -3,7 +3,7 @@
 // the option's parsing. Also: CER scoring does not count a script difference as an error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Segment, Transcription } from '../../src/decoding/segment.ts';
+import type { Segment, Transcription } from '../../src/decoding/transcription.ts';
 import { scoreTexts } from '../../src/eval/evaluate.ts';
 import { convertChinese, convertTranscription, parseZhScript, ZH_SCRIPTS } from '../../src/output/chinese.ts';
 import { parseTranscribeOptions } from '../../src/cli/transcribe-options.ts';

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeAudio } from '../../src/audio/index.ts';
-import type { Segment } from '../../src/decoding/segment.ts';
+import type { Segment } from '../../src/decoding/transcription.ts';
 import { transcribe, transcribeAll, type ResumePoint, type TranscribeOptions } from '../../src/decoding/transcribe.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
 const JFK = new URL('../../samples/jfk.wav', import.meta.url).pathname;

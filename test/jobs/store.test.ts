@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Segment } from '../../src/decoding/segment.ts';
+import type { Segment } from '../../src/decoding/transcription.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { JobAudio, newJobId } from '../../src/jobs/audio-files.ts';
 import { DataDirLock } from '../../src/jobs/lock.ts';

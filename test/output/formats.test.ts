@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Segment, Transcription } from '../../src/decoding/segment.ts';
+import type { Segment, Transcription } from '../../src/decoding/transcription.ts';
 import { render } from '../../src/output/formats.ts';
 import { timecode } from '../../src/output/subtitles.js';
 

@@ -8,7 +8,7 @@
 //    twice that step's largest logit error: a disagreement is a near-tie, never a wrong clear winner.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWhisper, unloadAll } from '../../src/decoding/whisper.ts';
+import { loadWhisper, unloadAll } from '../../src/runtime/model-cache.ts';
 import { features, greedy, quantizedCopy, relativeError } from './support.ts';
 
 after(() => unloadAll());

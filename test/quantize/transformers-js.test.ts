@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename, dirname } from 'node:path';
 import { env, pipeline, type AutomaticSpeechRecognitionPipeline, type Tensor } from '@huggingface/transformers';
-import { loadWhisper, unloadAll } from '../../src/decoding/whisper.ts';
+import { loadWhisper, unloadAll } from '../../src/runtime/model-cache.ts';
 import { quantizedCopy } from './support.ts';
 
 env.allowRemoteModels = false;

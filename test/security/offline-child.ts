@@ -84,7 +84,7 @@ async function serve(model: string, clipPath: string, windowMs: number): Promise
 
 async function pull(): Promise<object> {
   // Imported here, not above: the serve driver must load nothing of earshot's.
-  const { loadWhisper } = await import('../../src/decoding/whisper.ts');
+  const { loadWhisper } = await import('../../src/runtime/model-cache.ts');
   const { isEarshotError } = await import('../../src/errors.ts');
   const t0 = performance.now();
   try {

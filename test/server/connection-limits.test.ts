@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { get as httpGet } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { form, isolateHome, jfkClip, metricValue, modelDir, startTestServer, until } from './helpers.ts';
 

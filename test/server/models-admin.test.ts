@@ -9,10 +9,10 @@ import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { flagsToConfig, serveCommand } from '../../src/cli/serve.ts';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
-import { ModelHost, parseExtraModel } from '../../src/server/model-host.ts';
+import { ModelRegistry, parseExtraModel } from '../../src/server/model-registry.ts';
 import { form, isolateHome, jfkClip, metricValue, startTestServer } from './helpers.ts';
 
 const KEY = 'sk-admin-test-1';
@@ -73,7 +73,7 @@ test('extra models come from the flag (repeatable), EARSHOT_EXTRA_MODELS and EAR
   assert.equal(fromEnv.modelTtlS, 1.5);
   assert.throws(() => loadServerConfig({ env: { EARSHOT_MODEL_TTL: '-1' } }), /EARSHOT_MODEL_TTL/);
   const config = loadServerConfig({ env: {}, flags: { model: 'tiny', extraModels: ['tiny.en', 'tiny'] } });
-  assert.throws(() => new ModelHost(config), /two models with the id "tiny"/);
+  assert.throws(() => new ModelRegistry(config), /two models with the id "tiny"/);
 });
 
 test('each request runs on the model its `model` field names; unknown names are a 404', async () => {

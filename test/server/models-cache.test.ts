@@ -5,7 +5,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { acquireWhisper, loadWhisper, releaseWhisper, unloadAll, type Whisper } from '../../src/decoding/whisper.ts';
+import { type Whisper } from '../../src/runtime/loaded-model.ts';
+import { acquireWhisper, loadWhisper, releaseWhisper, unloadAll } from '../../src/runtime/model-cache.ts';
 
 const dir = testModelDir({ preset: 'english', dtypes: ['fp32', 'q8'] });
 const engine = { intraOpThreads: 1 };

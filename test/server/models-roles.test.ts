@@ -10,11 +10,11 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { ApiKeys } from '../../src/server/auth.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
-import { ModelHost } from '../../src/server/model-host.ts';
+import { ModelRegistry } from '../../src/server/model-registry.ts';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.ts';
 import { form, isolateHome, jfkClip, metricValue, startTestServer } from './helpers.ts';
 
@@ -238,5 +238,5 @@ test('settings: admin keys from every source together, the allow-list, the model
   assert.equal(loadServerConfig({ env: {}, flags: { host: '0.0.0.0', adminKeys: ['sk-a'] } }).host, '0.0.0.0');
   // More configured models than the max stop the server at startup.
   const tooMany = loadServerConfig({ env: {}, flags: { model: 'tiny', extraModels: ['a=tiny', 'b=tiny'], maxLoadedModels: 2 } });
-  assert.throws(() => new ModelHost(tooMany), /3 models are configured.*--max-loaded-models/);
+  assert.throws(() => new ModelRegistry(tooMany), /3 models are configured.*--max-loaded-models/);
 });

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { unloadAll, type Whisper } from '../../src/decoding/whisper.ts';
+import { type Whisper } from '../../src/runtime/loaded-model.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
-import type { ModelEvent } from '../../src/server/model-host.ts';
+import type { ModelEvent } from '../../src/server/model-registry.ts';
 import { form, isolateHome, jfkClip, metricValue, occupy, startTestServer, until } from './helpers.ts';
 
 const english = testModelDir({ preset: 'english', dtypes: ['fp32', 'q8'] });

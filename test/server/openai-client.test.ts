@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { AddressInfo } from 'node:net';
 import { buildApp, type RunningServer } from '../../src/server/app.ts';
 import { loadServerConfig } from '../../src/server/config.ts';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { resample } from '../../src/audio/resample.ts';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { clip, SR, withPauses } from '../streaming/support.ts';
 import { isolateHome, modelDir, startTestServer, until } from './helpers.ts';

@@ -4,7 +4,7 @@
 // sending audio (silence included) stays open.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { clip, SR } from '../streaming/support.ts';
 import { isolateHome, metricValue, modelDir, startTestServer } from './helpers.ts';

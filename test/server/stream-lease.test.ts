@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import WebSocket from 'ws';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { isolateHome, startTestServer, until } from './helpers.ts';
 

@@ -2,7 +2,7 @@
 // random weights: message order and structure are checked, not words).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { clip, SR, withPauses } from '../streaming/support.ts';
 import { isolateHome, metricValue, modelDir, startTestServer, until } from './helpers.ts';

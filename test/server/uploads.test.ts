@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unloadAll } from '../../src/decoding/whisper.ts';
+import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { BAD_DIR, form, isolateHome, jfkClip, metricValue, modelDir, occupy, ROOT, startTestServer, until } from './helpers.ts';
 

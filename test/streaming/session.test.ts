@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { loadWhisper, unloadAll, type Whisper } from '../../src/decoding/whisper.ts';
+import { type Whisper } from '../../src/runtime/loaded-model.ts';
+import { loadWhisper, unloadAll } from '../../src/runtime/model-cache.ts';
 import { StreamSession, type StreamEvent, type StreamSessionOptions } from '../../src/streaming/stream-session.ts';
-import { loadSileroVad, type SileroVad } from '../../src/streaming/vad.ts';
+import { loadSileroVad, type SileroVad } from '../../src/vad/silero.ts';
 import { noise, SR, withPauses, type Joined } from './support.ts';
 
 let w: Whisper;

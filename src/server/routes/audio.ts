@@ -9,10 +9,10 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeAudio, type DecodedAudio } from '../../audio/index.ts';
-import type { Segment, Transcription } from '../../decoding/segment.ts';
+import type { Segment, Transcription } from '../../decoding/transcription.ts';
 import { encodePrompt } from '../../decoding/sot.ts';
-import { transcribeWithVad, type VadTranscribeOptions } from '../../streaming/vad-transcribe.ts';
-import type { Whisper } from '../../decoding/whisper.ts';
+import { transcribeWithVad, type VadTranscribeOptions } from '../../decoding/vad-filter.ts';
+import type { Whisper } from '../../runtime/loaded-model.ts';
 import { EarshotError } from '../../errors.ts';
 import { parseAudioParams, type AudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Transcription } from '../../decoding/segment.ts';
+import type { Transcription } from '../../decoding/transcription.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import type { Pause } from '../../jobs/runner.ts';
 import { JobService } from '../../jobs/service.ts';

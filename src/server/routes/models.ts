@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { listModels } from '../../models/index.ts';
 import type { ServerContext } from '../context.ts';
-import { type HostedModel, OPENAI_MODEL_ALIAS } from '../model-host.ts';
+import { type HostedModel, OPENAI_MODEL_ALIAS } from '../model-registry.ts';
 import { requestName, withoutPaths } from '../model-policy.ts';
 
 export interface ModelObject {

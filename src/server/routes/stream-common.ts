@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { StreamSession, type StreamEvent, type StreamSessionOptions } from '../../streaming/stream-session.ts';
-import { loadSileroVad } from '../../streaming/vad.ts';
+import { loadSileroVad } from '../../vad/silero.ts';
 import type { ServerContext } from '../context.ts';
 
 /** Browsers put the key in a subprotocol, as OpenAI's own browser clients do. */

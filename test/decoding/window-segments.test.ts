@@ -2,7 +2,7 @@
 // T is <|0.00|>; T + k is k × 0.02 s; a window is 3000 mel frames, 2 frames per timestamp step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitWindow, seekToSeconds, N_FRAMES } from '../../src/decoding/segmentation.ts';
+import { splitWindow, seekToSeconds, N_FRAMES } from '../../src/decoding/window-segments.ts';
 
 const T = 50364;
 const EOT = 50257;

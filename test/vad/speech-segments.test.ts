@@ -10,7 +10,7 @@ import {
   SpeechSegmenter,
   type SpeechSegmentOptions,
   speechRegions,
-} from '../../src/streaming/speech-segments.ts';
+} from '../../src/vad/speech-segments.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
 const F = FRAME_SAMPLES;

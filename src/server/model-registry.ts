@@ -7,7 +7,7 @@
 // At most `maxLoadedModels` models are loaded, or loading, or idle-unloaded (those come back on
 // their own at the next request); a load beyond that is a 409 `max_loaded_models`.
 import { basename } from 'node:path';
-import type { Whisper } from '../decoding/whisper.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { parseDtypeSpec, parseModelRef } from '../models/index.ts';
@@ -22,7 +22,7 @@ export const OPENAI_MODEL_ALIAS = 'whisper-1';
 /** The default model's state as /ready reports it: `ready` also while it is idle-unloaded (the next request loads it). */
 export type HostState = 'loading' | 'ready' | 'failed' | 'unloaded';
 
-export type ModelHostConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'> &
+export type ModelRegistryConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'> &
   Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS'>> & { maxLoadedModels?: number };
 
 export const DEFAULT_MAX_LOADED_MODELS = 4;
@@ -75,7 +75,7 @@ function checkNewId(id: string): void {
   }
 }
 
-export class ModelHost {
+export class ModelRegistry {
   /** The default model's id. */
   readonly id: string;
   private readonly hosted = new Map<string, HostedModel>();
@@ -90,7 +90,7 @@ export class ModelHost {
   /** Ids whose load was admitted and has not settled yet (an unloaded id only turns `loading` once its turn comes). */
   private readonly admitted = new Map<string, number>();
 
-  constructor(private readonly config: ModelHostConfig) {
+  constructor(private readonly config: ModelRegistryConfig) {
     this.id = servedModelId(config);
     this.env = {
       engine: { device: config.device, intraOpThreads: config.threads },

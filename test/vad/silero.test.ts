@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { isEarshotError } from '../../src/errors.ts';
-import { FRAME_SAMPLES, type SpeechEvent, regionsFromEvents, speechRegions } from '../../src/streaming/speech-segments.ts';
-import { detectSpeech, VadEndpointer } from '../../src/streaming/vad-endpointer.ts';
-import { loadSileroVad, sileroModelPath } from '../../src/streaming/vad.ts';
+import { FRAME_SAMPLES, type SpeechEvent, regionsFromEvents, speechRegions } from '../../src/vad/speech-segments.ts';
+import { detectSpeech, VadEndpointer } from '../../src/vad/endpointer.ts';
+import { loadSileroVad, sileroModelPath } from '../../src/vad/silero.ts';
 import { manifest } from '../audio/support.ts';
-import { clip, noise, SR, withPauses } from './support.ts';
+import { clip, noise, SR, withPauses } from '../streaming/support.ts';
 
 interface ReferenceVad {
   resetStates(): void;

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testModelDir } from '../../scripts/test-model/index.ts';
-import { loadWhisper } from '../../src/decoding/whisper.ts';
-import { loadSileroVad } from '../../src/streaming/vad.ts';
-import { detectSpeech } from '../../src/streaming/vad-endpointer.ts';
-import { transcribeWithVadAll } from '../../src/streaming/vad-transcribe.ts';
-import { noise, SR, withPauses } from './support.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
+import { loadSileroVad } from '../../src/vad/silero.ts';
+import { detectSpeech } from '../../src/vad/endpointer.ts';
+import { transcribeWithVadAll } from '../../src/decoding/vad-filter.ts';
+import { noise, SR, withPauses } from '../streaming/support.ts';
 
 const english = () => loadWhisper(testModelDir({ preset: 'english' }));
 const quick = { temperature: 0, sampleLen: 12 };

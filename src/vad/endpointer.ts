@@ -11,7 +11,7 @@ import {
   SpeechSegmenter,
   type SpeechSegmentOptions,
 } from './speech-segments.ts';
-import type { SileroVad, VadStream } from './vad.ts';
+import type { SileroVad, VadStream } from './silero.ts';
 
 export class VadEndpointer {
   private readonly stream: VadStream;

@@ -1,0 +1,69 @@
+// A loaded model: the ONNX sessions (in their worker thread, behind the batching scheduler), the
+// tokenizer and the feature extractor of one model folder, loaded together. It sits above the
+// layers it assembles (engine, features, the decoding tokenizer, models); decoding and streaming
+// take only the parts they use (DecodingModel, StreamModel), so they never import it. The process
+// keeps one instance per model (model-cache.ts).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../engine/execution.ts';
+import { RemoteRunner } from '../engine/remote-runner.ts';
+import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
+import { WorkQueue } from '../engine/work-queue.ts';
+import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
+import { MelPool } from '../features/mel-pool.ts';
+import { EarshotError } from '../errors.ts';
+import { type ResolvedModel, resolveModel, type ResolveOptions } from '../models/index.ts';
+import { loadWhisperTokenizer, type WhisperTokenizer } from '../decoding/tokenizer.ts';
+
+export interface Whisper {
+  /** The model's name as the user gave it (catalogue name, repo id or folder). */
+  id: string;
+  resolved: ResolvedModel;
+  /**
+   * The model and its batching scheduler, in a worker thread of their own so that model runs never
+   * block the event loop: what decoding calls (as `runner`), plus release, stats and failure.
+   */
+  model: RemoteRunner;
+  /** What decoding calls: `model`, or a view of it (a stream's runner with a priority). */
+  runner: ModelRunner;
+  tokenizer: WhisperTokenizer;
+  features: LogMelExtractor;
+  /** The same extractor's long-form mel, off the main thread for long files. */
+  mel: MelPool;
+  /** Every use of the model waits its turn here (see work-queue.ts); up to a batch of jobs run at once. */
+  queue: WorkQueue;
+  /** Milliseconds spent creating the sessions. */
+  loadMs: number;
+}
+
+export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engine: EngineOptionsInput = {}): Promise<Whisper> {
+  const started = performance.now();
+  const engineOpts = parseEngineOptions(engine);
+  // Concurrent jobs share batched model runs through the scheduler; as many jobs run at once as
+  // one decoder run takes rows, the rest wait in the queue. On the CPU the encoder gains nothing from
+  // batching (a batch of windows only makes a short request wait longer behind it): one window per
+  // encoder run there.
+  const onCpu = resolveDevice(engineOpts.device) === 'cpu';
+  const [model, tokenizer, preprocessor] = await Promise.all([
+    RemoteRunner.start({
+      dir: resolved.dir,
+      files: { encoder: resolved.encoderPath, decoder: resolved.decoderPath },
+      engine: engineOpts,
+      scheduler: { maxEncodeBatch: onCpu ? 1 : undefined },
+    }),
+    loadWhisperTokenizer(resolved.dir),
+    readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
+  ]);
+  const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
+  const queue = new WorkQueue({ concurrency: model.maxBatch });
+  const mel = new MelPool(features);
+  return { id, resolved, model, runner: model, tokenizer, features, mel, queue, loadMs: performance.now() - started };
+}
+
+/**
+ * The model of `w` loaded once more, on the calling thread (the caller releases it): for tests and
+ * benchmarks that need its tensors or the bare sessions. Serving and decoding use `w.model`.
+ */
+export function loadModelHere(w: Whisper, engine: EngineOptionsInput = {}): Promise<WhisperModel> {
+  return WhisperModel.load(w.resolved.dir, { encoder: w.resolved.encoderPath, decoder: w.resolved.decoderPath }, parseEngineOptions(engine));
+}

@@ -183,12 +183,17 @@ export function deviceLog(c: DeviceChoice): { device: Device; deviceReason: stri
 
 const PROVIDERS: Record<Device, string[]> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
 
+/** The device sessions made with `opts` run on. */
+export function sessionDevice(opts: EngineOptions): Device {
+  return opts.device === 'auto' ? resolveDevice('auto') : opts.device;
+}
+
 /**
  * Session options for `opts`. A named device is taken as it is (a model worker gets the device its
  * parent already chose, and asks nothing again); only `auto` is resolved here.
  */
 export function sessionOptions(opts: EngineOptions): InferenceSession.SessionOptions {
-  const device = opts.device === 'auto' ? resolveDevice('auto') : opts.device;
+  const device = sessionDevice(opts);
   if (device === 'cuda' && !cudaProviderInstalled()) throw new EarshotError('invalid_argument', 'cuda_unavailable', CUDA_INSTALL_HINT);
   return {
     executionProviders: PROVIDERS[device],

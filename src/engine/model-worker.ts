@@ -6,6 +6,7 @@ import './telemetry-off.ts'; // first: checks this worker inherited onnxruntime'
 import { parentPort, workerData } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { type ErrorKind, isEarshotError } from '../errors.ts';
+import { adoptDeviceLock } from './device-lock.ts';
 import type { EngineOptions } from './execution.ts';
 import type { LogitMask, Pick } from './greedy-pick.ts';
 import { BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
@@ -16,6 +17,8 @@ export interface ModelWorkerInit {
   files: ModelFiles;
   engine: EngineOptions;
   scheduler: SchedulerOptions;
+  /** The process's WebGPU lock (device-lock.ts), shared with every other model worker. */
+  deviceLock: SharedArrayBuffer;
 }
 
 /** An error as plain data; typed ones keep their kind and code. */
@@ -150,6 +153,7 @@ function own(a: Float32Array): Float32Array {
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = workerData as ModelWorkerInit;
+  adoptDeviceLock(init.deviceLock);
   let model: WhisperModel;
   let sched: BatchScheduler;
   try {

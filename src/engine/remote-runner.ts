@@ -8,6 +8,7 @@
 import './telemetry-off.ts'; // first: set in this thread, so that the model worker inherits it
 import { Worker } from 'node:worker_threads';
 import { EarshotError } from '../errors.ts';
+import { deviceLock } from './device-lock.ts';
 import { chooseDevice, type DeviceChoice, type EngineOptions } from './execution.ts';
 import type {
   ModelBoot,
@@ -131,6 +132,7 @@ export class RemoteRunner implements ModelRunner {
       files: opts.files,
       engine: { ...opts.engine, device: device.device },
       scheduler: opts.scheduler ?? {},
+      deviceLock: deviceLock().buffer,
     };
     const worker = new Worker(boot, { eval: true, workerData: init });
     return new Promise<RemoteRunner>((resolve, reject) => {

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
-import { type EngineOptions, sessionCreateError, sessionOptions } from './execution.ts';
+import { DeviceLock, deviceLock } from './device-lock.ts';
+import { type EngineOptions, sessionCreateError, sessionDevice, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask, type Pick } from './greedy-pick.ts';
 
 type Tensor = ort.Tensor;
@@ -163,9 +164,19 @@ export class WhisperModel {
   private readonly decoderInputs: Set<string>;
   private readonly headDim: number;
   private readonly picker: GreedyPicker;
+  /** On WebGPU, the process's one-call-at-a-time lock (device-lock.ts); null elsewhere. */
+  private readonly lock: DeviceLock | null;
 
-  private constructor(dir: string, dims: WhisperDims, encoder: ort.InferenceSession, decoder: ort.InferenceSession, picker: GreedyPicker) {
+  private constructor(
+    dir: string,
+    dims: WhisperDims,
+    encoder: ort.InferenceSession,
+    decoder: ort.InferenceSession,
+    picker: GreedyPicker,
+    lock: DeviceLock | null,
+  ) {
     this.dir = dir;
+    this.lock = lock;
     this.dims = dims;
     this.encoder = encoder;
     this.decoder = decoder;
@@ -196,24 +207,23 @@ export class WhisperModel {
   static async load(dir: string, files: ModelFiles, opts: EngineOptions): Promise<WhisperModel> {
     const dims = readDims(dir);
     const so = sessionOptions(opts);
-    const [encoder, decoder] = await Promise.all([
-      ort.InferenceSession.create(files.encoder, so),
-      ort.InferenceSession.create(files.decoder, so),
-    ]).catch((e: unknown) => {
+    const lock = sessionDevice(opts) === 'webgpu' ? deviceLock() : null;
+    const create = (path: string) => ort.InferenceSession.create(path, so);
+    const [encoder, decoder] = await locked(lock, () => Promise.all([create(files.encoder), create(files.decoder)])).catch((e: unknown) => {
       throw sessionCreateError(e);
     });
     // The logits are on the CPU whatever runs the decoder, so the picks' reductions run there, on
     // one thread: a second session's thread pool would spin against the decoder's between runs
     // (with two threads a batch-16 step took half as long again on 2 cores).
     const picker = new GreedyPicker(dims.vocabSize, { intraOpNumThreads: 1, executionProviders: ['cpu'], logSeverityLevel: 3 });
-    return new WhisperModel(dir, dims, encoder, decoder, picker);
+    return new WhisperModel(dir, dims, encoder, decoder, picker, lock);
   }
 
   /** Runs the encoder on `batch` windows of log-mel features laid out [batch, nMels, 3000]. */
   async encode(features: Float32Array, batch: number): Promise<Tensor> {
     const frames = features.length / (batch * this.dims.nMels);
     const input = new ort.Tensor('float32', features, [batch, this.dims.nMels, frames]);
-    const out = await this.encoder.run({ input_features: input });
+    const out = await locked(this.lock, () => this.encoder.run({ input_features: input }));
     return out.last_hidden_state!;
   }
 
@@ -248,7 +258,7 @@ export class WhisperModel {
     // On a cached step the cross-attention K/V come back unchanged and are not used (the first
     // step's are kept): not fetching them saves copying the whole cross cache out of onnxruntime
     // at every step, which is most of a step's cost at large batches.
-    const out = await this.decoder.run(feeds, cache ? this.cachedFetches : this.decoder.outputNames);
+    const out = await locked(this.lock, () => this.decoder.run(feeds, cache ? this.cachedFetches : this.decoder.outputNames));
     const logits = out.logits!;
     const vocab = logits.dims[2]!;
     const all = logits.data as Float32Array;
@@ -319,7 +329,7 @@ export class WhisperModel {
     if (this.decoderInputs.has('encoder_hidden_states')) feeds.encoder_hidden_states = encoded;
     for (const { past } of [...this.selfNames, ...this.crossNames]) feeds[past] = empty;
     const layers = [...new Set(heads.map(([l]) => l))];
-    const out = await this.decoder.run(feeds, layers.map((l) => names[l]!));
+    const out = await locked(this.lock, () => this.decoder.run(feeds, layers.map((l) => names[l]!)));
     const frames = out[names[heads[0]?.[0] ?? 0]!]?.dims[3] ?? encoded.dims[1]!;
     const rows = seq - from;
     const weights = heads.map(([l, h]) => {
@@ -331,8 +341,13 @@ export class WhisperModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.decoder.release(), this.picker.release()]);
+    await Promise.all([locked(this.lock, () => Promise.all([this.encoder.release(), this.decoder.release()])), this.picker.release()]);
   }
+}
+
+/** `fn` under `lock`, or as it is without one. */
+function locked<T>(lock: DeviceLock | null, fn: () => Promise<T>): Promise<T> {
+  return lock ? lock.run(fn) : fn();
 }
 
 /** A cache holding only the rows `rows` of `cache`, in that order (beam reordering, finished rows). */

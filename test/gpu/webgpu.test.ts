@@ -2,7 +2,9 @@
 // (.ci/run installs it), slow but the same onnxruntime WebGPU provider a real GPU runs. The test
 // model's decoder (which once crashed that provider, see scripts/test-model/WEBGPU.md), in both
 // merged forms (one graph, and optimum's If as the hub's files have it), decodes on WebGPU as on
-// the CPU, token for token but for near-ties; `earshot transcribe --device webgpu`
+// the CPU, token for token but for near-ties; two models in two worker threads can run on it at
+// once (onnxruntime's one WebGPU context per process is not thread-safe: device-lock.ts);
+// `earshot transcribe --device webgpu`
 // gives the CPU's transcript; `auto` says what it chose and why; and with the Vulkan loader
 // pointed at no driver, `--device webgpu` is one line saying what to install. Small dims and short
 // token budgets throughout: lavapipe takes about half a second per encoder window.
@@ -16,6 +18,7 @@ import { MERGED_FORMS, testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
 import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions, type Device } from '../../src/engine/execution.ts';
+import { RemoteRunner } from '../../src/engine/remote-runner.ts';
 import { WhisperModel } from '../../src/engine/whisper-model.ts';
 import { type Recorded, recording } from '../engine/recording.ts';
 
@@ -106,6 +109,37 @@ for (const merged of MERGED_FORMS) {
     });
   });
 }
+
+test('two models in two worker threads decode on WebGPU at the same time, each as on the CPU', async () => {
+  // Two seeds: two sets of weights, so a mix-up between the models would show.
+  const dirs = [1, 2].map((seed) => testModelDir({ preset: 'english', seed }));
+  const start = (dir: string, device: Device) =>
+    RemoteRunner.start({
+      dir,
+      files: { encoder: join(dir, 'onnx/encoder_model.onnx'), decoder: join(dir, 'onnx/decoder_model_merged.onnx') },
+      engine: parseEngineOptions({ device }),
+    });
+  /** A prompt and a few cached steps; the last step's logits. */
+  const steps = async (r: RemoteRunner, seed: number) => {
+    const encoded = await r.encode(features(r.dims.nMels, seed), 1);
+    let out = await r.decode(BigInt64Array.of(50257n, 50362n), 1, encoded, null);
+    for (const t of [440n, 2068n, 7586n, 291n]) out = await r.decode(BigInt64Array.of(t), 1, encoded, out.cache);
+    return out.logits;
+  };
+  const cpu = await Promise.all(dirs.map((d) => start(d, 'cpu')));
+  const want = await Promise.all(cpu.map((r, i) => steps(r, i)));
+  await Promise.all(cpu.map((r) => r.release()));
+  assert.ok(relDiff(want[0]!, want[1]!) > 1e-2, 'the two models differ');
+  const gpu = await Promise.all(dirs.map((d) => start(d, 'webgpu')));
+  try {
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all(gpu.map((r, i) => steps(r, i)));
+      got.forEach((g, i) => assert.ok(relDiff(g, want[i]!) < 1e-4, `round ${round}, model ${i}: ${relDiff(g, want[i]!)} relative`));
+    }
+  } finally {
+    await Promise.all(gpu.map((r) => r.release()));
+  }
+});
 
 interface Run {
   code: number;

@@ -1,17 +1,18 @@
 // The engine on a built test model: the KV cache gives the same logits as recomputing the whole
-// sequence, rows of a cache can be selected for beam search, dtypes pick the hub's files, and the
-// device option fails clearly where CUDA is not installed.
+// sequence and rows of a cache can be selected for beam search (with both forms of the merged
+// decoder: one graph, and optimum's If), dtypes pick the hub's files, and the device option fails
+// clearly where CUDA is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
-import { testModelDir } from '../../scripts/test-model/index.ts';
+import { MERGED_FORMS, testModelDir, type MergedForm } from '../../scripts/test-model/index.ts';
 import { cudaProviderInstalled, parseEngineOptions, resolveDevice, sessionOptions } from '../../src/engine/execution.ts';
 import { selectCacheRows, WhisperModel } from '../../src/engine/whisper-model.ts';
 import { loadModelHere } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { isEarshotError } from '../../src/errors.ts';
 
-const dir = () => testModelDir({ preset: 'english', dtypes: ['fp32', 'fp16', 'q8', 'int8'] });
+const dir = (merged: MergedForm = 'single') => testModelDir({ preset: 'english', dtypes: ['fp32', 'fp16', 'q8', 'int8'], merged });
 
 function features(nMels: number): Float32Array {
   const f = new Float32Array(nMels * 3000);
@@ -26,36 +27,38 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-test('decoding step by step with the cache gives the logits of a full recomputation', async (t) => {
-  const m = await loadModelHere(await loadWhisper(dir()));
-  t.after(() => m.release());
-  const encoded = await m.encode(features(m.dims.nMels), 1);
-  const prompt = [50257, 50362];
-  const more = [440, 2068, 7586];
-  let step = await m.decode(BigInt64Array.from(prompt, BigInt), 1, encoded, null);
-  for (const t of more) step = await m.decode(BigInt64Array.of(BigInt(t)), 1, encoded, step.cache);
-  assert.equal(step.cache.length, prompt.length + more.length);
-  const full = await m.decode(BigInt64Array.from([...prompt, ...more], BigInt), 1, encoded, null);
-  assert.ok(maxAbsDiff(step.logits, full.logits) < 1e-3);
-});
+for (const merged of MERGED_FORMS) {
+  test(`decoding step by step with the cache gives the logits of a full recomputation (merged decoder: ${merged})`, async (t) => {
+    const m = await loadModelHere(await loadWhisper(dir(merged)));
+    t.after(() => m.release());
+    const encoded = await m.encode(features(m.dims.nMels), 1);
+    const prompt = [50257, 50362];
+    const more = [440, 2068, 7586];
+    let step = await m.decode(BigInt64Array.from(prompt, BigInt), 1, encoded, null);
+    for (const t of more) step = await m.decode(BigInt64Array.of(BigInt(t)), 1, encoded, step.cache);
+    assert.equal(step.cache.length, prompt.length + more.length);
+    const full = await m.decode(BigInt64Array.from([...prompt, ...more], BigInt), 1, encoded, null);
+    assert.ok(maxAbsDiff(step.logits, full.logits) < 1e-3);
+  });
 
-test('cache rows can be picked and repeated (beam reordering)', async (t) => {
-  const m = await loadModelHere(await loadWhisper(dir()));
-  t.after(() => m.release());
-  const encoded = await m.encode(features(m.dims.nMels), 1);
-  const first = await m.decode(BigInt64Array.from([50257, 50362], BigInt), 1, encoded, null);
-  const three = selectCacheRows(first.cache, [0, 0, 0]);
-  assert.equal(three.batch, 3);
-  const out = await m.decode(BigInt64Array.from([440, 2068, 440], BigInt), 3, encoded, three);
-  const vocab = m.dims.vocabSize;
-  const single = await m.decode(BigInt64Array.of(440n), 1, encoded, first.cache);
-  assert.ok(maxAbsDiff(out.logits.subarray(0, vocab), single.logits) < 1e-4);
-  assert.ok(maxAbsDiff(out.logits.subarray(2 * vocab, 3 * vocab), single.logits) < 1e-4);
-  assert.ok(maxAbsDiff(out.logits.subarray(vocab, 2 * vocab), single.logits) > 1e-3, 'another token, other logits');
-  const swapped = selectCacheRows(out.cache, [1, 0]);
-  assert.deepEqual(swapped.self[0]!.dims.slice(0, 1), [2]);
-  assert.throws(() => selectCacheRows(out.cache, [3]), RangeError);
-});
+  test(`cache rows can be picked and repeated (beam reordering; merged decoder: ${merged})`, async (t) => {
+    const m = await loadModelHere(await loadWhisper(dir(merged)));
+    t.after(() => m.release());
+    const encoded = await m.encode(features(m.dims.nMels), 1);
+    const first = await m.decode(BigInt64Array.from([50257, 50362], BigInt), 1, encoded, null);
+    const three = selectCacheRows(first.cache, [0, 0, 0]);
+    assert.equal(three.batch, 3);
+    const out = await m.decode(BigInt64Array.from([440, 2068, 440], BigInt), 3, encoded, three);
+    const vocab = m.dims.vocabSize;
+    const single = await m.decode(BigInt64Array.of(440n), 1, encoded, first.cache);
+    assert.ok(maxAbsDiff(out.logits.subarray(0, vocab), single.logits) < 1e-4);
+    assert.ok(maxAbsDiff(out.logits.subarray(2 * vocab, 3 * vocab), single.logits) < 1e-4);
+    assert.ok(maxAbsDiff(out.logits.subarray(vocab, 2 * vocab), single.logits) > 1e-3, 'another token, other logits');
+    const swapped = selectCacheRows(out.cache, [1, 0]);
+    assert.deepEqual(swapped.self[0]!.dims.slice(0, 1), [2]);
+    assert.throws(() => selectCacheRows(out.cache, [3]), RangeError);
+  });
+}
 
 test('--dtype picks the hub file names per component, and one load is shared', async () => {
   const d = dir();

@@ -1,5 +1,5 @@
 // `npm run bench -- concurrency [--threads N] [--budget N] [--requests N] [--long-s S] [--memory-requests N]
-//   [--skip-reference] [--head-of-line-only]`:
+//   [--skip-reference] [--head-of-line-only] [--device D]`:
 // many concurrent requests on one model through the batching scheduler. On the tiny-dims test model
 // (multilingual, random weights) with bench/transcribe.ts's equal work (greedy at temperature 0 only,
 // no fallback thresholds, no timestamps, no previous text, `budget` tokens per 30 s window, which
@@ -23,11 +23,12 @@ import { runInNewContext } from 'node:vm';
 import { testModelDir } from '../scripts/test-model/index.ts';
 import { decodeAudio } from '../src/audio/index.ts';
 import { transcribeAll, type TranscribeOptions } from '../src/decoding/transcribe.ts';
-import { type Whisper } from '../src/runtime/loaded-model.ts';
+import { modelQueue, type Whisper } from '../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../src/runtime/model-cache.ts';
-import { parseEngineOptions } from '../src/engine/execution.ts';
+import { type DeviceRequest, parseEngineOptions } from '../src/engine/execution.ts';
+import { DEVICE_OPTION, deviceArg } from './lib/device-arg.ts';
 import { RemoteRunner } from '../src/engine/remote-runner.ts';
-import { WorkQueue } from '../src/engine/work-queue.ts';
+import { requestPriority } from '../src/engine/priority.ts';
 import { Worker } from './lib/child.ts';
 import { median, mib, pause } from './lib/stats.ts';
 import type { LoadResult, TranscribeResult } from './lib/transcribe-protocol.ts';
@@ -57,8 +58,8 @@ const runners = new Map<string, Promise<RemoteRunner>>();
  * encoder run, as loadWhisper sets it up on the CPU. Each batch size has its own model worker
  * (started once), as loadWhisper's own does.
  */
-async function withScheduler(w: Whisper, maxBatch: number, threads: number): Promise<Whisper> {
-  if (w.model.maxBatch === maxBatch && w.model.maxEncodeBatch === 1) return { ...w, queue: new WorkQueue({ concurrency: 64, maxWaiting: 256 }) };
+async function withScheduler(w: Whisper, maxBatch: number, threads: number, device: DeviceRequest): Promise<Whisper> {
+  if (w.model.maxBatch === maxBatch && w.model.maxEncodeBatch === 1) return { ...w, queue: modelQueue(w.runner, { concurrency: 64, maxWaiting: 256 }) };
   const key = `${w.resolved.encoderPath}|${w.resolved.decoderPath}|${maxBatch}`;
   if (!runners.has(key)) {
     runners.set(
@@ -66,13 +67,13 @@ async function withScheduler(w: Whisper, maxBatch: number, threads: number): Pro
       RemoteRunner.start({
         dir: w.resolved.dir,
         files: { encoder: w.resolved.encoderPath, decoder: w.resolved.decoderPath },
-        engine: parseEngineOptions({ intraOpThreads: threads }),
+        engine: parseEngineOptions({ intraOpThreads: threads, device }),
         scheduler: { maxBatch, maxEncodeBatch: 1 },
       }),
     );
   }
   const runner = await runners.get(key)!;
-  return { ...w, model: runner, runner, queue: new WorkQueue({ concurrency: 64, maxWaiting: 256 }) };
+  return { ...w, model: runner, runner, queue: modelQueue(runner, { concurrency: 64, maxWaiting: 256 }) };
 }
 
 interface Load {
@@ -91,7 +92,7 @@ async function concurrent(w: Whisper, requests: readonly Float32Array[], options
   try {
     const results = await Promise.all(
       requests.map(async (samples) => {
-        const out = await w.queue.run(() => transcribeAll(w, samples, options));
+        const out = await w.queue.run((runner) => transcribeAll({ ...w, runner }, samples, options), { priority: requestPriority(samples.length) });
         return { out, ms: performance.now() - started };
       }),
     );
@@ -114,6 +115,7 @@ export async function run(args: string[]): Promise<void> {
     args,
     options: {
       threads: { type: 'string', default: '2' },
+      ...DEVICE_OPTION,
       budget: { type: 'string', default: '128' },
       requests: { type: 'string', default: '16' },
       'long-s': { type: 'string', default: '600' },
@@ -123,6 +125,7 @@ export async function run(args: string[]): Promise<void> {
     },
   });
   const threads = Math.max(1, Number(values.threads));
+  const device = deviceArg(values.device);
   const budget = Math.max(1, Number(values.budget));
   const n = Math.max(1, Number(values.requests));
   const longSeconds = Math.max(30, Number(values['long-s']));
@@ -138,12 +141,12 @@ export async function run(args: string[]): Promise<void> {
   };
   const modelDir = testModelDir({ preset: 'multilingual', dims: 'tiny', dtypes: ['int8'] });
   console.log(
-    `concurrency: tiny-dims test model (multilingual, random weights), ${threads} intra-op threads, ${budget} tokens per ` +
+    `concurrency: tiny-dims test model (multilingual, random weights), ${threads} intra-op threads, device ${device}, ${budget} tokens per ` +
       `30 s window, greedy, no fallback, ${n} concurrent 30 s requests`,
   );
   const rssStart = process.memoryUsage().rss;
-  const fp32 = await loadWhisper(modelDir, { engine: { intraOpThreads: threads } });
-  const int8 = await loadWhisper(modelDir, { dtype: 'int8', engine: { intraOpThreads: threads } });
+  const fp32 = await loadWhisper(modelDir, { engine: { intraOpThreads: threads, device } });
+  const int8 = await loadWhisper(modelDir, { dtype: 'int8', engine: { intraOpThreads: threads, device } });
   const long = await speech(Math.max(longSeconds, 30 + n * 7));
   const requests = Array.from({ length: n }, (_, i) => long.slice(i * 7 * RATE, (i * 7 + 30) * RATE));
   const short = long.slice(0, 3 * RATE);
@@ -151,7 +154,7 @@ export async function run(args: string[]): Promise<void> {
   // Warm-up: one request on each model worker that is measured below, batch 1 as well as 16 (a
   // worker's first runs allocate its arenas: a cold batch-1 worker made the ratio look up to 1.5x better).
   for (const w of [fp32, int8]) {
-    for (const maxBatch of [1, 16]) await concurrent(await withScheduler(w, maxBatch, threads), requests.slice(0, 1), options);
+    for (const maxBatch of [1, 16]) await concurrent(await withScheduler(w, maxBatch, threads, device), requests.slice(0, 1), options);
   }
   const rssIdle = process.memoryUsage().rss;
 
@@ -165,9 +168,9 @@ export async function run(args: string[]): Promise<void> {
     ['fp32', fp32],
     ['int8', int8],
   ] as const)) {
-    const one = await concurrent(await withScheduler(w, 1, threads), requests, options);
+    const one = await concurrent(await withScheduler(w, 1, threads, device), requests, options);
     await pause(200);
-    const many = await concurrent(await withScheduler(w, 16, threads), requests, options);
+    const many = await concurrent(await withScheduler(w, 16, threads, device), requests, options);
     await pause(200);
     if (name === 'fp32') batched16 = many;
     peakRss = Math.max(peakRss, one.peakRss, many.peakRss);
@@ -200,7 +203,7 @@ export async function run(args: string[]): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-concurrency-'));
     const ref = new Worker(new URL('lib/transformers-worker.ts', import.meta.url), 'transformers.js');
     try {
-      await ref.request<LoadResult>({ op: 'load', modelDir, threads });
+      await ref.request<LoadResult>({ op: 'load', modelDir, threads, device });
       const paths = requests.map((r, i) => {
         const p = join(dir, `${i}.f32`);
         writeFileSync(p, r);
@@ -228,7 +231,7 @@ export async function run(args: string[]): Promise<void> {
   }
 
   // 3. Head-of-line: a 3 s request on an idle model, then while a long file is transcribing.
-  const w = await withScheduler(fp32, 16, threads);
+  const w = await withScheduler(fp32, 16, threads, device);
   const idle: number[] = [];
   for (let i = 0; i < 2; i++) idle.push((await concurrent(w, [short], options)).wallMs);
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -266,7 +269,7 @@ export async function run(args: string[]): Promise<void> {
   const levels = [...new Set([1, 2, 4, 8, n].filter((c) => c <= n))].sort((a, b) => a - b);
   const curve: { c: number; rate: number }[] = [];
   for (const c of levels) {
-    const l = c === n ? batched16! : await concurrent(await withScheduler(fp32, 16, threads), requests.slice(0, c), options);
+    const l = c === n ? batched16! : await concurrent(await withScheduler(fp32, 16, threads, device), requests.slice(0, c), options);
     curve.push({ c, rate: rate(l) });
     await pause(200);
   }
@@ -275,7 +278,7 @@ export async function run(args: string[]): Promise<void> {
   const svg = join(OUT, 'concurrency.svg');
   writeFileSync(svg, plot(curve, `audio seconds per wall second, fp32, ${budget} tokens per window`));
   console.log(`  plot: ${svg}`);
-  await memoryGrowth(await withScheduler(fp32, 16, threads), requests, options, Math.max(0, Number(values['memory-requests'])));
+  await memoryGrowth(await withScheduler(fp32, 16, threads, device), requests, options, Math.max(0, Number(values['memory-requests'])));
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
 }
 

@@ -1,4 +1,4 @@
-// `npm run bench -- quantize [--reps N] [--threads N] [--cache N]`: one cached decoder step of the
+// `npm run bench -- quantize [--reps N] [--threads N] [--cache N] [--device D]`: one cached decoder step of the
 // tiny-dims test model (Whisper tiny's shapes, random weights), fp32 against the int8 file that
 // `earshot quantize` makes of it, both measured in this run, alternately, and the ratio printed.
 // Also reports the time the quantisation itself takes and the file sizes.
@@ -7,7 +7,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
-import { parseEngineOptions } from '../src/engine/execution.ts';
+import { type DeviceRequest, parseEngineOptions } from '../src/engine/execution.ts';
+import { DEVICE_OPTION, deviceArg } from './lib/device-arg.ts';
 import { WhisperModel, type DecoderCache } from '../src/engine/whisper-model.ts';
 import { onnxFile, type Dtype } from '../src/models/dtype.ts';
 import { quantizeFolder } from '../src/models/quantize/index.ts';
@@ -19,9 +20,9 @@ function positiveInt(name: string, value: string, min: number): number {
   return n;
 }
 
-async function load(dir: string, dtype: Dtype, threads: number): Promise<WhisperModel> {
+async function load(dir: string, dtype: Dtype, threads: number, device: DeviceRequest): Promise<WhisperModel> {
   const files = { encoder: join(dir, onnxFile('encoder', dtype)), decoder: join(dir, onnxFile('decoder', dtype)) };
-  return WhisperModel.load(dir, files, parseEngineOptions({ intraOpThreads: threads }));
+  return WhisperModel.load(dir, files, parseEngineOptions({ intraOpThreads: threads, device }));
 }
 
 /** Encodes one window and fills the self-attention cache with `length` tokens: the state of a step mid-sentence. */
@@ -35,8 +36,9 @@ async function midSentence(model: WhisperModel, mel: Float32Array, length: numbe
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { reps: { type: 'string', default: '15' }, threads: { type: 'string', default: '0' }, cache: { type: 'string', default: '32' } },
+    options: { reps: { type: 'string', default: '15' }, threads: { type: 'string', default: '0' }, cache: { type: 'string', default: '32' }, ...DEVICE_OPTION },
   });
+  const device = deviceArg(values.device);
   const reps = positiveInt('reps', values.reps, 1);
   const threads = positiveInt('threads', values.threads, 0);
   const cacheLength = positiveInt('cache', values.cache, 1);
@@ -51,7 +53,7 @@ export async function run(args: string[]): Promise<void> {
     for (const g of q.graphs) console.log(`  ${g.component}: ${mib(g.sourceBytes)} -> ${mib(g.targetBytes)}`);
 
     const mel = Float32Array.from({ length: 80 * 3000 }, (_, i) => 0.5 * Math.sin(i * 0.001) - 0.2);
-    const models = { fp32: await load(src, 'fp32', threads), int8: await load(out, 'int8', threads) };
+    const models = { fp32: await load(src, 'fp32', threads, device), int8: await load(out, 'int8', threads, device) };
     const states = { fp32: await midSentence(models.fp32, mel, cacheLength), int8: await midSentence(models.int8, mel, cacheLength) };
     const token = BigInt64Array.of(400n);
     const step = async (k: 'fp32' | 'int8', cache: DecoderCache): Promise<number> => {

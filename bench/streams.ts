@@ -1,4 +1,4 @@
-// `npm run bench -- streams [--seconds S] [--max N] [--sample-len T]`: how many concurrent real-time
+// `npm run bench -- streams [--seconds S] [--max N] [--sample-len T] [--device D]`: how many concurrent real-time
 // streams this machine sustains, and end-of-speech → final latency, on a tiny-dims test model
 // (random weights, so every decode runs to its token budget: the worst case for a given budget).
 // Each stream is a StreamSession fed speech with pauses (the shared English clips) in 100 ms
@@ -12,10 +12,10 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
+import { DEVICE_OPTION, deviceArg } from './lib/device-arg.ts';
 import { decodeAudio } from '../src/audio/index.ts';
-import { type Whisper } from '../src/runtime/loaded-model.ts';
+import { modelQueue, type Whisper } from '../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../src/runtime/model-cache.ts';
-import { WorkQueue } from '../src/engine/work-queue.ts';
 import { StreamSession } from '../src/streaming/stream-session.ts';
 import { loadSileroVad, type SileroVad } from '../src/vad/silero.ts';
 import { log } from '../src/log.ts';
@@ -105,21 +105,27 @@ function line(label: string, r: Result): string {
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { seconds: { type: 'string', default: '12' }, max: { type: 'string', default: '16' }, 'sample-len': { type: 'string', default: '24' } },
+    options: {
+      seconds: { type: 'string', default: '12' },
+      max: { type: 'string', default: '16' },
+      'sample-len': { type: 'string', default: '24' },
+      ...DEVICE_OPTION,
+    },
   });
+  const device = deviceArg(values.device);
   const seconds = Number(values.seconds);
   const max = Number(values.max);
   const sampleLen = Number(values['sample-len']);
   if (![seconds, max, sampleLen].every((v) => Number.isInteger(v) && v >= 1)) throw new Error('--seconds, --max and --sample-len must be positive integers');
   log.level = 'warn';
-  const base = await loadWhisper(testModelDir({ preset: 'multilingual', dims: 'tiny' }));
+  const base = await loadWhisper(testModelDir({ preset: 'multilingual', dims: 'tiny' }), { engine: { device } });
   const vad = await loadSileroVad();
   const audio = await speechWithPauses(seconds);
-  const batched = (): Whisper => ({ ...base, queue: new WorkQueue({ concurrency: base.queue.concurrency, maxWaiting: 10000 }) });
-  const oneAtATime = (): Whisper => ({ ...base, runner: base.model, queue: new WorkQueue({ concurrency: 1, maxWaiting: 10000 }) });
+  const batched = (): Whisper => ({ ...base, queue: modelQueue(base.runner, { concurrency: base.queue.concurrency, maxWaiting: 10000 }) });
+  const oneAtATime = (): Whisper => ({ ...base, runner: base.model, queue: modelQueue(base.model, { concurrency: 1, maxWaiting: 10000 }) });
 
   console.log(`load average before the run: ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
-  console.log(`tiny-dims multilingual test model, ${seconds} s of speech with pauses per stream at real-time pace, sampleLen ${sampleLen}`);
+  console.log(`tiny-dims multilingual test model on device ${device}, ${seconds} s of speech with pauses per stream at real-time pace, sampleLen ${sampleLen}`);
   await runLevel(batched(), vad, audio.subarray(0, 3 * SR), 1, sampleLen); // warm-up
 
   const single = await runLevel(batched(), vad, audio, 1, sampleLen);

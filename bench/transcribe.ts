@@ -1,4 +1,4 @@
-// `npm run bench -- transcribe [--threads N] [--reps N] [--long-reps N] [--budget N] [--step-reps N]`: earshot's
+// `npm run bench -- transcribe [--threads N] [--reps N] [--long-reps N] [--budget N] [--step-reps N] [--device D]`: earshot's
 // transcribeAll against transformers.js's ASR pipeline on the tiny-dims test model, for a 30 s and a
 // 5 min input made of the shared real-English clips, each side in its own process (peak RSS is its
 // own) and both measured alternately in the same run. The work is made equal: random weights never
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
+import { DEVICE_OPTION, deviceArg } from './lib/device-arg.ts';
 import { decodeAudio } from '../src/audio/index.ts';
 import { Worker } from './lib/child.ts';
 import { median, mib, pause } from './lib/stats.ts';
@@ -54,8 +55,10 @@ export async function run(args: string[]): Promise<void> {
       'long-reps': { type: 'string', default: '1' },
       budget: { type: 'string', default: '128' },
       'step-reps': { type: 'string', default: '5' },
+      ...DEVICE_OPTION,
     },
   });
+  const device = deviceArg(values.device);
   const threads = Math.max(1, Number(values.threads));
   const reps = Math.max(1, Number(values.reps));
   const longReps = Math.max(1, Number(values['long-reps']));
@@ -84,12 +87,12 @@ export async function run(args: string[]): Promise<void> {
     writeFileSync(inputs[1]!.path, long);
 
     console.log(
-      `transcribe: tiny-dims test model (multilingual, random weights, fp32), ${threads} intra-op threads, ` +
+      `transcribe: tiny-dims test model (multilingual, random weights, fp32), ${threads} intra-op threads, device ${device}, ` +
         `${budget} tokens per 30 s window; median of ${reps} (30 s) and ${longReps} (5 min) alternating runs after one warm-up`,
     );
     console.log(`load average before the run: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
     for (const side of Object.values(sides)) {
-      const r = await side.worker.request<LoadResult>({ op: 'load', modelDir, threads });
+      const r = await side.worker.request<LoadResult>({ op: 'load', modelDir, threads, device });
       side.loadMs = r.value.loadMs;
       side.loadRssBytes = r.maxRssBytes;
     }

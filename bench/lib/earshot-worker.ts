@@ -22,6 +22,7 @@ import {
 
 let w: Whisper | undefined;
 let threads = 0;
+let device: LoadRequest['device'] = 'cpu';
 /** The decode-loop timing compares decodeWindow on the bare model with a bare onnxruntime loop: both on this thread. */
 let here: Promise<WhisperModel> | undefined;
 
@@ -32,8 +33,9 @@ function loaded(): Whisper {
 
 async function load(r: LoadRequest): Promise<LoadResult> {
   const started = performance.now();
-  w = await loadWhisper(r.modelDir, { engine: { intraOpThreads: r.threads } });
+  w = await loadWhisper(r.modelDir, { engine: { intraOpThreads: r.threads, device: r.device } });
   threads = r.threads;
+  device = r.device;
   return { loadMs: performance.now() - started };
 }
 
@@ -102,7 +104,7 @@ async function bareLoop(model: WhisperModel, prompt: readonly number[], next: re
 
 async function steps(r: StepsRequest): Promise<StepsResult> {
   const { tokenizer, features } = loaded();
-  here ??= loadModelHere(loaded(), { intraOpThreads: threads });
+  here ??= loadModelHere(loaded(), { intraOpThreads: threads, device });
   const model = await here;
   const encoded = await model.encode(features.window(readSamples(r.input).subarray(0, 30 * 16000)), 1);
   const options: WindowDecodeOptions = { language: 'en', temperature: 0, withoutTimestamps: true, sampleLen: r.budget };

@@ -1,11 +1,14 @@
 // What `bench/transcribe.ts` asks its two worker processes (earshot, transformers.js) and what they
 // answer. Inputs travel as paths to raw float32 16 kHz mono files, so neither side pays for decoding.
 import { readFileSync } from 'node:fs';
+import type { DeviceRequest } from '../../src/engine/execution.ts';
 
 export interface LoadRequest {
   op: 'load';
   modelDir: string;
   threads: number;
+  /** The engine's device name (bench/lib/device-arg.ts); both sides of a bench get the same one. */
+  device: DeviceRequest;
 }
 
 export interface TranscribeRequest {

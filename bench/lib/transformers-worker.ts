@@ -4,6 +4,7 @@
 import '../../src/engine/telemetry-off.ts'; // first: transformers.js loads onnxruntime-node
 import { basename, dirname } from 'node:path';
 import { type AutomaticSpeechRecognitionPipeline, env, LogLevel, pipeline } from '@huggingface/transformers';
+import { resolveDevice } from '../../src/engine/execution.ts';
 import { serve } from './child.ts';
 import { type LoadRequest, type LoadResult, readSamples, type TranscribeRequest, type TranscribeResult } from './transcribe-protocol.ts';
 
@@ -20,7 +21,8 @@ async function load(r: LoadRequest): Promise<LoadResult> {
   const started = performance.now();
   asr = (await pipeline('automatic-speech-recognition', basename(r.modelDir), {
     dtype: 'fp32',
-    device: 'cpu',
+    // transformers.js names the devices as earshot does; auto is earshot's own choice, made here alike.
+    device: r.device === 'auto' ? resolveDevice('auto') : r.device,
     local_files_only: true,
     session_options: { intraOpNumThreads: r.threads },
   })) as AutomaticSpeechRecognitionPipeline;

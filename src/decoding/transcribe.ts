@@ -16,7 +16,10 @@ import type { WhisperTokenizer } from './tokenizer.ts';
 import { addWordTimestamps, assertWordTimestampsSupported } from './word-timestamps.ts';
 
 
-/** The parts of a loaded model that decoding uses: its runner, tokenizer and long-form mel. */
+/**
+ * The parts of a loaded model that decoding uses: its runner (at the priority of the work, as the
+ * model's work queue hands it out), tokenizer and long-form mel.
+ */
 export interface DecodingModel {
   runner: ModelRunner;
   tokenizer: WhisperTokenizer;
@@ -49,11 +52,6 @@ export interface TranscribeOptions {
   onProgress?: (doneSeconds: number, totalSeconds: number, resume: ResumePoint) => void;
   /** Start at this mel frame instead of 0 (a resumed run: a ResumePoint's `seek`). */
   startSeek?: number;
-  /**
-   * Priority of this transcription's model calls, higher first (streams use 10 to 20). Default:
-   * minus its number of 30 s windows, so shorter audio goes first.
-   */
-  priority?: number;
   /** The text context carried into `startSeek`'s window (a ResumePoint's `previousTokens`); replaces initialPrompt. */
   previousTokens?: readonly number[];
   /** Give each segment its `words`, timed by cross-attention alignment (word-timestamps.ts). */
@@ -134,10 +132,8 @@ export async function transcribe(w: DecodingModel, samples: Float32Array, option
     noSpeech: options.noSpeechThreshold === undefined ? 0.6 : options.noSpeechThreshold,
   };
   const tok = w.tokenizer;
-  // Shorter audio first: a few seconds sent while a long file transcribes waits for one of the
-  // file's runs, not for its turn in a round robin (see the scheduler's priorities).
-  const priority = options.priority ?? -Math.ceil(samples.length / (TARGET_SAMPLE_RATE * 30));
-  const runner = w.runner.withPriority?.(priority) ?? w.runner;
+  // The runner carries the work's priority (the work queue hands it out: engine/priority.ts).
+  const runner = w.runner;
   if (options.wordTimestamps) assertWordTimestampsSupported(runner, tok);
   const mel = await w.mel.longForm(samples);
   const contentFrames = mel.contentFrames;

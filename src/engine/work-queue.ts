@@ -1,9 +1,10 @@
 // The one queue in front of the model: every transcription in the process waits here for its turn.
 // Up to `concurrency` of them run at once (as many as one batched decoder run takes rows: their
 // model calls share runs in the scheduler); the rest wait, so the cores are never oversubscribed
-// by more work than a batch. It is bounded: when it is full, callers get a typed `overloaded` error at once (the server answers 429
-// with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
-// priorities are served in arrival order.
+// by more work than a batch. It is bounded: when it is full, callers get a typed `overloaded`
+// error at once (the server answers 429 with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
+// priorities are served in arrival order. A job is handed the model's runner at its own priority,
+// so its model calls are scheduled as it was queued (the rules are in priority.ts).
 import { EarshotError } from '../errors.ts';
 
 export interface QueueStats {
@@ -20,17 +21,29 @@ interface Waiter {
   cancel: (e: unknown) => void;
 }
 
-export class WorkQueue {
+export interface WorkQueueOptions<R> {
+  maxWaiting?: number;
+  concurrency?: number;
+  /**
+   * What a job is handed when it starts, at its priority: the model's runner with every call at
+   * that priority, so the scheduler orders the job's model calls as the queue ordered the job.
+   */
+  at?: (priority: number) => R;
+}
+
+export class WorkQueue<R = undefined> {
   readonly maxWaiting: number;
   readonly concurrency: number;
+  private readonly at: (priority: number) => R;
   private running = 0;
   private seq = 0;
   private readonly waiters: Waiter[] = [];
   private readonly listeners = new Set<(s: QueueStats) => void>();
 
-  constructor(opts: { maxWaiting?: number; concurrency?: number } = {}) {
+  constructor(opts: WorkQueueOptions<R> = {}) {
     this.maxWaiting = opts.maxWaiting ?? 64;
     this.concurrency = opts.concurrency ?? 1;
+    this.at = opts.at ?? (() => undefined as R);
   }
 
   /** True when a new job would be refused right now. */
@@ -49,22 +62,24 @@ export class WorkQueue {
   }
 
   /**
-   * Runs `job` when its turn comes. Rejects at once with `overloaded` when the queue is full, and
+   * Runs `job` when its turn comes (higher `priority` first; see priority.ts), handing it what
+   * `at` gives for that priority. Rejects at once with `overloaded` when the queue is full, and
    * with the signal's reason if `signal` aborts while waiting (the job then never starts).
    */
-  async run<T>(job: () => Promise<T>, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<T> {
+  async run<T>(job: (runner: R) => Promise<T>, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<T> {
     opts.signal?.throwIfAborted();
+    const priority = opts.priority ?? 0;
     if (this.running >= this.concurrency) {
       if (this.waiters.length >= this.maxWaiting) {
         throw new EarshotError('overloaded', 'queue_full', `the work queue is full (${this.maxWaiting} waiting); retry later`);
       }
-      await this.wait(opts.priority ?? 0, opts.signal);
+      await this.wait(priority, opts.signal);
     } else {
       this.running++;
       this.emit();
     }
     try {
-      return await job();
+      return await job(this.at(priority));
     } finally {
       this.running--;
       this.next();

@@ -10,6 +10,7 @@
 // timer or a promise chain: that would take down the process and every request in flight.
 import { decodeAudio } from '../audio/index.ts';
 import type { Segment } from '../decoding/transcription.ts';
+import { jobPriority } from '../engine/priority.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { storageFault } from './storage-faults.ts';
@@ -56,8 +57,6 @@ export interface Pause {
   since: number;
 }
 
-/** Priority in the model's queue: below requests (0) and streams. */
-const JOB_PRIORITY = -1;
 
 const CANCELLED = new EarshotError('internal', 'job_cancelled', 'the job was cancelled');
 const STOPPING = new EarshotError('internal', 'job_interrupted', 'the server is shutting down');
@@ -186,7 +185,8 @@ export class JobRunner {
       const w = lease.whisper;
       this.opts.check?.(w, job);
       const decoded = await decodeAudio(audio.path(job.id), { signal, ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}) });
-      await w.queue.run(() => this.transcribe(w, job, decoded.samples, decoded.durationS, signal), { signal, priority: JOB_PRIORITY });
+      // Below every request and stream, in the queue and in the scheduler alike (engine/priority.ts).
+      await w.queue.run((runner) => this.transcribe({ ...w, runner }, job, decoded.samples, decoded.durationS, signal), { signal, priority: jobPriority(decoded.samples.length) });
       this.paused.delete(job.id);
       await audio.remove(job.id);
     } catch (e) {

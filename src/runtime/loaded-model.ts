@@ -30,8 +30,8 @@ export interface Whisper {
   features: LogMelExtractor;
   /** The same extractor's long-form mel, off the main thread for long files. */
   mel: MelPool;
-  /** Every use of the model waits its turn here (see work-queue.ts); up to a batch of jobs run at once. */
-  queue: WorkQueue;
+  /** Every use of the model waits its turn here (see work-queue.ts), and is handed `runner` at its priority; up to a batch of jobs run at once. */
+  queue: WorkQueue<ModelRunner>;
   /** Milliseconds spent creating the sessions. */
   loadMs: number;
 }
@@ -55,7 +55,7 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  const queue = new WorkQueue({ concurrency: model.maxBatch });
+  const queue = modelQueue(model, { concurrency: model.maxBatch });
   const mel = new MelPool(features);
   return { id, resolved, model, runner: model, tokenizer, features, mel, queue, loadMs: performance.now() - started };
 }
@@ -66,4 +66,9 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
  */
 export function loadModelHere(w: Whisper, engine: EngineOptionsInput = {}): Promise<WhisperModel> {
   return WhisperModel.load(w.resolved.dir, { encoder: w.resolved.encoderPath, decoder: w.resolved.decoderPath }, parseEngineOptions(engine));
+}
+
+/** A work queue in front of `runner`: each job is handed the runner at the job's own priority. */
+export function modelQueue(runner: ModelRunner, opts: { concurrency: number; maxWaiting?: number }): WorkQueue<ModelRunner> {
+  return new WorkQueue({ ...opts, at: (priority) => runner.withPriority?.(priority) ?? runner });
 }

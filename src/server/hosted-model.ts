@@ -5,10 +5,11 @@
 // released under a request. Users that take the model without a lease (`current()`, streams and
 // jobs written before leases) are protected as long as they keep work in the model's queue: a
 // version is only released once its queue is idle too.
-import { type Whisper } from '../runtime/loaded-model.ts';
+import { modelQueue, type Whisper } from '../runtime/loaded-model.ts';
 import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
 import type { EngineOptionsInput } from '../engine/execution.ts';
-import { WorkQueue } from '../engine/work-queue.ts';
+import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { WorkQueue } from '../engine/work-queue.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 
@@ -61,7 +62,7 @@ export interface ModelLease {
 const closing = new WeakSet<ModelVersion>();
 
 /** Queues whose bound a server has already set. */
-const boundQueues = new WeakSet<WorkQueue>();
+const boundQueues = new WeakSet<WorkQueue<ModelRunner>>();
 
 function queueIdle(w: Whisper): boolean {
   const s = w.queue.stats();
@@ -311,7 +312,7 @@ export class HostedModel {
       return;
     }
     if (w.queue.maxWaiting !== this.env.queueSize && queueIdle(w)) {
-      w.queue = new WorkQueue({ maxWaiting: this.env.queueSize, concurrency: w.queue.concurrency });
+      w.queue = modelQueue(w.runner, { maxWaiting: this.env.queueSize, concurrency: w.queue.concurrency });
     }
     boundQueues.add(w.queue);
   }

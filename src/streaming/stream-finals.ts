@@ -10,13 +10,12 @@
 // the encoder run, most of a final's cost on a CPU.
 import type { Transcription } from '../decoding/transcription.ts';
 import { transcribeAll } from '../decoding/transcribe.ts';
+import type { ModelRunner } from '../engine/whisper-model.ts';
+import { STREAM_FINAL, STREAM_SPECULATION } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
 import type { SessionParts, Speculation, StreamModel, Utterance } from './stream-types.ts';
 
-/** Queue priorities: above file transcription (0) and partials; a final before a speculation. */
-export const FINAL_PRIORITY = 20;
-export const SPECULATIVE_PRIORITY = 15;
 
 export interface FinalOptions {
   sampleLen: number;
@@ -62,7 +61,7 @@ export class Finals {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.session.signal]);
     const samples = read(end);
-    const result = this.w.queue.run(() => this.decode(u, samples, SPECULATIVE_PRIORITY), { priority: SPECULATIVE_PRIORITY, signal });
+    const result = this.w.queue.run((runner) => this.decode(runner, u, samples), { priority: STREAM_SPECULATION, signal });
     result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
     u.speculation = { end, abort, result };
   }
@@ -118,10 +117,10 @@ export class Finals {
   /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
   private async decodeFinal(u: Utterance, samples: Float32Array): Promise<Transcription> {
     const signal = this.session.signal;
-    const job = () => this.decode(u, samples, FINAL_PRIORITY);
+    const job = (runner: ModelRunner) => this.decode(runner, u, samples);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.w.queue.run(job, { priority: FINAL_PRIORITY, signal });
+        return await this.w.queue.run(job, { priority: STREAM_FINAL, signal });
       } catch (e) {
         if (!(isEarshotError(e) && e.kind === 'overloaded') || attempt >= 50) throw e;
         await new Promise((r) => setTimeout(r, 100));
@@ -130,10 +129,9 @@ export class Finals {
     }
   }
 
-  /** The final decode of `samples` (one utterance). */
-  private decode(u: Utterance, samples: Float32Array, priority: number): Promise<Transcription> {
-    return transcribeAll(this.w, samples, {
-      priority,
+  /** The final decode of `samples` (one utterance), on `runner` (at the queue ticket's priority). */
+  private decode(runner: ModelRunner, u: Utterance, samples: Float32Array): Promise<Transcription> {
+    return transcribeAll({ ...this.w, runner }, samples, {
       ...(u.language !== undefined ? { language: u.language } : {}),
       // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
       temperature: 0,

@@ -12,12 +12,11 @@
 import { decodeWindow } from '../decoding/decode-window.ts';
 import { detectLanguage } from '../decoding/detect-language.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
+import { STREAM_PARTIAL } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
 import type { SessionParts, StreamModel, Utterance } from './stream-types.ts';
 
-/** Queue priority of partials: above file transcription (0), below every final. */
-export const PARTIAL_PRIORITY = 10;
 
 export interface PartialOptions {
   intervalMs: number;
@@ -26,7 +25,6 @@ export interface PartialOptions {
 }
 
 export class Partials {
-  private readonly runner: ModelRunner;
   private readonly interval: number;
 
   constructor(
@@ -36,7 +34,6 @@ export class Partials {
     /** The session's open utterance: a partial for any other is stale. */
     private readonly current: () => Utterance | null,
   ) {
-    this.runner = w.runner.withPriority?.(PARTIAL_PRIORITY) ?? w.runner;
     this.interval = Math.round((o.intervalMs * SR) / 1000);
   }
 
@@ -62,7 +59,7 @@ export class Partials {
     const signal = AbortSignal.any([ac.signal, this.session.signal]);
     const samples = read();
     this.w.queue
-      .run(() => this.decode(u, samples, signal), { priority: PARTIAL_PRIORITY, signal })
+      .run((runner) => this.decode(runner, u, samples, signal), { priority: STREAM_PARTIAL, signal })
       .then(
         (tokens) => this.apply(u, tokens),
         (e: unknown) => {
@@ -81,9 +78,9 @@ export class Partials {
     this.session.observer.partialDropped?.();
   }
 
-  private async decode(u: Utterance, samples: Float32Array, signal: AbortSignal): Promise<number[] | null> {
+  /** One partial decode on `runner` (at the queue ticket's priority). */
+  private async decode(runner: ModelRunner, u: Utterance, samples: Float32Array, signal: AbortSignal): Promise<number[] | null> {
     signal.throwIfAborted();
-    const runner = this.runner;
     const encoded = await runner.encode(this.w.features.window(samples), 1);
     try {
       signal.throwIfAborted();

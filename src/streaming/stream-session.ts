@@ -23,8 +23,6 @@ import type { SileroVad } from '../vad/silero.ts';
 import { VadEndpointer } from '../vad/endpointer.ts';
 
 export type { FinalSegment, StreamEvent, StreamObserver, StreamStats } from './stream-types.ts';
-export { FINAL_PRIORITY, SPECULATIVE_PRIORITY } from './stream-finals.ts';
-export { PARTIAL_PRIORITY } from './stream-partials.ts';
 
 const SR = VAD_SAMPLE_RATE;
 /** Audio is fed to the VAD in slices of this many samples, so events come while the ring still holds their audio. */

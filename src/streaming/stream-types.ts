@@ -2,6 +2,7 @@
 // workers: partial hypotheses (stream-partials.ts) and finals (stream-finals.ts).
 import type { DecodingModel } from '../decoding/transcribe.ts';
 import type { Transcription } from '../decoding/transcription.ts';
+import type { ModelRunner } from '../engine/whisper-model.ts';
 import type { WorkQueue } from '../engine/work-queue.ts';
 import type { LogMelExtractor } from '../features/index.ts';
 import type { EarshotError } from '../errors.ts';
@@ -10,7 +11,7 @@ import type { LocalAgreement } from './local-agreement.ts';
 /** The parts of a loaded model a stream uses: decoding's, one window's mel, and the model's work queue. */
 export interface StreamModel extends DecodingModel {
   features: Pick<LogMelExtractor, 'window'>;
-  queue: WorkQueue;
+  queue: WorkQueue<ModelRunner>;
 }
 
 export interface FinalSegment {

@@ -134,23 +134,3 @@ test('segment times never run past the end of the audio', async () => {
   assert.ok(r.segments.length > 0);
   for (const s of r.segments) assert.ok(s.start <= 3 && s.end <= 3, `${s.start}–${s.end} on 3 s of audio`);
 });
-
-test('shorter audio gets the higher model-call priority by default; an explicit priority wins', async () => {
-  const w = await english();
-  const asked: number[] = [];
-  const runner = { ...w.runner, dims: w.runner.dims, encode: w.runner.encode.bind(w.runner), decode: w.runner.decode.bind(w.runner),
-    selectRows: w.runner.selectRows.bind(w.runner),
-    withPriority: (p: number) => {
-      asked.push(p);
-      return w.runner.withPriority!(p);
-    },
-  };
-  const opts = { temperature: 0, sampleLen: 2, withoutTimestamps: true };
-  const audio = await jfk(); // 11 s: one window
-  await transcribeAll({ ...w, runner }, audio, opts);
-  const long = new Float32Array(65 * 16000); // three windows
-  for (let at = 0; at < long.length; at += audio.length) long.set(audio.subarray(0, long.length - at), at);
-  await transcribeAll({ ...w, runner }, long, opts);
-  await transcribeAll({ ...w, runner }, audio, { ...opts, priority: 7 });
-  assert.deepEqual(asked, [-1, -3, 7]);
-});

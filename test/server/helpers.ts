@@ -72,7 +72,7 @@ export async function until(check: () => boolean, ms = 5000): Promise<void> {
 }
 
 /** Fills every running slot of the model's queue with jobs of the test's own until `release()`. */
-export function occupy(queue: WorkQueue): { release: () => void; done: Promise<void>; slots: number } {
+export function occupy(queue: WorkQueue<unknown>): { release: () => void; done: Promise<void>; slots: number } {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const done = Promise.all(Array.from({ length: queue.concurrency }, () => queue.run(() => gate))).then(() => {});

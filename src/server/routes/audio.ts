@@ -12,6 +12,7 @@ import { decodeAudio, type DecodedAudio } from '../../audio/index.ts';
 import type { Segment, Transcription } from '../../decoding/transcription.ts';
 import { encodePrompt } from '../../decoding/sot.ts';
 import { transcribeWithVad, type VadTranscribeOptions } from '../../decoding/vad-filter.ts';
+import { requestPriority } from '../../engine/priority.ts';
 import type { Whisper } from '../../runtime/loaded-model.ts';
 import { EarshotError } from '../../errors.ts';
 import { parseAudioParams, type AudioParams } from '../audio-params.ts';
@@ -101,9 +102,9 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (params.stream) return stream(task, w, audio.samples, options, params, signal, request, reply);
 
     const t = await w.queue.run(
-      async () => {
+      async (runner) => {
         const started = performance.now();
-        const run = await transcribeWithVad(w, audio.samples, options);
+        const run = await transcribeWithVad({ ...w, runner }, audio.samples, options);
         const segments: Segment[] = [];
         for await (const s of run.segments) {
           signal.throwIfAborted();
@@ -113,7 +114,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
         const { language, languageProbability, duration } = run;
         return { language, languageProbability, duration, task, text: segments.map((s) => s.text).join(''), segments } satisfies Transcription;
       },
-      { signal },
+      { signal, priority: requestPriority(audio.samples.length) },
     );
     if (config.logContent) request.log.info({ text: t.text }, 'transcript');
     return reply.type(CONTENT_TYPES[params.responseFormat]).send(transcriptBody(t, params.responseFormat, { topLevelWords: params.wordTimestamps }));
@@ -130,11 +131,11 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     reply: FastifyReply,
   ): Promise<FastifyReply> {
     await w.queue.run(
-      async () => {
+      async (runner) => {
         const started = performance.now();
         // Errors up to here (bad language, …) are still ordinary HTTP errors; after the headers go
         // out, an error can only be an event in the stream.
-        const run = await transcribeWithVad(w, samples, options);
+        const run = await transcribeWithVad({ ...w, runner }, samples, options);
         const out = new PassThrough();
         void reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(out);
         const segments: Segment[] = [];
@@ -172,7 +173,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
           out.end();
         }
       },
-      { signal },
+      { signal, priority: requestPriority(samples.length) },
     );
     return reply;
   }

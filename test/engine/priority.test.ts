@@ -1,0 +1,49 @@
+// One priority for each piece of model work: the rules, and that a job queued at a priority makes
+// its model calls at that same priority (moved here from the transcribe test, where transcribe
+// used to pick its own).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testModelDir } from '../../scripts/test-model/index.ts';
+import { decodeAudio } from '../../src/audio/index.ts';
+import { transcribeAll } from '../../src/decoding/transcribe.ts';
+import { jobPriority, requestPriority, STREAM_FINAL, STREAM_PARTIAL, STREAM_SPECULATION } from '../../src/engine/priority.ts';
+import type { ModelRunner } from '../../src/engine/whisper-model.ts';
+import { modelQueue } from '../../src/runtime/loaded-model.ts';
+import { loadWhisper } from '../../src/runtime/model-cache.ts';
+import { JFK } from '../audio/support.ts';
+
+const S = 16000;
+
+test('streams before requests before jobs; shorter audio first among requests and among jobs', () => {
+  assert.ok(STREAM_FINAL > STREAM_SPECULATION && STREAM_SPECULATION > STREAM_PARTIAL && STREAM_PARTIAL > 0);
+  assert.equal(requestPriority(11 * S), -1);
+  assert.equal(requestPriority(65 * S), -3);
+  assert.equal(requestPriority(0), -1, 'no audio still counts one window');
+  assert.ok(requestPriority(3 * 3600 * S) > jobPriority(1 * S), 'a 3 h request before a 1 s job');
+  assert.ok(jobPriority(11 * S) > jobPriority(65 * S));
+});
+
+test("a queued job's model calls carry the priority it was queued at", async () => {
+  const w = await loadWhisper(testModelDir({ preset: 'english' }));
+  const asked: number[] = [];
+  const runner: ModelRunner = {
+    dims: w.runner.dims,
+    encode: w.runner.encode.bind(w.runner),
+    decode: w.runner.decode.bind(w.runner),
+    selectRows: w.runner.selectRows.bind(w.runner),
+    withPriority: (p: number) => {
+      asked.push(p);
+      return w.runner.withPriority!(p);
+    },
+  };
+  const queue = modelQueue(runner, { concurrency: 1 });
+  const opts = { temperature: 0, sampleLen: 2, withoutTimestamps: true };
+  const audio = (await decodeAudio(JFK)).samples; // 11 s: one window
+  const long = new Float32Array(65 * S); // three windows
+  for (let at = 0; at < long.length; at += audio.length) long.set(audio.subarray(0, long.length - at), at);
+  for (const [samples, priority] of [[audio, requestPriority(audio.length)], [long, requestPriority(long.length)], [audio, STREAM_FINAL], [audio, jobPriority(audio.length)]] as const) {
+    const t = await queue.run((r) => transcribeAll({ ...w, runner: r }, samples, opts), { priority });
+    assert.equal(t.language, 'en');
+  }
+  assert.deepEqual(asked, [-1, -3, STREAM_FINAL, jobPriority(audio.length)]);
+});

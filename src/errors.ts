@@ -22,12 +22,15 @@ export class EarshotError extends Error {
   readonly kind: ErrorKind;
   /** Finer-grained machine-readable reason, e.g. 'empty_file', 'truncated', 'not_audio'. */
   readonly code: string;
+  /** The request parameter the error is about, where there is one (OpenAI's `error.param`). */
+  readonly param: string | undefined;
 
-  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown; param?: string | undefined }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EarshotError';
     this.kind = kind;
     this.code = code;
+    this.param = options?.param;
   }
 }
 

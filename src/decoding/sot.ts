@@ -48,19 +48,28 @@ export function sotSequence(tok: WhisperTokenizer, options: SotOptions = {}): nu
     }
     seq.push(langId, gen.taskToId.get(task) ?? (task === 'transcribe' ? tok.transcribe : tok.translate));
   } else {
-    if (options.language !== undefined && resolveLanguage(options.language) !== 'en') {
-      throw new EarshotError(
-        'invalid_argument',
-        'unsupported_language',
-        `this model is English-only; it cannot transcribe "${options.language}"`,
-      );
-    }
+    requestedLanguage(tok, options.language);
     if (task === 'translate') {
       throw new EarshotError('invalid_argument', 'unsupported_task', 'this model is English-only; it cannot translate');
     }
   }
   if (options.withoutTimestamps) seq.push(gen.noTimestampsTokenId);
   return seq;
+}
+
+/**
+ * The language to decode in, for a requested code, name or alias: undefined means detect it (a
+ * multilingual model asked for nothing or `auto`); an English-only model takes English or `auto`
+ * and refuses any other language with a typed error.
+ */
+export function requestedLanguage(tok: WhisperTokenizer, requested: string | undefined): string | undefined {
+  const r = requested?.trim().toLowerCase();
+  if (!r || r === 'auto') return tok.isMultilingual ? undefined : 'en';
+  const code = resolveLanguage(r);
+  if (!tok.isMultilingual && code !== 'en') {
+    throw new EarshotError('invalid_argument', 'unsupported_language', `this model is English-only; it cannot transcribe "${requested}"`);
+  }
+  return code;
 }
 
 /** Prompt text as Whisper encodes it: one leading space, surrounding whitespace trimmed. */

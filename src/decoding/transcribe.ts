@@ -8,10 +8,9 @@ import { EarshotError } from '../errors.ts';
 import type { MelPool } from '../features/mel-pool.ts';
 import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';
 import { detectLanguage } from './detect-language.ts';
-import { resolveLanguage } from './languages.ts';
 import type { Segment, TranscriptionInfo, Transcription } from './transcription.ts';
 import { SECONDS_PER_FRAME, seekToSeconds, splitWindow } from './window-segments.ts';
-import { encodePrompt, type Task } from './sot.ts';
+import { encodePrompt, requestedLanguage, type Task } from './sot.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 import { addWordTimestamps, assertWordTimestampsSupported } from './word-timestamps.ts';
 
@@ -144,18 +143,13 @@ export async function transcribe(w: DecodingModel, samples: Float32Array, option
   let language = 'en';
   let languageProbability = 1;
   let firstEncoded: Awaited<ReturnType<typeof runner.encode>> | undefined;
-  const requested = options.language?.trim().toLowerCase();
-  if (tok.isMultilingual) {
-    if (requested === undefined || requested === '' || requested === 'auto') {
-      firstEncoded = await runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
-      const detected = await detectLanguage(runner, tok, firstEncoded);
-      language = detected.language;
-      languageProbability = detected.probability;
-    } else {
-      language = resolveLanguage(requested);
-    }
-  } else if (requested !== undefined && requested !== 'auto' && resolveLanguage(requested) !== 'en') {
-    throw new EarshotError('invalid_argument', 'unsupported_language', `this model is English-only; it cannot transcribe "${options.language}"`);
+  const asked = requestedLanguage(tok, options.language);
+  if (asked !== undefined) language = asked;
+  else {
+    firstEncoded = await runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
+    const detected = await detectLanguage(runner, tok, firstEncoded);
+    language = detected.language;
+    languageProbability = detected.probability;
   }
 
   const base: WindowDecodeOptions = {

@@ -224,7 +224,5 @@ export class JobService {
 }
 
 function notFound(id: string, param?: string): EarshotError {
-  const e = new EarshotError('not_found', 'job_not_found', `no job "${id.slice(0, 100)}"`);
-  if (param) (e as EarshotError & { param?: string }).param = param;
-  return e;
+  return new EarshotError('not_found', 'job_not_found', `no job "${id.slice(0, 100)}"`, { param });
 }

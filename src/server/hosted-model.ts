@@ -2,9 +2,8 @@
 // serves new requests while requests on the old one finish; the old one is released after its
 // last lease), unloading by an operator, and unloading after `ttlS` idle seconds (the next request
 // loads it again and waits for it). Every use of a version is counted by a lease, so nothing is
-// released under a request. Users that take the model without a lease (`current()`, streams and
-// jobs written before leases) are protected as long as they keep work in the model's queue: a
-// version is only released once its queue is idle too.
+// released under a request, a stream or a job; and a version is only released once its queue is
+// idle too, so work queued on it always finishes.
 import { modelQueue, type Whisper } from '../runtime/loaded-model.ts';
 import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
 import type { EngineOptionsInput } from '../engine/execution.ts';

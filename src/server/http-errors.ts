@@ -41,9 +41,7 @@ export interface HttpError {
 
 /** An EarshotError that names the request parameter it is about. */
 export function paramError(kind: ErrorKind, code: string, param: string, message: string): EarshotError {
-  const e = new EarshotError(kind, code, message);
-  (e as EarshotError & { param?: string }).param = param;
-  return e;
+  return new EarshotError(kind, code, message, { param });
 }
 
 /** fastify / @fastify/multipart error codes that are the client's doing, as typed errors. */
@@ -98,7 +96,7 @@ export function toHttpError(e: unknown, opts: { retryAfterS?: number } = {}): Ht
       error: {
         message: typed.message,
         type: errorType(status),
-        param: (typed as EarshotError & { param?: string }).param ?? null,
+        param: typed.param ?? null,
         code: typed.code,
       },
     },

@@ -2,8 +2,8 @@
 // `whisper-1`, what OpenAI clients send) and any extra ones (`--extra-model`, or loaded later by an
 // operator through the admin API), each a HostedModel (hosted-model.ts: versions, hot swap, idle
 // unload). Everything loads in the background after the server starts listening, so /health
-// answers at once and /ready says when the default model can serve. Requests take a counted
-// `lease()` of the model they name; `ready()`/`forRequest()` still hand out the model uncounted.
+// answers at once and /ready says when the default model can serve. Requests, streams and jobs take
+// a counted `lease()` of the model they name; `ready()` only checks that the default can serve.
 // At most `maxLoadedModels` models are loaded, or loading, or idle-unloaded (those come back on
 // their own at the next request); a load beyond that is a 409 `max_loaded_models`.
 import { basename } from 'node:path';
@@ -127,11 +127,6 @@ export class ModelRegistry {
     return this.main.error;
   }
 
-  /** Unix seconds when the default model's serving version finished loading (0: not loaded). */
-  get loadedAt(): number {
-    return this.main.current?.loadedAt ?? 0;
-  }
-
   /** Called once the default model has first loaded (at once if it already has). */
   onLoaded(listener: (w: Whisper) => void): void {
     const w = this.main.current?.whisper;
@@ -163,7 +158,7 @@ export class ModelRegistry {
     await this.startedAll;
   }
 
-  /** The default model, uncounted; `not_ready` (503) while it cannot serve. */
+  /** The default model's serving version, uncounted (a check, or a look at it); `not_ready` (503) while it cannot serve. */
   ready(): Whisper {
     return this.main.now();
   }
@@ -201,11 +196,6 @@ export class ModelRegistry {
     return this.find(name) !== undefined;
   }
 
-  /** The model a request asked for (default: the default one), uncounted; 404 for an unknown name. Prefer `lease`. */
-  forRequest(name: string | undefined): Whisper {
-    return this.get(name).now();
-  }
-
   /**
    * A counted use of the model a request names (404 unknown, 503 unloaded or still loading; an
    * idle-unloaded model is loaded again and waited for). Call `release()` when done: a swapped-out
@@ -216,16 +206,6 @@ export class ModelRegistry {
       return this.get(name).lease();
     } catch (e) {
       return Promise.reject(e);
-    }
-  }
-
-  /** Runs `fn` with a leased model, releasing it afterwards. */
-  async use<T>(name: string | undefined, fn: (w: Whisper, id: string) => Promise<T>): Promise<T> {
-    const l = await this.lease(name);
-    try {
-      return await fn(l.whisper, l.id);
-    } finally {
-      l.release();
     }
   }
 

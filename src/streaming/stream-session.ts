@@ -11,8 +11,7 @@
 // - the audio waiting for the VAD is bounded (`maxBacklogS`): beyond it a push is refused;
 // - the ring holds one utterance (at most `maxUtteranceS`, a forced endpoint) plus its pre-roll.
 import { SampleRing } from '../audio/ring-buffer.ts';
-import { resolveLanguage } from '../decoding/languages.ts';
-import { encodePrompt, MAX_SAMPLE_LEN } from '../decoding/sot.ts';
+import { encodePrompt, MAX_SAMPLE_LEN, requestedLanguage } from '../decoding/sot.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { LocalAgreement } from './local-agreement.ts';
 import { VAD_SAMPLE_RATE, type SpeechEvent } from '../vad/speech-segments.ts';
@@ -114,16 +113,7 @@ export class StreamSession {
       throw bad('bad_stream_option', `prefix padding must be 0 to 2000 ms, got ${o.prefixPaddingMs}`);
     }
     this.o = o;
-    const requested = options.language?.trim().toLowerCase();
-    if (requested && requested !== 'auto') {
-      const code = resolveLanguage(requested);
-      if (!w.tokenizer.isMultilingual && code !== 'en') {
-        throw bad('unsupported_language', `this model is English-only; it cannot transcribe "${options.language}"`);
-      }
-      this.language = code;
-    } else if (!w.tokenizer.isMultilingual) {
-      this.language = 'en';
-    }
+    this.language = requestedLanguage(w.tokenizer, options.language);
     const prompt = options.prompt || undefined;
     // Room for the longest utterance, its padding on both sides and the VAD's reporting delay.
     const slack = (2 * o.prefixPaddingMs + o.silenceMs) / 1000 + 2;

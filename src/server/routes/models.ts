@@ -44,10 +44,7 @@ const REFUSALS = new Set(['max_loaded_models', 'pull_not_allowed']);
 /** A load's error as the client may see it: the same kind and code, the server's paths left out. */
 function publicError(e: unknown): unknown {
   if (!isEarshotError(e)) return e;
-  const out = new EarshotError(e.kind, e.code, withoutPaths(e.message));
-  const param = (e as EarshotError & { param?: string }).param;
-  if (param !== undefined) (out as EarshotError & { param?: string }).param = param;
-  return out;
+  return new EarshotError(e.kind, e.code, withoutPaths(e.message), { param: e.param });
 }
 
 export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {

@@ -12,10 +12,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import { StreamResampler } from '../../audio/resample.ts';
-import { EarshotError, isEarshotError } from '../../errors.ts';
+import { EarshotError } from '../../errors.ts';
 import type { StreamEvent, StreamSession } from '../../streaming/stream-session.ts';
 import type { ServerContext } from '../context.ts';
-import { STATUS_BY_KIND } from '../http-errors.ts';
+import { toHttpError } from '../http-errors.ts';
 import {
   admit,
   clientFault,
@@ -71,21 +71,14 @@ interface Settings {
   turnDetection: { threshold: number; prefixPaddingMs: number; silenceMs: number } | null;
 }
 
-/** OpenAI's `error.type` for one of our errors. */
-function errorType(e: unknown): string {
-  if (!isEarshotError(e)) return 'server_error';
-  const status = STATUS_BY_KIND[e.kind];
-  return status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-}
-
 export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/realtime', { websocket: true }, (socket: WebSocket, request: FastifyRequest) => {
     const sessionId = id('sess');
     const send = (type: string, fields: object = {}): void => sendJson(socket, { event_id: id('event'), type, ...fields });
+    // The HTTP error body's type, code and message (internal details stay in the log), as an event.
     const sendError = (e: unknown, clientEventId: string | null = null, param: string | null = null): void => {
-      const message = isEarshotError(e) ? e.message : 'internal server error';
-      const code = isEarshotError(e) ? e.code : 'internal_error';
-      send('error', { error: { type: errorType(e), code, message, param, event_id: clientEventId } });
+      const { type, code, message } = toHttpError(e).body.error;
+      send('error', { error: { type, code, message, param, event_id: clientEventId } });
     };
 
     const intent = (request.query as Record<string, unknown>).intent;

@@ -21,8 +21,6 @@ const MAX_JSON_DEPTH = 16;
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
-export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_SERVER_ERROR = 1011;
 export const CLOSE_TRY_AGAIN = 1013;
 
 export const STREAM_PATHS = new Set(['/v1/realtime', '/v1/stream']);

@@ -17,17 +17,14 @@ import type { StreamEvent, StreamSession } from '../../streaming/stream-session.
 import type { ServerContext } from '../context.ts';
 import { toHttpError } from '../http-errors.ts';
 import {
-  admit,
   clientFault,
   CLOSE_POLICY,
   CLOSE_TRY_AGAIN,
-  idleError,
-  idleTimeout,
   messageBytes,
   openSession,
+  openStream,
   parseClientJson,
   sendJson,
-  tooManyStreams,
 } from './stream-common.ts';
 
 const FORMAT_RATES = { pcm16: 24000, pcm16_16khz: 16000 } as const;
@@ -96,7 +93,7 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
     let finishing: Promise<void> | undefined;
     const finish = (code: number, reason: string): Promise<void> =>
       (finishing ??= chain = chain.then(async () => {
-        idle.stop();
+        idle?.stop();
         try {
           if (session) {
             if (resampler) session.push(resampler.end());
@@ -109,28 +106,8 @@ export function realtimeRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         if (socket.readyState === socket.OPEN) socket.close(code, reason);
       }));
-    const release = admit(ctx, {
-      finish,
-      abandon: (code, reason) => {
-        if (socket.readyState === socket.OPEN) socket.close(code, reason);
-      },
-    });
-    if (!release) {
-      sendError(tooManyStreams(ctx.config.maxStreams));
-      socket.close(CLOSE_TRY_AGAIN, 'too many streams');
-      return;
-    }
-    const idleS = ctx.config.streamIdleTimeoutS;
-    const idle = idleTimeout(idleS * 1000, () => {
-      ctx.metrics.streamCloses.inc({ reason: 'idle_timeout' });
-      sendError(idleError(idleS));
-      void finish(CLOSE_POLICY, `no audio for ${idleS} s`);
-    });
-    socket.on('close', () => {
-      idle.stop();
-      session?.close();
-      release();
-    });
+    const idle = openStream(ctx, socket, { sendError, finish, onClose: () => session?.close() });
+    if (!idle) return;
     try {
       ctx.host.ready();
     } catch (e) {

@@ -123,6 +123,41 @@ export function idleTimeout(ms: number, onIdle: () => void): { audio(): void; st
   };
 }
 
+/**
+ * The opening both stream routes share: a slot among --max-streams (refused: an error event and
+ * close 1013, and undefined here), the idle watch (no audio for --stream-idle-timeout: an error
+ * event, then `finish` with 1008), and both let go when the socket closes (after `onClose`).
+ */
+export function openStream(
+  ctx: ServerContext,
+  socket: WebSocket,
+  on: { sendError(e: unknown): void; finish(code: number, reason: string): Promise<void>; onClose(): void },
+): { audio(): void; stop(): void } | undefined {
+  const release = admit(ctx, {
+    finish: on.finish,
+    abandon: (code, reason) => {
+      if (socket.readyState === socket.OPEN) socket.close(code, reason);
+    },
+  });
+  if (!release) {
+    on.sendError(tooManyStreams(ctx.config.maxStreams));
+    socket.close(CLOSE_TRY_AGAIN, 'too many streams');
+    return undefined;
+  }
+  const idleS = ctx.config.streamIdleTimeoutS;
+  const idle = idleTimeout(idleS * 1000, () => {
+    ctx.metrics.streamCloses.inc({ reason: 'idle_timeout' });
+    on.sendError(idleError(idleS));
+    void on.finish(CLOSE_POLICY, `no audio for ${idleS} s`);
+  });
+  socket.on('close', () => {
+    idle.stop();
+    on.onClose();
+    release();
+  });
+  return idle;
+}
+
 export function idleError(seconds: number): EarshotError {
   return new EarshotError('invalid_argument', 'idle_timeout', `no audio for ${seconds} s: the stream is closed (send audio, even silence, to keep it open)`);
 }

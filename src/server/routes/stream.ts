@@ -15,18 +15,14 @@ import type { StreamEvent } from '../../streaming/stream-session.ts';
 import type { StreamSession } from '../../streaming/stream-session.ts';
 import type { ServerContext } from '../context.ts';
 import {
-  admit,
   clientFault,
   CLOSE_NORMAL,
-  CLOSE_POLICY,
   CLOSE_TRY_AGAIN,
-  idleError,
-  idleTimeout,
   messageBytes,
   openSession,
+  openStream,
   parseClientJson,
   sendJson,
-  tooManyStreams,
 } from './stream-common.ts';
 
 const startSchema = z.object({
@@ -71,7 +67,7 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
     /** The end of the audio: its last final, then done (the same as the client's "end"). */
     const endAudio = async (): Promise<void> => {
       state = 'ending';
-      idle.stop();
+      idle?.stop();
       if (session) {
         if (resampler) session.push(resampler.end());
         await session.end();
@@ -88,23 +84,8 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         if (socket.readyState === socket.OPEN) socket.close(code, reason);
       }));
-    const release = admit(ctx, {
-      finish,
-      abandon: (code, reason) => {
-        if (socket.readyState === socket.OPEN) socket.close(code, reason);
-      },
-    });
-    if (!release) {
-      sendJson(socket, errorEvent(tooManyStreams(ctx.config.maxStreams)));
-      socket.close(CLOSE_TRY_AGAIN, 'too many streams');
-      return;
-    }
-    const idleS = ctx.config.streamIdleTimeoutS;
-    const idle = idleTimeout(idleS * 1000, () => {
-      ctx.metrics.streamCloses.inc({ reason: 'idle_timeout' });
-      sendJson(socket, errorEvent(idleError(idleS)));
-      void finish(CLOSE_POLICY, `no audio for ${idleS} s`);
-    });
+    const idle = openStream(ctx, socket, { sendError: (e) => sendJson(socket, errorEvent(e)), finish, onClose: () => session?.close() });
+    if (!idle) return;
 
     const emit = (e: StreamEvent): void => {
       if (e.type === 'partial') sendJson(socket, { type: 'partial', text: e.committed + e.tentative, committed: e.committed, tentative: e.tentative });
@@ -168,11 +149,6 @@ export function streamRoutes(app: FastifyInstance, ctx: ServerContext): void {
           if (isEarshotError(e) && e.kind === 'not_ready') socket.close(CLOSE_TRY_AGAIN, 'model not ready');
         }),
       );
-    });
-    socket.on('close', () => {
-      idle.stop();
-      session?.close();
-      release();
     });
   });
 }

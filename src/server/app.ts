@@ -7,7 +7,10 @@ import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { join } from 'node:path';
+import { JobService } from '../jobs/service.ts';
 import { log } from '../log.ts';
+import { settingsFromEnv } from '../models/settings.ts';
 import { deviceLog } from '../engine/execution.ts';
 import { ApiKeys } from './auth.ts';
 import { isLoopback, type ServerConfig } from './config.ts';
@@ -20,6 +23,7 @@ import { ModelPolicy } from './model-policy.ts';
 import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
+import { assertTaskSupported } from './transcript-response.ts';
 import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
@@ -39,14 +43,17 @@ export interface BuiltApp {
 
 /** Builds the app for `config`; the model is not loaded (call `ctx.host.load()`), so /ready is 503 until then. */
 export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistry } = {}): Promise<BuiltApp> {
+  const host = opts.host ?? new ModelRegistry(config);
+  const metrics = new ServerMetrics();
   const ctx: ServerContext = {
     config,
-    host: opts.host ?? new ModelRegistry(config),
-    metrics: new ServerMetrics(),
+    host,
+    metrics,
     keys: new ApiKeys(config.apiKeys, { adminKeys: config.adminKeys, loopbackOnly: isLoopback(config.host) }),
     policy: new ModelPolicy({ allowPull: config.allowPull, modelsDir: config.modelsDir }),
+    jobs: jobServiceFor(config, host, metrics),
   };
-  const { metrics, keys, host } = ctx;
+  const { keys, jobs } = ctx;
   trackModels(host, metrics);
 
   const https = loadTls(config);
@@ -115,6 +122,8 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
   });
 
   app.addHook('onClose', async () => host.close());
+  app.addHook('onReady', () => jobs.start());
+  app.addHook('onClose', () => jobs.close());
   statusRoutes(app, ctx);
   modelRoutes(app, ctx);
   audioRoutes(app, ctx);
@@ -123,6 +132,22 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
   realtimeRoutes(app, ctx);
   streamRoutes(app, ctx);
   return { app, ctx };
+}
+
+/** The server's job service: its data directory, bounds and metrics; opened when the app is ready. */
+function jobServiceFor(config: ServerConfig, host: ModelRegistry, metrics: ServerMetrics): JobService {
+  return new JobService({
+    dataDir: config.dataDir ?? join(settingsFromEnv().home, 'data'),
+    retentionS: config.jobRetentionS,
+    maxUnfinished: config.jobQueueSize,
+    concurrency: config.jobConcurrency,
+    sampleLen: config.sampleLen,
+    maxAudioSeconds: config.maxAudioSeconds,
+    model: host,
+    check: (w, job) => assertTaskSupported(w, job.request.task, job.model),
+    onFinished: (job) => metrics.jobsFinished.inc({ status: job.status }),
+    onRunning: (n) => metrics.jobsRunning.set(n),
+  });
 }
 
 export interface RunningServer extends BuiltApp {

@@ -1,6 +1,7 @@
 // What every route group of one server instance shares: its configuration, the model host, the
-// metrics, the API keys (and their roles) and what a request may load (the model policy). Passed
+// metrics, the API keys (and their roles), what a request may load (the model policy) and the jobs. Passed
 // explicitly so that tests can run several servers in one process.
+import type { JobService } from '../jobs/service.ts';
 import type { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -12,7 +13,7 @@ export interface ServerContext {
   host: ModelRegistry;
   metrics: ServerMetrics;
   keys: ApiKeys;
-  /** The job system, once the job routes are registered: why it cannot serve, for /ready. */
-  jobs?: { problem(): string | undefined };
+  /** The durable job system (its routes are routes/jobs.ts; /ready asks it for problems). */
+  jobs: JobService;
   policy: ModelPolicy;
 }

@@ -3,18 +3,16 @@
 // 202 with the job at once; GET /v1/jobs/{id} gives its status, progress and, once completed, the
 // result in any response_format; GET /v1/jobs lists the caller's jobs; DELETE /v1/jobs/{id}
 // cancels and deletes one. Jobs belong to the API key that created them: another key gets 404.
-// The work itself is src/jobs/ (store, runner, recovery, retention), opened when the server starts
-// (before it listens: a data directory in use or not writable stops the server there).
-import { join } from 'node:path';
+// The work itself is src/jobs/ (store, runner, recovery, retention), a service the app builds once
+// (app.ts's jobServiceFor) and opens when the server starts (before it listens: a data directory in
+// use or not writable stops the server there).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Transcription } from '../../decoding/transcription.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import type { Pause } from '../../jobs/runner.ts';
-import { JobService } from '../../jobs/service.ts';
 import type { JobStore } from '../../jobs/store.ts';
 import type { Job, JobRequest, JobStatus } from '../../jobs/types.ts';
-import { settingsFromEnv } from '../../models/settings.ts';
 import { RESPONSE_FORMATS } from '../../output/formats.ts';
 import { parseAudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
@@ -45,23 +43,8 @@ const seconds = (ms: number | null): number | null => (ms === null ? null : Math
 const pausedView = (p: Pause | undefined) => (p ? { code: p.code, message: p.message, since: seconds(p.since) } : null);
 
 export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { config, host, keys } = ctx;
+  const { config, host, keys, jobs } = ctx;
   const retentionMs = config.jobRetentionS * 1000;
-  const jobs = new JobService({
-    dataDir: config.dataDir ?? join(settingsFromEnv().home, 'data'),
-    retentionS: config.jobRetentionS,
-    maxUnfinished: config.jobQueueSize,
-    concurrency: config.jobConcurrency,
-    sampleLen: config.sampleLen,
-    maxAudioSeconds: config.maxAudioSeconds,
-    model: host,
-    check: (w, job) => assertTaskSupported(w, job.request.task, job.model),
-    onFinished: (job) => ctx.metrics.jobsFinished.inc({ status: job.status }),
-    onRunning: (n) => ctx.metrics.jobsRunning.set(n),
-  });
-  app.addHook('onReady', () => jobs.start());
-  app.addHook('onClose', () => jobs.close());
-  ctx.jobs = jobs;
 
   const owner = (request: FastifyRequest): string => keys.owner(request.headers.authorization);
 

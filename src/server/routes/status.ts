@@ -11,7 +11,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get('/ready', async (_request, reply) => {
     // A damaged job store is not ready either: the model serves, but acknowledged jobs cannot be read.
-    const jobs = ctx.jobs?.problem();
+    const jobs = ctx.jobs.problem();
     if (host.state === 'ready' && !jobs) return { status: 'ready', model: host.id };
     return reply
       .code(503)

@@ -36,7 +36,8 @@ export interface Whisper {
   loadMs: number;
 }
 
-export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engine: EngineOptionsInput = {}): Promise<Whisper> {
+/** `maxWaiting`: the bound of the model's work queue, set here once (requests beyond it get 429). */
+export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engine: EngineOptionsInput = {}, maxWaiting?: number): Promise<Whisper> {
   const started = performance.now();
   const engineOpts = parseEngineOptions(engine);
   // Concurrent jobs share batched model runs through the scheduler; as many jobs run at once as
@@ -55,7 +56,7 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  const queue = modelQueue(model, { concurrency: model.maxBatch });
+  const queue = modelQueue(model, { concurrency: model.maxBatch, ...(maxWaiting !== undefined ? { maxWaiting } : {}) });
   const mel = new MelPool(features);
   return { id, resolved, model, runner: model, tokenizer, features, mel, queue, loadMs: performance.now() - started };
 }

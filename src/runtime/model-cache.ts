@@ -4,12 +4,18 @@
 // longer needs.
 import { type EngineOptionsInput, parseEngineOptions } from '../engine/execution.ts';
 import { EarshotError } from '../errors.ts';
+import { log } from '../log.ts';
 import { resolveModel, type ResolveOptions } from '../models/index.ts';
 import { loadWhisperFrom, type Whisper } from './loaded-model.ts';
 
 export interface LoadOptions extends Omit<ResolveOptions, 'dtype'> {
   dtype?: string;
   engine?: EngineOptionsInput;
+  /**
+   * The bound of the model's work queue (default 64). It is set when the model is loaded: a later
+   * loader of the same instance that asks for another bound keeps the first one (and is warned).
+   */
+  queueSize?: number;
 }
 
 /**
@@ -38,7 +44,7 @@ async function cached(spec: string, opts: LoadOptions, how: { fresh: boolean; ho
     c = undefined;
   }
   if (!c) {
-    const whisper = loadWhisperFrom(spec, resolved, engine).then((w) => {
+    const whisper = loadWhisperFrom(spec, resolved, engine, opts.queueSize).then((w) => {
       entryOf.set(w, entry);
       // A model whose worker died is never handed out again; its holders still release it.
       w.model.onFailure(() => {
@@ -75,7 +81,11 @@ export async function loadWhisper(spec: string, opts: LoadOptions = {}): Promise
 export async function acquireWhisper(spec: string, opts: LoadOptions & { fresh?: boolean } = {}): Promise<Whisper> {
   const c = await cached(spec, opts, { fresh: opts.fresh ?? false, hold: true });
   try {
-    return await c.whisper;
+    const w = await c.whisper;
+    if (opts.queueSize !== undefined && w.queue.maxWaiting !== opts.queueSize) {
+      log.warn({ model: spec, queueSize: w.queue.maxWaiting, asked: opts.queueSize }, 'model already loaded with its own queue bound; keeping it');
+    }
+    return w;
   } catch (e) {
     c.holds--;
     throw e;

@@ -66,10 +66,7 @@ function watchBody(req: IncomingMessage, res: ServerResponse, limits: Connection
   }, limits.bodyTimeoutS * 1000);
   timer.unref();
   // Not stopped by the response's end: a body left trickling after an early answer (a 401, say)
-  // would hold the connection just the same.
-  const stop = (): void => {
-    clearInterval(timer);
-    socket.off('close', stop);
-  };
-  socket.once('close', stop);
+  // would hold the connection just the same. The timer stops itself once the body is complete or
+  // the socket gone (a listener on the socket per request would pile up on a kept-alive one).
+  const stop = (): void => clearInterval(timer);
 }

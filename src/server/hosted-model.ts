@@ -4,11 +4,9 @@
 // loads it again and waits for it). Every use of a version is counted by a lease, so nothing is
 // released under a request, a stream or a job; and a version is only released once its queue is
 // idle too, so work queued on it always finishes.
-import { modelQueue, type Whisper } from '../runtime/loaded-model.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
 import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
 import type { EngineOptionsInput } from '../engine/execution.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
-import type { WorkQueue } from '../engine/work-queue.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 
@@ -59,9 +57,6 @@ export interface ModelLease {
 
 /** Retired versions being released, or waiting for their queue to drain first. */
 const closing = new WeakSet<ModelVersion>();
-
-/** Queues whose bound a server has already set. */
-const boundQueues = new WeakSet<WorkQueue<ModelRunner>>();
 
 function queueIdle(w: Whisper): boolean {
   const s = w.queue.stats();
@@ -184,6 +179,7 @@ export class HostedModel {
         ...(next.dtype !== undefined ? { dtype: next.dtype } : {}),
         ...(next.download !== undefined ? { download: next.download } : {}),
         engine: this.env.engine,
+        queueSize: this.env.queueSize,
         fresh,
       });
     } catch (e) {
@@ -193,7 +189,6 @@ export class HostedModel {
       }
       throw e;
     }
-    this.boundQueue(whisper);
     const v: ModelVersion = { whisper, spec: next, loadedAt: Math.floor(Date.now() / 1000), leases: 0, retired: false };
     this.spec = next;
     this.version = v;
@@ -296,23 +291,5 @@ export class HostedModel {
       this.unload('idle').catch((e: unknown) => log.error({ err: e, model: this.id }, 'idle unload failed'));
     }, wait);
     this.idleTimer.unref();
-  }
-
-  /**
-   * Gives the model's queue the configured bound before any request uses it. loadWhisper shares
-   * one instance per model in the process, so only the first server to load it sets the bound,
-   * and only while the queue is idle: a queue in use is never split in two.
-   */
-  private boundQueue(w: Whisper): void {
-    if (boundQueues.has(w.queue)) {
-      if (w.queue.maxWaiting !== this.env.queueSize) {
-        log.warn({ queueSize: w.queue.maxWaiting, asked: this.env.queueSize }, 'model already shared with its own queue bound; keeping it');
-      }
-      return;
-    }
-    if (w.queue.maxWaiting !== this.env.queueSize && queueIdle(w)) {
-      w.queue = modelQueue(w.runner, { maxWaiting: this.env.queueSize, concurrency: w.queue.concurrency });
-    }
-    boundQueues.add(w.queue);
   }
 }

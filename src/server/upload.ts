@@ -203,8 +203,11 @@ async function receiveFile(part: MultipartFile, maxFileBytes: number, memory: Up
     return s;
   };
   try {
+    // Read to the end even past the limit (busboy drops what is beyond it): leaving the loop early
+    // would leave the rest of the body unread on a kept-alive connection, and the client's next
+    // request on it would hang.
     for await (const chunk of part.file as AsyncIterable<Buffer>) {
-      if (part.file.truncated) throw tooLarge(maxFileBytes);
+      if (part.file.truncated) continue;
       size += chunk.length;
       if (!spool && memory.tryTake(chunk.length)) {
         taken += chunk.length;

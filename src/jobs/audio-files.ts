@@ -4,7 +4,7 @@
 // unfinished job (a temporary file, the audio of a job that finished just before a crash) is an
 // orphan and `sweep` removes it.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EarshotError } from '../errors.ts';
@@ -32,13 +32,18 @@ export class JobAudio {
     return join(this.dir, id);
   }
 
-  /** Writes a job's audio durably (synced before it is renamed into place). */
-  async save(id: string, bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes a job's audio durably (synced before it is renamed into place), from bytes or by copying
+   * a file (an upload spooled to disk).
+   */
+  async save(id: string, audio: Uint8Array | string): Promise<void> {
     const final = this.path(id);
     const temp = `${final}.${randomBytes(4).toString('hex')}.part`;
     const f = await open(temp, 'wx', 0o600);
     try {
-      await f.writeFile(bytes);
+      if (typeof audio === 'string') {
+        for await (const chunk of createReadStream(audio) as AsyncIterable<Buffer>) await f.write(chunk);
+      } else await f.writeFile(audio);
       await f.sync();
     } catch (e) {
       await f.close();

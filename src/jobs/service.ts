@@ -34,7 +34,8 @@ export interface Submission {
   model: string;
   filename: string;
   request: JobRequest;
-  audio: Uint8Array;
+  /** The uploaded audio: its bytes, or the path of the file it was spooled to. */
+  audio: Uint8Array | string;
 }
 
 interface Opened {

@@ -24,6 +24,7 @@ import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
 import { assertTaskSupported } from './transcript-response.ts';
+import { UploadMemory } from './upload.ts';
 import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
@@ -52,6 +53,8 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
     keys: new ApiKeys(config.apiKeys, { adminKeys: config.adminKeys, loopbackOnly: isLoopback(config.host) }),
     policy: new ModelPolicy({ allowPull: config.allowPull, modelsDir: config.modelsDir }),
     jobs: jobServiceFor(config, host, metrics),
+    // The server's uploads together hold at most --max-upload-memory bytes in memory; the rest are spooled.
+    uploads: new UploadMemory(config.maxUploadMemoryBytes, (n) => metrics.uploadMemoryBytes.set(n)),
   };
   const { keys, jobs } = ctx;
   trackModels(host, metrics);

@@ -7,6 +7,7 @@ import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ModelRegistry } from './model-registry.ts';
 import type { ModelPolicy } from './model-policy.ts';
+import type { UploadMemory } from './upload.ts';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -16,4 +17,6 @@ export interface ServerContext {
   /** The durable job system (its routes are routes/jobs.ts; /ready asks it for problems). */
   jobs: JobService;
   policy: ModelPolicy;
+  /** The cap on upload bytes held in memory, shared by every route that takes an upload. */
+  uploads: UploadMemory;
 }

@@ -1,12 +1,12 @@
 // Reads an OpenAI-style multipart upload: exactly one file (in the `file` field) and text fields.
 //
-// `receiveUpload` (the audio routes) holds the file in memory while the server's uploads together
-// stay under one cap (`UploadMemory`, --max-upload-memory); an upload that would pass it goes to
-// a private temporary file instead (a 0600 file in a fresh 0700 directory of the system temp dir),
-// which the decoder reads in chunks and which is deleted as soon as the upload is released. So
-// however many large uploads arrive at once, the raw bytes they hold in memory stay under the cap.
-// `readUpload` (async jobs, whose audio is written to the data directory at once) reads the file
-// whole into memory. Both stop at the configured size limit (@fastify/multipart truncates there).
+// `receiveUpload` (the audio routes and async jobs) holds the file in memory while the server's
+// uploads together stay under one cap (`UploadMemory`, --max-upload-memory); an upload that would
+// pass it goes to a private temporary file instead (a 0600 file in a fresh 0700 directory of the
+// system temp dir), which the decoder reads in chunks (or a job copies into the data directory) and
+// which is deleted as soon as the upload is released. So however many large uploads arrive at
+// once, the raw bytes they hold in memory stay under the cap. Uploads stop at the configured size
+// limit (@fastify/multipart truncates there).
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
@@ -20,12 +20,6 @@ export interface UploadLimits {
   /** Largest text field, bytes. */
   maxFieldBytes?: number;
   maxFields?: number;
-}
-
-export interface Upload {
-  file: { bytes: Uint8Array; filename: string; mimetype: string };
-  /** Text fields by name; a repeated name keeps every value, in order. */
-  fields: Map<string, string[]>;
 }
 
 export const DEFAULT_MAX_FIELD_BYTES = 64 * 1024;
@@ -128,19 +122,6 @@ async function readForm<F>(
   }
   if (file === undefined) throw paramError('invalid_argument', 'missing_file', 'file', 'no audio file: send it in the "file" field of a multipart/form-data body');
   return { file, fields };
-}
-
-/** The whole file in memory (async jobs: their audio goes to the data directory at once). */
-export async function readUpload(request: FastifyRequest, limits: UploadLimits): Promise<Upload> {
-  return readForm(
-    request,
-    limits,
-    async (part) => {
-      const bytes = await part.toBuffer();
-      return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), filename: part.filename, mimetype: part.mimetype };
-    },
-    async () => {},
-  );
 }
 
 /** A private temporary file: 0600, alone in a fresh 0700 directory. */

@@ -108,3 +108,21 @@ test('spooled uploads that fail (not audio, over the size limit) get their error
   assert.equal(await metric('earshot_upload_memory_bytes'), 0);
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
 });
+
+test("an async job's upload counts against the cap too: past it the upload is spooled, the job keeps the whole audio and completes, and no spool file is left", async () => {
+  const spooledBefore = await metric('earshot_uploads_spooled_total');
+  const res = await fetch(`${server.url}/v1/jobs`, { method: 'POST', body: form({ response_format: 'verbose_json' }, { bytes: jfkClip(10) }) });
+  assert.equal(res.status, 202, await res.clone().text());
+  const { id } = (await res.json()) as { id: string };
+  assert.equal((await metric('earshot_uploads_spooled_total')) - spooledBefore, 1, 'a 320 KB upload against a 200 KB cap went to a spool file');
+  let job: { status: string; result?: { duration: number } } = { status: 'queued' };
+  const deadline = Date.now() + 60_000;
+  while (job.status !== 'completed' && job.status !== 'failed' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    job = (await (await fetch(`${server.url}/v1/jobs/${id}`)).json()) as typeof job;
+  }
+  assert.equal(job.status, 'completed', JSON.stringify(job));
+  assert.equal(job.result?.duration, 10, 'the job was given the whole upload');
+  assert.deepEqual(spools(), []);
+  assert.equal(await metric('earshot_upload_memory_bytes'), 0);
+});

@@ -19,7 +19,7 @@ import { parseAudioParams, type AudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
 import { toHttpError } from '../http-errors.ts';
 import { assertTaskSupported, CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
-import { receiveUpload, UploadMemory } from '../upload.ts';
+import { receiveUpload } from '../upload.ts';
 
 type Task = 'transcribe' | 'translate';
 
@@ -48,14 +48,11 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return tokens;
   }
 
-  // The server's uploads together hold at most --max-upload-memory bytes in memory; the rest are spooled.
-  const memory = new UploadMemory(config.maxUploadMemoryBytes, (n) => metrics.uploadMemoryBytes.set(n));
-
   async function handle(task: Task, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     host.assertAvailable(); // 503 while no model can serve, before reading an upload we could not use
     host.assertCapacity(); // 429 before reading an upload the queue could not take
     const signal = requestSignal(reply, config.requestTimeoutS);
-    const upload = await receiveUpload(request, { maxFileBytes: config.maxUploadBytes }, memory, () => metrics.uploadsSpooled.inc());
+    const upload = await receiveUpload(request, { maxFileBytes: config.maxUploadBytes }, ctx.uploads, () => metrics.uploadsSpooled.inc());
     try {
       const params = parseAudioParams(upload.fields, task);
       // Counted, so that a hot swap or an idle unload never releases the model under this request.

@@ -18,7 +18,7 @@ import { parseAudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
 import { paramError } from '../http-errors.ts';
 import { assertTaskSupported, CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
-import { readUpload } from '../upload.ts';
+import { type ReceivedUpload, receiveUpload } from '../upload.ts';
 
 const MAX_PAGE = 100;
 
@@ -82,7 +82,15 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
   }
 
   app.post('/v1/jobs', async (request, reply) => {
-    const upload = await readUpload(request, { maxFileBytes: config.maxUploadBytes });
+    const upload = await receiveUpload(request, { maxFileBytes: config.maxUploadBytes }, ctx.uploads, () => ctx.metrics.uploadsSpooled.inc());
+    try {
+      return await submit(request, reply, upload);
+    } finally {
+      await upload.file.release();
+    }
+  });
+
+  async function submit(request: FastifyRequest, reply: FastifyReply, upload: ReceivedUpload): Promise<FastifyReply> {
     const rawTask = upload.fields.get('task');
     let task: JobRequest['task'] = 'transcribe';
     if (rawTask) {
@@ -99,12 +107,12 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       // While the model loads, a job is still accepted: it waits in the store until the model is in.
       if (!(isEarshotError(e) && e.code === 'model_loading')) throw e;
     }
-    if (upload.file.bytes.length === 0) throw paramError('invalid_argument', 'empty_file', 'file', 'the uploaded file is empty');
+    if (upload.file.size === 0) throw paramError('invalid_argument', 'empty_file', 'file', 'the uploaded file is empty');
     const job = await jobs.submit({
       owner: owner(request),
       model: hosted.id,
       filename: upload.file.filename.slice(0, 255),
-      audio: upload.file.bytes,
+      audio: upload.file.source,
       request: {
         task,
         responseFormat: params.responseFormat,
@@ -114,9 +122,9 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
       },
     });
-    request.log.info({ jobId: job.id, task, bytes: upload.file.bytes.length }, 'job queued');
+    request.log.info({ jobId: job.id, task, bytes: upload.file.size }, 'job queued');
     return reply.code(202).send(view(job));
-  });
+  }
 
   app.get('/v1/jobs', async (request) => {
     const q = parseQuery(listQuery, request.query);

@@ -2,7 +2,8 @@
 // model (so the client's own work never shares the server's event loop), the server's figures
 // from its /metrics, and a multipart body of a JFK clip.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { testModelDir } from '../../scripts/test-model/index.ts';
@@ -29,7 +30,10 @@ function freePort(): Promise<number> {
 export async function startServerChild(flags: string[]): Promise<ServerChild> {
   const model = testModelDir({ preset: 'english', dims: 'tiny' });
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/earshot.js'), 'serve', '--model', model, '--port', String(port), ...flags], {
+  // Its own data directory: a server refuses one that another server holds (the machine's own, say).
+  const dataDir = mkdtempSync(join(tmpdir(), 'earshot-bench-data-'));
+  const args = [join(ROOT, 'bin/earshot.js'), 'serve', '--model', model, '--port', String(port), '--data-dir', dataDir, ...flags];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, EARSHOT_LOG_LEVEL: 'warn' },
   });
@@ -42,10 +46,12 @@ export async function startServerChild(flags: string[]): Promise<ServerChild> {
     await new Promise((r) => setTimeout(r, 100));
   }
   const stop = async (): Promise<void> => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
   };
   return { url, child, stop };
 }

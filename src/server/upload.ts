@@ -158,6 +158,10 @@ class Spool {
 }
 
 function spoolFailed(e: unknown): EarshotError {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new EarshotError('insufficient_storage', 'upload_spool_full', 'the server has no room to hold this upload for decoding; retry later', { cause: e });
+  }
   return new EarshotError('internal', 'upload_spool_failed', 'the server could not store the upload for decoding (is its temporary directory full?)', { cause: e });
 }
 

@@ -144,6 +144,34 @@ function faultTests(): void {
     }
   });
 
+  test('an upload that must be spooled to a full temporary directory gets 507, and the server carries on', { timeout: 60_000 }, async () => {
+    isolateHome();
+    const model = modelDir('english'); // built before TMPDIR moves
+    const full = mountTmpfs(1 << 20);
+    const savedTmp = process.env.TMPDIR;
+    const restoreTmp = (): void => {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    };
+    const server = await startTestServer({ model, maxUploadMemoryBytes: 1000, sampleLen: 2 });
+    try {
+      fill(full.dir);
+      process.env.TMPDIR = full.dir; // where the server's spool files go
+      const r = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form({ temperature: '0' }, { bytes: jfkClip(2) }) });
+      assert.equal(r.status, 507);
+      const e = errorBody(await r.json());
+      assert.equal(e.code, 'upload_spool_full');
+      assert.equal(e.type, 'server_error');
+      restoreTmp();
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+      assert.equal(await transcribeOnce(server.url), 200, 'with room again, the same upload is taken');
+    } finally {
+      restoreTmp();
+      await server.app.close();
+      full.remove();
+    }
+  });
+
   test('a second server on a data directory in use exits 1 with one line, never listening', { timeout: 60_000 }, async () => {
     isolateHome();
     const dataDir = join(mkdtempSync(join(tmpdir(), 'earshot-in-use-')), 'data'); // fresh: no job was ever submitted

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { listModels } from '../../models/index.ts';
 import type { ServerContext } from '../context.ts';
-import { type HostedModel, OPENAI_MODEL_ALIAS } from '../model-registry.ts';
+import { type HostedModel, OPENAI_MODEL_ALIAS, servedModelId } from '../model-registry.ts';
 import { requestName, withoutPaths } from '../model-policy.ts';
 
 export interface ModelObject {
@@ -61,7 +61,8 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
       owned_by: 'earshot',
       loaded: v !== undefined,
       state: h.state,
-      model: h.spec.label ?? h.spec.model,
+      // An operator's folder is shown by its name: the server's paths are not for every key to see.
+      model: h.spec.label ?? servedModelId({ model: h.spec.model }),
       ...(h.spec.dtype !== undefined ? { dtype: h.spec.dtype } : {}),
       default: host.isDefault(h),
     };

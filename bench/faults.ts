@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
+import { random } from '../test/features/inputs.ts'; // seeded (mulberry32): a run's kill moments can be repeated
 import { form, jfkClip, metricValue } from '../test/server/helpers.ts';
 import { spawnServer, until, type ChildServer } from '../test/jobs/child-server.ts';
 import { fill, mountTmpfs, needsNamespace, runInMountNamespace } from '../test/jobs/tmpfs.ts';
@@ -26,17 +27,6 @@ interface Probe {
   total: number;
 }
 
-/** mulberry32: a small seeded generator, so a run's kill moments can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

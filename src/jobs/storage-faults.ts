@@ -9,6 +9,12 @@ import { EarshotError } from '../errors.ts';
 export type StorageFaultCode = 'storage_full' | 'storage_error' | 'job_store_damaged';
 
 const FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+
+/** Whether `e` says the disk is full (SQLite's or the file system's own code). */
+export function diskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && FULL.has(code);
+}
 const DAMAGED = /^SQLITE_(CORRUPT|NOTADB)/;
 const IO = /^(SQLITE_(IOERR|READONLY|CANTOPEN|PROTOCOL)|EIO$|EROFS$|EACCES$|EPERM$)/;
 
@@ -17,7 +23,7 @@ export function storageFault(e: unknown): EarshotError | undefined {
   if (e instanceof EarshotError) return isFaultCode(e.code) ? e : undefined;
   const code = (e as { code?: unknown } | undefined)?.code;
   if (typeof code !== 'string') return undefined;
-  if (FULL.has(code)) {
+  if (diskFull(e)) {
     return new EarshotError('insufficient_storage', 'storage_full', 'the disk that holds the job store is full; free some space', { cause: e });
   }
   if (DAMAGED.test(code)) return damagedStore(`SQLite reports ${code}`, e);

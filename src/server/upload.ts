@@ -13,6 +13,7 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EarshotError } from '../errors.ts';
+import { diskFull } from '../jobs/storage-faults.ts';
 import { paramError } from './http-errors.ts';
 
 export interface UploadLimits {
@@ -158,8 +159,7 @@ class Spool {
 }
 
 function spoolFailed(e: unknown): EarshotError {
-  const code = (e as { code?: unknown }).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (diskFull(e)) {
     return new EarshotError('insufficient_storage', 'upload_spool_full', 'the server has no room to hold this upload for decoding; retry later', { cause: e });
   }
   return new EarshotError('internal', 'upload_spool_failed', 'the server could not store the upload for decoding (is its temporary directory full?)', { cause: e });

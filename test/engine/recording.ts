@@ -1,4 +1,6 @@
-// A ModelRunner wrapper for engine tests: records every decoder call's tokens, logits and picks.
+// A ModelRunner wrapper for engine tests: records every decoder call's tokens, logits and picks;
+// and how far two such rows of numbers are apart.
+import assert from 'node:assert/strict';
 import type { Pick } from '../../src/engine/greedy-pick.ts';
 import type { ModelRunner } from '../../src/engine/whisper-model.ts';
 
@@ -35,4 +37,16 @@ export function recording(runner: ModelRunner, opts: { logits?: boolean } = {}):
       },
     },
   };
+}
+
+/** Largest |a - b| over the row, relative to the row's largest magnitude. */
+export function relDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
 }

@@ -15,7 +15,7 @@ import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { BatchScheduler, type BatchableModel } from '../../src/engine/scheduler.ts';
 import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
 import { isEarshotError } from '../../src/errors.ts';
-import { type Recorded, recording } from './recording.ts';
+import { type Recorded, recording, relDiff } from './recording.ts';
 
 /** The test model with an in-process WhisperModel (the scheduler runs in front of one; loadWhisper's own is in a worker). */
 const inProcess = new Map<string, Promise<WhisperModel>>();
@@ -33,17 +33,6 @@ function features(nMels: number, seed: number): Float32Array {
 }
 
 
-/** Largest |a - b| over the row, relative to the row's largest magnitude. */
-function relDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 /** Gap between the two largest finite values of each vocab-sized row. */
 function topGaps(logits: Float32Array, vocab: number): number[] {

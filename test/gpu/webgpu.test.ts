@@ -20,7 +20,7 @@ import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions, type Device } from '../../src/engine/execution.ts';
 import { RemoteRunner } from '../../src/engine/remote-runner.ts';
 import { WhisperModel } from '../../src/engine/whisper-model.ts';
-import { type Recorded, recording } from '../engine/recording.ts';
+import { type Recorded, recording, relDiff } from '../engine/recording.ts';
 
 const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 const JFK = new URL('../../samples/jfk.wav', import.meta.url).pathname;
@@ -53,16 +53,6 @@ function topGap(row: Float32Array): number {
   return a - b;
 }
 
-/** Largest |a - b| relative to the row's largest magnitude. */
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 for (const merged of MERGED_FORMS) {
   test(`the test model (merged decoder: ${merged}) decodes on WebGPU with the CPU's tokens (near-ties aside) and logits`, async () => {

@@ -146,10 +146,21 @@ export async function transcribe(w: DecodingModel, samples: Float32Array, option
   const asked = requestedLanguage(tok, options.language);
   if (asked !== undefined) language = asked;
   else {
-    firstEncoded = await runner.encode(mel.window(0, Math.min(chunkFrames, contentFrames), windowFeatures), 1);
-    const detected = await detectLanguage(runner, tok, firstEncoded);
-    language = detected.language;
-    languageProbability = detected.probability;
+    // As transcribe.py: detection reads pad_or_trim(mel, 3000), the first 30 s of the padded file's
+    // mel, so a short clip is followed by the log-mel of the appended zero samples. The first
+    // decoding window is zero-filled past its audio instead; the two are the same input only when
+    // the file fills the window, and only then is the detection's encoding reused for decoding.
+    const detectionEncoded = await runner.encode(mel.window(0, chunkFrames, windowFeatures), 1);
+    try {
+      const detected = await detectLanguage(runner, tok, detectionEncoded);
+      language = detected.language;
+      languageProbability = detected.probability;
+    } catch (e) {
+      runner.finish?.(detectionEncoded);
+      throw e;
+    }
+    if (contentFrames >= chunkFrames) firstEncoded = detectionEncoded;
+    else runner.finish?.(detectionEncoded);
   }
 
   const base: WindowDecodeOptions = {

@@ -9,7 +9,10 @@
 //
 // Policy for a data chunk whose size is a placeholder (0 or 0xFFFFFFFF, as written by recorders
 // and by ffmpeg on a pipe that could not go back to patch the header): read to the end of the
-// file or stream. A data size larger than what follows is a truncated file: 'truncated'.
+// file or stream. A data size larger than what follows (a cut file, or a recorder's made-up size
+// such as arecord's on a pipe) is decoded as far as the bytes go, as ffmpeg, libsndfile and so
+// openai/whisper do: the bytes present, not the header's claim, are the audio, and the duration
+// bound applies to them. Only a stream, whose end is not known yet, is bound by the claim.
 import { EarshotError } from '../errors.ts';
 import { A_LAW, MU_LAW } from './g711.ts';
 import {
@@ -175,17 +178,9 @@ export function parseWavHeader(head: Uint8Array, totalBytes: number, maxDuration
       }
       const available = totalBytes - body;
       const placeholder = riff === 'RIFF' && (size === 0 || size === 0xffffffff);
-      const dataBytes = placeholder ? available : declared;
-      // The declared length is checked first: a header claiming hours is refused as too long
-      // whether or not the hours are really there.
+      const dataBytes = placeholder ? available : Math.min(declared, available);
       if (maxDurationS !== undefined && Math.floor(dataBytes / fmt.blockAlign) > maxFrames(maxDurationS, fmt.sampleRate)) {
         throw tooLong(maxDurationS);
-      }
-      if (!placeholder && declared > available) {
-        throw invalidAudio(
-          'truncated',
-          `the WAV data chunk declares ${declared} bytes but only ${available} follow (truncated file?)`,
-        );
       }
       return {
         header: {

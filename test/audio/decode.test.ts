@@ -13,6 +13,7 @@ import {
   bestLag,
   correlation,
   ffmpeg,
+  ffmpegDecode,
   flacSilence,
   jfkSamples,
   manifest,
@@ -193,13 +194,20 @@ test('a FLAC decompression bomb (10 h of silence in ~400 KB) is stopped at the b
   assert.ok(d.samples.every((v) => v === 0));
 });
 
-test('a WAV on disk declaring hours is refused from its header', async () => {
-  const wav = writeWav({ coding: 's16', sampleRate: 16000, channels: [jfk] });
-  const path = join(dir, 'lying_hours.wav');
-  writeFileSync(path, patch(wav, 40, 2 * 3600 * 16000 * 2)); // claims 2 h, holds 11 s
-  await assert.rejects(decodeAudio(path, { maxDurationS: 600 }), { kind: 'audio_too_long', code: 'too_long' });
-  // Within the default 3 h bound, the same lie is a truncated file.
-  await assert.rejects(decodeAudio(path), { kind: 'invalid_audio', code: 'truncated' });
+test('a WAV declaring more than it holds (2 GB over 1 s) decodes the second that is there, on disk and in memory, as ffmpeg does', async () => {
+  const wav = writeWav({ coding: 's16', sampleRate: 16000, channels: [jfk.subarray(0, 16000)] });
+  const lying = patch(wav, 40, 2_000_000_000); // ~17 h of 16 kHz s16: over the default 3 h bound
+  const path = join(dir, 'lying_2gb.wav');
+  writeFileSync(path, lying);
+  const reference = ffmpegDecode(path);
+  assert.equal(reference.length, 16000, 'ffmpeg decodes the bytes present');
+  for (const input of [path, lying]) {
+    const d = await decodeAudio(input);
+    assert.equal(d.durationS, 1);
+    assert.deepEqual(d.samples, jfk.subarray(0, 16000));
+    // The bound applies to the audio that is there.
+    await assert.rejects(decodeAudio(input, { maxDurationS: 0.5 }), { kind: 'audio_too_long', code: 'too_long' });
+  }
 });
 
 test('maxDurationS: just above the clip passes, just below fails; nonsense is invalid_argument', async () => {

@@ -8,6 +8,7 @@
 import './telemetry-off.ts'; // first: set in this thread, so that the model worker inherits it
 import { Worker } from 'node:worker_threads';
 import { EarshotError } from '../errors.ts';
+import { workerBoot } from '../worker-boot.ts';
 import { deviceLock } from './device-lock.ts';
 import { chooseDevice, type DeviceChoice, type EngineOptions } from './execution.ts';
 import type {
@@ -122,11 +123,6 @@ export class RemoteRunner implements ModelRunner {
     } catch (e) {
       return Promise.reject(e);
     }
-    // Loader hooks registered with --import do not reach worker threads on Node 20: the worker
-    // registers tsx itself, then loads the TypeScript module (as the mel pool does).
-    const boot =
-      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => t.register())` +
-      `.then(() => import(${JSON.stringify(new URL('./model-worker.ts', import.meta.url).href)}))`;
     const init: ModelWorkerInit = {
       dir: opts.dir,
       files: opts.files,
@@ -134,7 +130,7 @@ export class RemoteRunner implements ModelRunner {
       scheduler: opts.scheduler ?? {},
       deviceLock: deviceLock().buffer,
     };
-    const worker = new Worker(boot, { eval: true, workerData: init });
+    const worker = new Worker(workerBoot(new URL('./model-worker.ts', import.meta.url)), { eval: true, workerData: init });
     return new Promise<RemoteRunner>((resolve, reject) => {
       const onBoot = (m: ModelBoot) => {
         if (!m || m.boot !== true) return;

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { TARGET_SAMPLE_RATE } from '../audio/types.ts';
 import { EarshotError } from '../errors.ts';
+import { workerBoot } from '../worker-boot.ts';
 import type { FeatureConfig } from './config.ts';
 import { type LogMelExtractor, LongFormMel } from './log-mel.ts';
 import type { MelJob, MelReply } from './mel-worker.ts';
@@ -58,12 +59,7 @@ export class MelPool {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    // Loader hooks registered with --import do not reach worker threads on Node 20: the worker
-    // registers tsx itself, then loads the TypeScript module.
-    const boot =
-      `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => t.register())` +
-      `.then(() => import(${JSON.stringify(new URL('./mel-worker.ts', import.meta.url).href)}))`;
-    const w = new Worker(boot, { eval: true, workerData: this.extractor.config });
+    const w = new Worker(workerBoot(new URL('./mel-worker.ts', import.meta.url)), { eval: true, workerData: this.extractor.config });
     w.unref(); // an idle pool never keeps the process alive
     w.on('message', (m: MelReply) => {
       const p = this.waiting.get(m.id);

@@ -9,6 +9,7 @@ import type { MelPool } from '../features/mel-pool.ts';
 import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';
 import { detectLanguage } from './detect-language.ts';
 import type { Segment, TranscriptionInfo, Transcription } from './transcription.ts';
+import { fitToAudio, type UnnumberedSegment } from './segment-times.ts';
 import { SECONDS_PER_FRAME, seekToSeconds, splitWindow } from './window-segments.ts';
 import { encodePrompt, requestedLanguage, type Task } from './sot.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
@@ -238,6 +239,7 @@ export async function transcribe(w: DecodingModel, samples: Float32Array, option
             }
           }
           const windowTokens: number[] = [];
+          const decoded: UnnumberedSegment[] = [];
           for (const [i, s] of split.segments.entries()) {
             let text = tok.decode(s.textTokens);
             let tokens = s.tokens;
@@ -251,23 +253,21 @@ export async function transcribe(w: DecodingModel, samples: Float32Array, option
             }
             if (t && words && words.length > 0) lastSpeechTimestamp = t.end;
             windowTokens.push(...tokens);
-            // A timestamp past the end of the audio (a model's guess in the zero padding) is held at the end.
-            const start = Math.min(t?.start ?? s.start, duration);
-            const end = Math.min(t?.end ?? s.end, duration);
-            yield {
-              id: nextId++,
+            decoded.push({
               seek: previousSeek,
-              start,
-              end,
+              start: t?.start ?? s.start,
+              end: t?.end ?? s.end,
               text,
               tokens,
               temperature: result.temperature,
               avg_logprob: result.avgLogprob,
               compression_ratio: result.compressionRatio,
               no_speech_prob: result.noSpeechProb,
-              ...(words ? { words: words.map((x) => ({ ...x, start: Math.min(x.start, end), end: Math.min(x.end, end) })) } : {}),
-            };
+              ...(words ? { words } : {}),
+            });
           }
+          // Times the model placed in the zero padding are held within the audio (segment-times.ts).
+          for (const s of fitToAudio(decoded, seekToSeconds(previousSeek), duration)) yield { id: nextId++, ...s };
           allTokens.push(...windowTokens);
           if (options.conditionOnPreviousText === false || result.temperature > 0.5) promptResetSince = allTokens.length;
         }

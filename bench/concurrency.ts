@@ -38,10 +38,10 @@ const CLIPS = fileURLToPath(new URL('../../shared/audio/real-en/', import.meta.u
 const OUT = fileURLToPath(new URL('out/', import.meta.url));
 const TARGETS = { batchFp32: 1.6, batchInt8: 2, reference: 2, headOfLine: 2 };
 
-/** The shared real-English clips back to back, repeated until `seconds` long. */
-async function speech(seconds: number): Promise<Float32Array> {
+/** The shared real-English clips (read from `dir`) back to back, repeated until `seconds` long. */
+export async function speech(seconds: number, dir: string = CLIPS): Promise<Float32Array> {
   const clips: Float32Array[] = [];
-  for (const f of readdirSync(CLIPS).filter((f) => f.endsWith('.wav')).sort()) clips.push((await decodeAudio(join(CLIPS, f))).samples);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.wav')).sort()) clips.push((await decodeAudio(join(dir, f))).samples);
   const out = new Float32Array(seconds * RATE);
   for (let at = 0, i = 0; at < out.length; i++) {
     const clip = clips[i % clips.length]!.subarray(0, out.length - at);
@@ -76,7 +76,7 @@ async function withScheduler(w: Whisper, maxBatch: number, threads: number, devi
   return { ...w, model: runner, runner, queue: modelQueue(runner, { concurrency: 64, maxWaiting: 256 }) };
 }
 
-interface Load {
+export interface Load {
   wallMs: number;
   audioSeconds: number;
   tokens: number;
@@ -85,7 +85,7 @@ interface Load {
 }
 
 /** Sends every request at once (as a server would queue them) and waits for all. */
-async function concurrent(w: Whisper, requests: readonly Float32Array[], options: TranscribeOptions): Promise<Load> {
+export async function concurrent(w: Whisper, requests: readonly Float32Array[], options: TranscribeOptions): Promise<Load> {
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
   const started = performance.now();
@@ -108,7 +108,21 @@ async function concurrent(w: Whisper, requests: readonly Float32Array[], options
   }
 }
 
-const rate = (l: Load) => l.audioSeconds / (l.wallMs / 1000);
+/** bench/transcribe.ts's equal work: greedy at temperature 0 only, no fallback, no timestamps, no previous text, `budget` tokens per window. */
+export function equalWork(budget: number): TranscribeOptions {
+  return {
+    language: 'en',
+    temperature: 0,
+    compressionRatioThreshold: null,
+    logprobThreshold: null,
+    noSpeechThreshold: null,
+    withoutTimestamps: true,
+    conditionOnPreviousText: false,
+    sampleLen: budget,
+  };
+}
+
+export const rate = (l: Load) => l.audioSeconds / (l.wallMs / 1000);
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -129,16 +143,7 @@ export async function run(args: string[]): Promise<void> {
   const budget = Math.max(1, Number(values.budget));
   const n = Math.max(1, Number(values.requests));
   const longSeconds = Math.max(30, Number(values['long-s']));
-  const options: TranscribeOptions = {
-    language: 'en',
-    temperature: 0,
-    compressionRatioThreshold: null,
-    logprobThreshold: null,
-    noSpeechThreshold: null,
-    withoutTimestamps: true,
-    conditionOnPreviousText: false,
-    sampleLen: budget,
-  };
+  const options = equalWork(budget);
   const modelDir = testModelDir({ preset: 'multilingual', dims: 'tiny', dtypes: ['int8'] });
   console.log(
     `concurrency: tiny-dims test model (multilingual, random weights), ${threads} intra-op threads, device ${device}, ${budget} tokens per ` +

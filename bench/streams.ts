@@ -10,6 +10,7 @@
 // Latency is counted over the ends the VAD detected; the utterances still open when the audio ends
 // (closed by end(), with no silence to detect) are reported apart.
 import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
 import { DEVICE_OPTION, deviceArg } from './lib/device-arg.ts';
@@ -22,12 +23,14 @@ import { log } from '../src/log.ts';
 
 const SR = 16000;
 const CHUNK = SR / 10;
-const CLIPS = ['goforward', 'harvard_spk1_snt1', 'jfk', 'librispeech_1995-1837-0001'];
+/** The shared English clips the streams speak (bench/gpu.ts and the device kit use them too). */
+export const STREAM_CLIPS = ['goforward', 'harvard_spk1_snt1', 'jfk', 'librispeech_1995-1837-0001'];
+const CLIPS_DIR = new URL('../../shared/audio/real-en/', import.meta.url).pathname;
 const SUSTAINED_P95_S = 1;
 
-async function speechWithPauses(seconds: number): Promise<Float32Array> {
-  const dir = new URL('../../shared/audio/real-en/', import.meta.url).pathname;
-  const clips = await Promise.all(CLIPS.map(async (c) => (await decodeAudio(`${dir}${c}.wav`)).samples));
+/** `seconds` of the clips (read from `dir`) one after another, 1 s of silence after each. */
+export async function speechWithPauses(seconds: number, dir: string = CLIPS_DIR): Promise<Float32Array> {
+  const clips = await Promise.all(STREAM_CLIPS.map(async (c) => (await decodeAudio(join(dir, `${c}.wav`))).samples));
   const out = new Float32Array(seconds * SR);
   for (let at = SR / 2, k = 0; at < out.length; k++) {
     const c = clips[k % clips.length]!.subarray(0, out.length - at);
@@ -37,13 +40,13 @@ async function speechWithPauses(seconds: number): Promise<Float32Array> {
   return out;
 }
 
-const quantile = (xs: number[], q: number): number => {
+export const quantile = (xs: number[], q: number): number => {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
 
-interface Result {
+export interface Result {
   streams: number;
   /** End-of-speech → final, for ends the VAD detected. */
   latencies: number[];
@@ -56,7 +59,8 @@ interface Result {
   drain: number;
 }
 
-async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, n: number, sampleLen: number): Promise<Result> {
+/** `n` streams at once on `w`, each fed `audio` at real-time pace (staggered starts). */
+export async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, n: number, sampleLen: number): Promise<Result> {
   const latencies: number[] = [];
   const flushLatencies: number[] = [];
   let finals = 0;

@@ -3,12 +3,12 @@
 import { EarshotError } from '../../src/errors.ts';
 
 export type Preset = 'english' | 'multilingual' | 'mel128';
-export type DimsName = 'small' | 'tiny';
+export type DimsName = 'small' | 'tiny' | 'base';
 /** Weight formats, named as transformers.js names its `dtype` option. */
 export type Dtype = 'fp32' | 'fp16' | 'q8' | 'int8';
 
 export const PRESETS: readonly Preset[] = ['english', 'multilingual', 'mel128'];
-export const DIMS_NAMES: readonly DimsName[] = ['small', 'tiny'];
+export const DIMS_NAMES: readonly DimsName[] = ['small', 'tiny', 'base'];
 export const DTYPES: readonly Dtype[] = ['fp32', 'fp16', 'q8', 'int8'];
 /**
  * The merged decoder's form: `single`, one graph for both branches; `if`, optimum's If on
@@ -57,6 +57,8 @@ const WHISPER_FIXED = { melFrames: 3000, sourcePositions: 1500, targetPositions:
 export const DIMS: Record<DimsName, ModelDims> = {
   small: { dModel: 64, encoderLayers: 2, decoderLayers: 2, heads: 4, ffnDim: 256, ...WHISPER_FIXED },
   tiny: { dModel: 384, encoderLayers: 4, decoderLayers: 4, heads: 6, ffnDim: 1536, ...WHISPER_FIXED },
+  // Whisper base's sizes: the GPU benchmark's larger model (bench/gpu.ts).
+  base: { dModel: 512, encoderLayers: 6, decoderLayers: 6, heads: 8, ffnDim: 2048, ...WHISPER_FIXED },
 };
 
 export interface TestModelOptions {

@@ -184,7 +184,11 @@ export class JobRunner {
       lease = await this.opts.model.lease(job.model);
       const w = lease.whisper;
       this.opts.check?.(w, job);
-      const decoded = await decodeAudio(audio.path(job.id), { signal, ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}) });
+      const decoded = await decodeAudio(audio.path(job.id), {
+        signal,
+        ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}),
+        ...(job.request.raw ? { raw: job.request.raw } : {}),
+      });
       // Below every request and stream, in the queue and in the scheduler alike (engine/priority.ts).
       await w.queue.run((runner) => this.transcribe({ ...w, runner }, job, decoded.samples, decoded.durationS, signal), { signal, priority: jobPriority(decoded.samples.length) });
       this.paused.delete(job.id);

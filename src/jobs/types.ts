@@ -1,4 +1,5 @@
 // The shapes of a durable transcription job, shared by the store, the runner and the HTTP route.
+import type { RawPcmFormat } from '../audio/index.ts';
 import type { ResponseFormat } from '../output/formats.ts';
 
 /** What the API shows. `cancelled` is only ever an answer to DELETE: a cancelled job is deleted. */
@@ -14,6 +15,8 @@ export interface JobRequest {
   temperature?: number;
   responseFormat: ResponseFormat;
   vadFilter: boolean;
+  /** The upload is headerless PCM of this layout (the request's input_format and sample_rate). */
+  raw?: RawPcmFormat;
 }
 
 export interface Job {

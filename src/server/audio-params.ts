@@ -1,13 +1,16 @@
 // The text fields of /v1/audio/transcriptions and /v1/audio/translations, as OpenAI's API defines
 // them, checked with zod into typed values. A bad field is a 400 that names it; fields OpenAI
 // defines that earshot does not use (e.g. `include[]`, `chunking_strategy`) are ignored, as are
-// unknown ones, so clients written for newer API versions keep working.
+// unknown ones, so clients written for newer API versions keep working. earshot's own fields:
+// `vad_filter`, and `input_format` + `sample_rate` for headerless PCM (it has no header to sniff).
 import { z } from 'zod';
+import type { RawPcmFormat } from '../audio/index.ts';
 import { resolveLanguage } from '../decoding/languages.ts';
 import { RESPONSE_FORMATS, type ResponseFormat } from '../output/formats.ts';
 import { paramError } from './http-errors.ts';
 
 export interface AudioParams {
+  /** undefined (no field, or an empty one) = the default model. */
   model: string | undefined;
   /** ISO code; undefined = detect (transcriptions only). */
   language: string | undefined;
@@ -20,7 +23,15 @@ export interface AudioParams {
   vadFilter: boolean | undefined;
   /** `timestamp_granularities[]` includes `word` (verbose_json only). */
   wordTimestamps: boolean;
+  /** earshot's own fields `input_format` and `sample_rate`: the file is headerless PCM of this layout. */
+  raw: RawPcmFormat | undefined;
 }
+
+/** Headerless PCM layouts an upload may declare, as /v1/stream names them. */
+const RAW_FORMATS = { s16le: 'pcm_s16le', f32le: 'pcm_f32le' } as const;
+/** The sample rates /v1/stream accepts too. */
+const MIN_RAW_RATE = 8000;
+const MAX_RAW_RATE = 192000;
 
 const truthy = z
   .string()
@@ -30,7 +41,7 @@ const truthy = z
   .transform((s) => s === 'true' || s === '1');
 
 const fieldSchemas = {
-  model: z.string().trim().min(1, { error: 'expected a model id such as whisper-1' }),
+  model: z.string().trim(),
   language: z.string().trim().min(1, { error: 'expected a language code such as "en"' }),
   prompt: z.string(),
   temperature: z
@@ -42,6 +53,13 @@ const fieldSchemas = {
   response_format: z.enum(RESPONSE_FORMATS, { error: `expected one of ${RESPONSE_FORMATS.join(', ')}` }),
   stream: truthy,
   vad_filter: truthy,
+  input_format: z.enum(Object.keys(RAW_FORMATS) as ['s16le', 'f32le'], { error: 'expected s16le or f32le (headerless PCM; leave it out for any file with a header)' }),
+  sample_rate: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `expected a whole number of Hz from ${MIN_RAW_RATE} to ${MAX_RAW_RATE}` })
+    .transform(Number)
+    .pipe(z.number().min(MIN_RAW_RATE, { error: `expected a whole number of Hz from ${MIN_RAW_RATE} to ${MAX_RAW_RATE}` }).max(MAX_RAW_RATE, { error: `expected a whole number of Hz from ${MIN_RAW_RATE} to ${MAX_RAW_RATE}` })),
 } as const;
 
 type FieldName = keyof typeof fieldSchemas;
@@ -89,7 +107,7 @@ export function parseAudioParams(fields: Map<string, string[]>, task: 'transcrib
     throw paramError('invalid_argument', 'invalid_value', 'timestamp_granularities[]', 'word timestamps need response_format "verbose_json"');
   }
   return {
-    model: field(fields, 'model'),
+    model: field(fields, 'model') || undefined,
     language,
     prompt: field(fields, 'prompt') || undefined,
     temperature: temperature === undefined || temperature === 0 ? undefined : temperature,
@@ -97,5 +115,20 @@ export function parseAudioParams(fields: Map<string, string[]>, task: 'transcrib
     wordTimestamps,
     stream: field(fields, 'stream') ?? false,
     vadFilter: field(fields, 'vad_filter'),
+    raw: rawFormat(fields),
   };
+}
+
+/** `input_format` and `sample_rate` go together: a rate guessed for headerless PCM would decode noise, and a rate alone means nothing. */
+function rawFormat(fields: Map<string, string[]>): RawPcmFormat | undefined {
+  const format = field(fields, 'input_format');
+  const sampleRate = field(fields, 'sample_rate');
+  if (format === undefined && sampleRate === undefined) return undefined;
+  if (format === undefined) {
+    throw paramError('invalid_argument', 'invalid_value', 'sample_rate', 'sample_rate is for headerless PCM: give input_format (s16le or f32le) with it, or leave both out for a file with a header');
+  }
+  if (sampleRate === undefined) {
+    throw paramError('invalid_argument', 'invalid_value', 'sample_rate', `input_format ${format} is headerless PCM: give its sample_rate too (e.g. 16000)`);
+  }
+  return { sampleFormat: RAW_FORMATS[format], sampleRate };
 }

@@ -1,9 +1,10 @@
-// The server's registry of hosted models: the default one (`--model`, also reachable as
-// `whisper-1`, what OpenAI clients send) and any extra ones (`--extra-model`, or loaded later by an
-// operator through the admin API), each a HostedModel (hosted-model.ts: versions, hot swap, idle
-// unload). Everything loads in the background after the server starts listening, so /health
-// answers at once and /ready says when the default model can serve. Requests, streams and jobs take
-// a counted `lease()` of the model they name; `ready()` only checks that the default can serve.
+// The server's registry of hosted models: the default one (`--model`, also reachable by the names
+// OpenAI clients send: `whisper-1` and the other aliases of model-aliases.ts) and any extra ones
+// (`--extra-model`, or loaded later by an operator through the admin API), each a HostedModel
+// (hosted-model.ts: versions, hot swap, idle unload). Everything loads in the background after the
+// server starts listening, so /health answers at once and /ready says when the default model can
+// serve. Requests, streams and jobs take a counted `lease()` of the model they name; `ready()` only
+// checks that the default can serve.
 // At most `maxLoadedModels` models are loaded, or loading, or idle-unloaded (those come back on
 // their own at the next request); a load beyond that is a 409 `max_loaded_models`.
 import { basename } from 'node:path';
@@ -12,18 +13,17 @@ import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { parseDtypeSpec, parseModelRef } from '../models/index.ts';
 import type { ServerConfig } from './config.ts';
+import { aliasTable, DEFAULT_MODEL_NAMES, isModelName } from './model-aliases.ts';
 import { HostedModel, type HostedModelEnv, type ModelEvent, type ModelLease, type ModelSpec } from './hosted-model.ts';
 
 export type { ModelEvent, ModelLease, ModelSpec } from './hosted-model.ts';
 export { HostedModel } from './hosted-model.ts';
 
-export const OPENAI_MODEL_ALIAS = 'whisper-1';
-
 /** The default model's state as /ready reports it: `ready` also while it is idle-unloaded (the next request loads it). */
 export type HostState = 'loading' | 'ready' | 'failed' | 'unloaded';
 
 export type ModelRegistryConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize'> &
-  Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS'>> & { maxLoadedModels?: number };
+  Partial<Pick<ServerConfig, 'extraModels' | 'modelTtlS' | 'modelAliases'>> & { maxLoadedModels?: number };
 
 export const DEFAULT_MAX_LOADED_MODELS = 4;
 
@@ -68,10 +68,11 @@ export function parseExtraModel(value: string): { id: string; spec: ModelSpec } 
   return { id: id ?? servedModelId({ model: rest }), spec: { model: rest, ...(dtype !== undefined ? { dtype } : {}) } };
 }
 
-/** An id the admin API may create: printable, no spaces, not the OpenAI alias. */
-function checkNewId(id: string): void {
-  if (id === '' || id.length > 200 || /[\s\u0000-\u001f]/.test(id) || id === OPENAI_MODEL_ALIAS) {
-    throw new EarshotError('invalid_argument', 'bad_model_id', `"${id.slice(0, 64)}" cannot be a model id: use up to 200 printable characters without spaces, other than "${OPENAI_MODEL_ALIAS}"`);
+/** An id a new model may take: printable, no spaces, not a name that already means a model. */
+function checkNewId(id: string, names: Iterable<string>): void {
+  const taken = [...names];
+  if (!isModelName(id) || taken.includes(id)) {
+    throw new EarshotError('invalid_argument', 'bad_model_id', `"${id.slice(0, 64)}" cannot be a model id: use up to 200 printable characters without spaces, other than ${taken.map((n) => `"${n}"`).join(', ')}`);
   }
 }
 
@@ -79,6 +80,8 @@ export class ModelRegistry {
   /** The default model's id. */
   readonly id: string;
   private readonly hosted = new Map<string, HostedModel>();
+  /** Other names a request may use, each for a hosted model's id (model-aliases.ts). */
+  private readonly aliases: Map<string, string>;
   private readonly main: HostedModel;
   private readonly env: HostedModelEnv;
   private readonly listeners = new Set<(e: ModelEvent) => void>();
@@ -102,10 +105,11 @@ export class ModelRegistry {
     this.hosted.set(this.id, this.main);
     for (const value of config.extraModels ?? []) {
       const { id, spec } = parseExtraModel(value);
-      checkNewId(id);
+      checkNewId(id, DEFAULT_MODEL_NAMES);
       if (this.hosted.has(id)) throw badModelArg(`two models with the id "${id}": name one with --extra-model <id>=<model>`);
       this.hosted.set(id, new HostedModel(id, spec, this.env));
     }
+    this.aliases = aliasTable(this.id, config.modelAliases ?? [], new Set(this.hosted.keys()));
     this.maxLoaded = config.maxLoadedModels ?? DEFAULT_MAX_LOADED_MODELS;
     if (this.hosted.size > this.maxLoaded) {
       throw badModelArg(`${this.hosted.size} models are configured (--model and --extra-model) but at most ${this.maxLoaded} may be loaded (--max-loaded-models)`);
@@ -165,19 +169,29 @@ export class ModelRegistry {
 
   // --- several models ---
 
-  /** The hosted model a request's `model` field names: empty or `whisper-1` = the default; undefined if none. */
+  /** The hosted model a request's `model` field names: empty = the default, an alias its model; undefined if none. */
   find(name: string | undefined): HostedModel | undefined {
     const n = name?.trim() ?? '';
-    if (n === '' || n === OPENAI_MODEL_ALIAS) return this.main;
-    const byId = this.hosted.get(n);
+    if (n === '') return this.main;
+    const byId = this.byId(n);
     if (byId) return byId;
     for (const h of this.hosted.values()) if (h.spec.model === n) return h;
     return undefined;
   }
 
-  /** The hosted model with this id (`whisper-1`: the default), for the admin API. */
+  /** The hosted model with this id or alias (`whisper-1`: the default), for the admin API. */
   byId(id: string): HostedModel | undefined {
-    return id === OPENAI_MODEL_ALIAS ? this.main : this.hosted.get(id);
+    return this.hosted.get(this.aliases.get(id) ?? id);
+  }
+
+  /** Whether `name` is an alias (`whisper-1`, `--model-alias`), not a hosted model's own id. */
+  isAlias(name: string): boolean {
+    return this.aliases.has(name);
+  }
+
+  /** The aliases of a hosted model, in the table's order. */
+  aliasesOf(h: HostedModel): string[] {
+    return [...this.aliases].filter(([, id]) => id === h.id).map(([name]) => name);
   }
 
   /** As `find`, but 404 `model_not_found` for a name no hosted model has. */
@@ -187,7 +201,10 @@ export class ModelRegistry {
     throw new EarshotError(
       'model_not_found',
       'model_not_found',
-      `the model "${name}" does not exist on this server: it serves ${[...this.hosted.keys()].map((id) => `"${id}"`).join(', ')} (the default also as "${OPENAI_MODEL_ALIAS}")`,
+      `the model "${name?.slice(0, 100)}" does not exist on this server; the names that work: ${[
+        ...[...this.hosted.keys()].map((id) => `"${id}"`),
+        ...[...this.aliases].map(([alias, id]) => `"${alias}" (= "${id}")`),
+      ].join(', ')}`,
     );
   }
 
@@ -243,7 +260,7 @@ export class ModelRegistry {
    */
   async loadModel(id: string, spec: Partial<ModelSpec> = {}): Promise<HostedModel> {
     const existing = this.byId(id);
-    if (!existing) checkNewId(id);
+    if (!existing) checkNewId(id, this.aliases.keys());
     const done = this.admit(existing?.id ?? id);
     try {
       if (existing) {

@@ -75,6 +75,7 @@ export const SETTINGS = {
   model: setting(text().default('base'), 'EARSHOT_MODEL', '--model <model>', 'catalogue name, hub repository id or model folder'),
   modelId: setting(text().optional(), 'EARSHOT_MODEL_ID', '--model-id <id>', 'the id clients see for the model (default: its catalogue name, repository id or folder name)'),
   extraModels: setting(list.default([]), 'EARSHOT_EXTRA_MODELS', '--extra-model <spec>', "serve another model too, chosen by the request's model field: [id=]model[@dtype] (repeatable)"),
+  modelAliases: setting(list.default([]), 'EARSHOT_MODEL_ALIASES', '--model-alias <name=id>', "another name a request's model field may use for a hosted model's id (repeatable); whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe and default mean the default model unless re-pointed here"),
   modelTtlS: setting(number(0, 1e7).default(0), 'EARSHOT_MODEL_TTL', '--model-ttl <s>', 'unload a model idle this long; the next request loads it again (0: never)'),
   allowPull: setting(list.default([]), 'EARSHOT_ALLOW_PULL', '--allow-pull <pattern>', "hub repositories an admin load may download, as glob patterns such as 'onnx-community/whisper-*' (repeatable; the catalogue's are always allowed)", { shownDefault: "the catalogue's repositories" }),
   modelsDir: setting(text().optional(), 'EARSHOT_MODELS_DIR', '--models-dir <dir>', 'folder whose model folders an admin load may name (by their name in it); requests never name paths'),

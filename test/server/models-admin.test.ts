@@ -92,7 +92,7 @@ test('/v1/models lists the hosted models (the default also as whisper-1), then t
   const { status, body } = await call('GET', '/v1/models');
   assert.equal(status, 200);
   const byId = new Map<string, any>(body.data.map((m: any) => [m.id, m]));
-  assert.deepEqual(body.data.slice(0, 3).map((m: any) => m.id), ['files', 'whisper-1', 'multi']);
+  assert.deepEqual(body.data.slice(0, 6).map((m: any) => m.id), ['files', 'whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', 'default', 'multi']);
   assert.equal(byId.get('files').loaded, true);
   assert.equal(byId.get('files').default, true);
   assert.equal(byId.get('multi').loaded, true);

@@ -117,17 +117,21 @@ test('stream: transcript.text.delta events, then transcript.text.done with the f
   assert.equal(usage.total_tokens, usage.input_tokens + usage.output_tokens);
 });
 
-test('models: the served model and whisper-1 are loaded, the cached one is listed; unknown ids are 404', async () => {
+test("models: the served model and OpenAI's names for it are loaded, the cached one is listed; unknown ids are 404", async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  assert.deepEqual(ids.slice(0, 2), [server.ctx.host.id, 'whisper-1']);
+  assert.deepEqual(ids.slice(0, 5), [server.ctx.host.id, 'whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', 'default']);
   assert.ok(ids.includes(CACHED), `the cached model is listed: ${ids.join(', ')}`);
   const one = await client.models.retrieve('whisper-1');
   assert.equal(one.object, 'model');
   assert.equal((one as unknown as { loaded: boolean }).loaded, true);
   const cached = await client.models.retrieve(CACHED);
   assert.equal((cached as unknown as { loaded: boolean }).loaded, false);
-  const e = await rejection(client.models.retrieve('gpt-4o-transcribe'));
+  assert.equal((await client.models.retrieve('gpt-4o-mini-transcribe')).id, 'gpt-4o-mini-transcribe');
+  for (const model of ['gpt-4o-transcribe', 'gpt-4o-mini-transcribe']) {
+    assert.equal(typeof (await client.audio.transcriptions.create({ file: await audio(), model })).text, 'string', `${model} transcribes`);
+  }
+  const e = await rejection(client.models.retrieve('gpt-5-transcribe'));
   assert.equal(e.status, 404);
 });
 
@@ -142,7 +146,7 @@ test('401: no key, or a wrong one', async () => {
 });
 
 test('404: a model that is not served, even one in the cache', async () => {
-  for (const model of ['gpt-4o-transcribe', CACHED]) {
+  for (const model of ['gpt-5-transcribe', CACHED]) {
     const e = await rejection(client.audio.transcriptions.create({ file: await audio(), model }));
     assert.ok(e instanceof OpenAI.NotFoundError);
     assert.equal(e.code, 'model_not_found');

@@ -59,7 +59,7 @@ export function audioRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const lease = await host.lease(params.model);
       try {
         assertTaskSupported(lease.whisper, task, lease.id);
-        const audio = await decodeAudio(upload.file.source, { maxDurationS: config.maxAudioSeconds, signal });
+        const audio = await decodeAudio(upload.file.source, { maxDurationS: config.maxAudioSeconds, signal, ...(params.raw ? { raw: params.raw } : {}) });
         // The raw bytes (or the spool file) are not needed past the decode: give them back now,
         // not when the transcription ends.
         await upload.file.release();

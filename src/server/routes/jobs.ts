@@ -8,6 +8,7 @@
 // use or not writable stops the server there).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { languageName } from '../../decoding/languages.ts';
 import type { Transcription } from '../../decoding/transcription.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import type { Pause } from '../../jobs/runner.ts';
@@ -62,7 +63,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       finished_at: seconds(job.finishedAt),
       expires_at: job.finishedAt === null ? null : seconds(job.finishedAt + retentionMs),
       progress: { done_seconds: job.doneSeconds, total_seconds: job.duration },
-      language: job.language,
+      // A name, as verbose_json gives it (the store keeps the code: a resumed run decodes with it).
+      language: job.language === null ? null : (languageName(job.language) ?? job.language),
       error: job.error,
       // Set while a storage fault (a full disk, an I/O error) holds a running job.
       paused: pausedView(status === 'running' ? jobs.pauseOf(job.id) : undefined),
@@ -120,6 +122,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(params.language !== undefined ? { language: params.language } : {}),
         ...(params.prompt !== undefined ? { prompt: params.prompt } : {}),
         ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
+        ...(params.raw ? { raw: params.raw } : {}),
       },
     });
     request.log.info({ jobId: job.id, task, bytes: upload.file.size }, 'job queued');

@@ -1,5 +1,5 @@
-// GET /v1/models and /v1/models/{id}, in OpenAI's list shape: the hosted models first (the default
-// one also as `whisper-1`, the id OpenAI clients ask for), then every other model in the local
+// GET /v1/models and /v1/models/{id}, in OpenAI's list shape: the hosted models first (each also
+// under its aliases: the default as `whisper-1` and the other names OpenAI clients ask for), then every other model in the local
 // cache (`loaded: false`; an operator can load one with the admin routes). Admin routes, for admin
 // keys only (auth.ts says who): POST /v1/models/{id}/load (load, or reload/swap under that id,
 // optional body `{"model"?, "dtype"?}`) and DELETE /v1/models/{id} (unload). What a load may name
@@ -8,9 +8,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { EarshotError, isEarshotError } from '../../errors.ts';
-import { listModels } from '../../models/index.ts';
+import { formatDtypeSpec, listModels } from '../../models/index.ts';
 import type { ServerContext } from '../context.ts';
-import { type HostedModel, OPENAI_MODEL_ALIAS, servedModelId } from '../model-registry.ts';
+import { type HostedModel, servedModelId } from '../model-registry.ts';
 import { requestName, withoutPaths } from '../model-policy.ts';
 
 export interface ModelObject {
@@ -22,7 +22,7 @@ export interface ModelObject {
   loaded: boolean;
   /** earshot's own, for hosted models: loading, ready, failed, unloaded (by an operator) or idle (unloaded after --model-ttl). */
   state?: string;
-  /** earshot's own, for hosted models: what it was loaded from, and the dtype asked for (absent: the model's default). */
+  /** earshot's own, for hosted models: what it was loaded from, and the dtype it runs in (while not loaded: the one asked for, absent for the model's default). */
   model?: string;
   dtype?: string;
   /** earshot's own: the default model (the one `whisper-1` means). */
@@ -54,6 +54,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   function hostedObject(h: HostedModel, id = h.id): ModelObject {
     const v = h.current;
+    const dtype = v ? formatDtypeSpec(v.whisper.resolved.dtype) : h.spec.dtype;
     return {
       id,
       object: 'model',
@@ -63,7 +64,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
       state: h.state,
       // An operator's folder is shown by its name: the server's paths are not for every key to see.
       model: h.spec.label ?? servedModelId({ model: h.spec.model }),
-      ...(h.spec.dtype !== undefined ? { dtype: h.spec.dtype } : {}),
+      ...(dtype !== undefined ? { dtype } : {}),
       default: host.isDefault(h),
     };
   }
@@ -72,7 +73,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const out: ModelObject[] = [];
     for (const h of host.models()) {
       out.push(hostedObject(h));
-      if (host.isDefault(h)) out.push(hostedObject(h, OPENAI_MODEL_ALIAS));
+      for (const alias of host.aliasesOf(h)) out.push(hostedObject(h, alias));
     }
     const seen = new Set(out.map((m) => m.id));
     for (const m of await listModels()) {
@@ -121,7 +122,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw publicError(e);
     }
     request.log.info({ model: h.id, spec: h.spec }, 'model loaded by request');
-    return hostedObject(h, id === OPENAI_MODEL_ALIAS ? id : h.id);
+    return hostedObject(h, host.isAlias(id) ? id : h.id);
   });
 
   app.delete<{ Params: { '*': string } }>('/v1/models/*', adminOnly, async (request) => {

@@ -3,6 +3,8 @@
 // then a token decoder (token-decoders.ts: greedy, sampling at a temperature with best_of
 // candidates, or beam search with patience) chooses tokens step by step under the logit filters,
 // with the KV cache carrying the past, and the ranker picks the best candidate.
+// A forced `prefix` (a stream's committed text, streaming/stream-finals.ts) makes the result begin
+// with given tokens: they go through the decoder in one call, as if they had been sampled.
 // Hand-written because it is the product's core: no library decodes Whisper on onnxruntime-node.
 import { EarshotError } from '../errors.ts';
 import type { CacheHandle, EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
@@ -40,6 +42,13 @@ export interface WindowDecodeOptions {
   random?: () => number;
   /** Stops the decode between steps (rejecting with its reason): work nobody waits for any more. */
   signal?: AbortSignal;
+  /**
+   * Tokens the result must begin with, as if sampled (not counted in sampleLen, no log-probability):
+   * without timestamps they follow the SOT sequence; with timestamps they follow the first token,
+   * the timestamp the model picks, so the text keeps a start time of the model's choosing. Fed in
+   * one decoder call either way. Not with beam search (every beam would be the same).
+   */
+  prefix?: readonly number[];
 }
 
 export interface WindowDecodeResult {
@@ -72,6 +81,7 @@ function validate(o: WindowDecodeOptions): void {
   if (o.beamSize !== undefined && t > 0) throw bad('beam search is for temperature 0; sampling uses best_of');
   if (o.bestOf !== undefined && t === 0) throw bad('best_of is for sampling at a temperature above 0');
   if (o.patience !== undefined && o.beamSize === undefined) throw bad('patience needs beam_size');
+  if (o.prefix !== undefined && o.prefix.length > 0 && o.beamSize !== undefined) throw bad('a forced prefix is for greedy decoding or sampling, not beam search');
 }
 
 /**
@@ -109,14 +119,22 @@ export async function decodeWindow(
       ? new BeamSearchDecoder(setup, beamSize, options.patience ?? 1)
       : new GreedyDecoder(setup, temperature > 0 ? (options.bestOf ?? 1) : 1, temperature, options.random ?? Math.random);
   const nGroup = decoder.rows.length;
+  const prefix = options.prefix ?? [];
+  if (prefix.some((t) => !(Number.isInteger(t) && t >= 0 && t < vocab) || t === tok.eot)) {
+    throw new EarshotError('invalid_argument', 'bad_decode_option', 'a forced prefix holds token ids of the vocabulary other than <|endoftext|>');
+  }
+  // How many sampled tokens come before the prefix: the first timestamp, when there are timestamps.
+  const forceAfter = prefix.length === 0 ? -1 : options.withoutTimestamps ? 0 : 1;
+  if (forceAfter === 0) decoder.force(prefix);
   // Greedy decoding lets the model's side pick each token under the filters' mask (a runner that
   // cannot returns logits instead, and the token is chosen here).
   const masks = (rows: readonly (readonly number[])[]) => (decoder.usesPicks ? rows.map((tokens) => maskFor(filters, tokens)) : undefined);
 
   // The prompt is the same for every candidate: run it once, then copy the cache per candidate.
-  const first = await model.decode(BigInt64Array.from(init.tokens, BigInt), 1, encoded, null, {
+  const fed = decoder.rows[0]!;
+  const first = await model.decode(BigInt64Array.from(fed, BigInt), 1, encoded, null, {
     alsoPosition: init.sotIndex,
-    greedy: masks([init.tokens]),
+    greedy: masks([fed]),
   });
   const noSpeechProb = softmaxAt(first.positionLogits!, tok.noSpeech);
   let cache: CacheHandle = nGroup === 1 ? first.cache : model.selectRows(first.cache, new Array(nGroup).fill(0));
@@ -134,9 +152,13 @@ export async function decodeWindow(
       // The reordered cache goes on with this caller, so the old one is not finished here (a
       // batching runner would stop waiting for the caller); it is freed when collected.
       if (sources) cache = model.selectRows(cache, sources);
+      // The prefix goes in after the first timestamp, in the same call as that timestamp.
+      const forcing = step === 0 && forceAfter === 1;
+      if (forcing) decoder.force(prefix);
       if (done || step === sampleLen - 1) break;
       options.signal?.throwIfAborted();
-      const out = await model.decode(BigInt64Array.from(next, BigInt), nGroup, encoded, cache, { greedy: masks(decoder.rows) });
+      const feed = forcing ? next.flatMap((t) => [t, ...prefix]) : next;
+      const out = await model.decode(BigInt64Array.from(feed, BigInt), nGroup, encoded, cache, { greedy: masks(decoder.rows) });
       // Each step's cache replaces the last: free it now rather than when the garbage collector
       // notices (which, with picks and no logits to allocate, can be many steps later).
       model.finish?.(cache);

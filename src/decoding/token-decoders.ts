@@ -29,6 +29,8 @@ export interface TokenDecoder {
   /** The candidates' tokens so far, initial tokens included, one row each. */
   readonly rows: readonly (readonly number[])[];
   update(logits: Float32Array, picks?: readonly (Pick | null)[]): StepResult;
+  /** Appends `tokens` to every row as if sampled (a forced prefix: decode-window.ts), before any row has finished. */
+  force(tokens: readonly number[]): void;
   finalize(): Candidate[];
 }
 
@@ -129,6 +131,10 @@ export class GreedyDecoder implements TokenDecoder {
     return { next, done };
   }
 
+  force(tokens: readonly number[]): void {
+    for (const row of this.rows) row.push(...tokens);
+  }
+
   finalize(): Candidate[] {
     return this.rows.map((tokens, r) => {
       const sampled = tokens.slice(this.sampleBegin);
@@ -207,6 +213,10 @@ export class BeamSearchDecoder implements TokenDecoder {
     const sources = kept.map((s) => s.source);
     const done = this.finished.size >= this.maxCandidates || this.rows[0]!.length > N_TEXT_CTX;
     return { next, done, ...(sources.some((s, i) => s !== i) ? { sources } : {}) };
+  }
+
+  force(): void {
+    throw new Error('beam search takes no forced prefix (decode-window.ts refuses it)');
   }
 
   finalize(): Candidate[] {

@@ -1,6 +1,13 @@
 // A stream's finals: each ended utterance is decoded with timestamps (at final priority, one
 // temperature) and reported in item order, with segment times on the stream's time line.
 //
+// A final is one window, decoded here rather than by decoding/transcribe.ts, because it must begin
+// with the utterance's committed text (the invariant: stream-partials.ts's header): the committed
+// tokens are forced after the first timestamp, the text keeps every token (final-text.ts), and a
+// final with committed text is never discarded as silence. It is the window the partials decoded
+// (features.window, the same mel), so an utterance is at most 30 s (the session's maxUtteranceS);
+// audio past 30 s, at most the VAD's end padding, is cut.
+//
 // Finals start early: once the VAD sees silence after speech, it knows where the utterance will end
 // if the silence lasts (`tentativeEnd`), well before the end is confirmed (silence plus padding
 // later). A speculative final is decoded then, over the audio up to that end that has arrived (the
@@ -8,18 +15,22 @@
 // finals and above partials, and it becomes the final when the confirmed end matches (within the
 // padding, which a close next utterance may share); speech that resumes withdraws it. This hides
 // the encoder run, most of a final's cost on a CPU.
-import type { Transcription } from '../decoding/transcription.ts';
-import { transcribeAll } from '../decoding/transcribe.ts';
+import { decodeWindow } from '../decoding/decode-window.ts';
+import { detectLanguage } from '../decoding/detect-language.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
 import { STREAM_FINAL, STREAM_SPECULATION } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
-import type { SessionParts, Speculation, StreamModel, Utterance } from './stream-types.ts';
+import { finalText } from './final-text.ts';
+import type { FinalResult, SessionParts, Speculation, StreamModel, Utterance } from './stream-types.ts';
 
+/** openai/whisper's defaults: a window more likely silence than speech, decoded unsurely, is dropped. */
+const NO_SPEECH_THRESHOLD = 0.6;
+const LOGPROB_THRESHOLD = -1;
 
 export interface FinalOptions {
   sampleLen: number;
-  prompt: string | undefined;
+  promptTokens: readonly number[];
   /** The VAD's padding, ms: how far a speculation's end may be from the confirmed one. */
   paddingMs: number;
 }
@@ -61,9 +72,11 @@ export class Finals {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.session.signal]);
     const samples = read(end);
-    const result = this.w.queue.run((runner) => this.decode(runner, u, samples), { priority: STREAM_SPECULATION, signal });
+    // The partials stop while it is out (stream-partials.ts), so these stay the committed tokens.
+    const prefix = [...u.agreement.committed];
+    const result = this.w.queue.run((runner) => this.decode(runner, u, samples, prefix, signal), { priority: STREAM_SPECULATION, signal });
     result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
-    u.speculation = { end, abort, result };
+    u.speculation = { end, abort, result, prefix: prefix.length };
   }
 
   /**
@@ -83,8 +96,10 @@ export class Finals {
   queue(u: Utterance, end: number, samples: Float32Array): void {
     const endpointAt = this.session.now();
     this.pendingCount++;
-    // The session has withdrawn a speculation for another end: what is left serves this one.
-    const early = u.speculation?.result ?? null;
+    // The session has withdrawn a speculation for another end: what is left serves this one, if it
+    // began with today's committed tokens.
+    const prefix = [...u.agreement.committed];
+    const early = u.speculation?.prefix === prefix.length ? u.speculation.result : null;
     u.speculation = null;
     const counts = this.session.counts;
     const result = early
@@ -93,19 +108,17 @@ export class Finals {
             counts.speculated++;
             return t;
           },
-          () => this.decodeFinal(u, samples),
+          () => this.decodeFinal(u, samples, prefix),
         )
-      : this.decodeFinal(u, samples);
+      : this.decodeFinal(u, samples, prefix);
     this.chain = this.chain.then(async () => {
       try {
         const t = await result;
         const offset = u.start / SR;
-        const segments = t.segments
-          .filter((s) => s.text !== '')
-          .map((s) => ({ start: round(s.start + offset), end: round(s.end + offset), text: s.text }));
+        const segments = t.segments.map((s) => ({ start: round(s.start + offset), end: round(s.end + offset), text: s.text }));
         counts.finals++;
         this.session.observer.finalLatency?.((this.session.now() - endpointAt) / 1000);
-        this.session.send({ type: 'final', item: u.item, text: t.text.trim(), start: round(offset), end: round(end / SR), language: t.language, segments });
+        this.session.send({ type: 'final', item: u.item, text: t.text, start: round(offset), end: round(end / SR), language: t.language, segments });
       } catch (e) {
         this.session.fail(u.item, e);
       } finally {
@@ -115,9 +128,9 @@ export class Finals {
   }
 
   /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
-  private async decodeFinal(u: Utterance, samples: Float32Array): Promise<Transcription> {
+  private async decodeFinal(u: Utterance, samples: Float32Array, prefix: readonly number[]): Promise<FinalResult> {
     const signal = this.session.signal;
-    const job = (runner: ModelRunner) => this.decode(runner, u, samples);
+    const job = (runner: ModelRunner) => this.decode(runner, u, samples, prefix, signal);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.w.queue.run(job, { priority: STREAM_FINAL, signal });
@@ -129,15 +142,30 @@ export class Finals {
     }
   }
 
-  /** The final decode of `samples` (one utterance), on `runner` (at the queue ticket's priority). */
-  private decode(runner: ModelRunner, u: Utterance, samples: Float32Array): Promise<Transcription> {
-    return transcribeAll({ ...this.w, runner }, samples, {
-      ...(u.language !== undefined ? { language: u.language } : {}),
-      // One temperature: a stream cannot wait for the fallback ladder's re-decodes.
-      temperature: 0,
-      sampleLen: this.o.sampleLen,
-      ...(this.o.prompt !== undefined ? { initialPrompt: this.o.prompt } : {}),
-    });
+  /**
+   * The final decode of `samples` (one utterance), on `runner` (at the queue ticket's priority), its
+   * text beginning with the committed tokens `prefix`; `signal` stops it between steps. One temperature: a stream cannot wait for the
+   * fallback ladder's re-decodes.
+   */
+  private async decode(runner: ModelRunner, u: Utterance, samples: Float32Array, prefix: readonly number[], signal: AbortSignal): Promise<FinalResult> {
+    const tok = this.w.tokenizer;
+    const encoded = await runner.encode(this.w.features.window(samples), 1);
+    try {
+      const language = u.language ?? (await detectLanguage(runner, tok, encoded)).language;
+      const r = await decodeWindow(runner, tok, encoded, {
+        language,
+        temperature: 0,
+        // The window's budget holds the prefix and the first timestamp too.
+        sampleLen: Math.max(1, this.o.sampleLen - prefix.length - 1),
+        prompt: this.o.promptTokens,
+        prefix,
+        signal,
+      });
+      if (prefix.length === 0 && r.noSpeechProb > NO_SPEECH_THRESHOLD && r.avgLogprob < LOGPROB_THRESHOLD) return { text: '', segments: [], language };
+      return { ...finalText(tok, r.tokens, Math.min(samples.length / SR, 30)), language };
+    } finally {
+      runner.finish?.(encoded);
+    }
   }
 }
 

@@ -2,6 +2,27 @@
 // `partialIntervalMs` of new audio (without timestamps, at partial priority) and stabilised with
 // LocalAgreement, so the committed text only grows.
 //
+// The text invariant: for every turn, the concatenation of its deltas, and every committed text, is
+// a prefix of its final's text. By construction: each partial is decoded with the committed tokens
+// forced as its prefix, and so is the final (stream-finals.ts), so the final's tokens begin with the
+// committed ones; the texts are trimmed (trim keeps prefixes: if a is a prefix of b, trim(a) is a
+// prefix of trim(b)) and the committed tokens end on a whole character (local-agreement.ts), so
+// the decoded text of a longer token list begins with that of a shorter one. A partial that comes
+// back after a speculative final has started is not applied: the speculation was decoded with the
+// committed tokens as they were when it began. Forcing the prefix also makes a partial cheaper: the
+// committed tokens go through the decoder in one call instead of one step each.
+//
+// A partial's token budget follows its audio: at most PARTIAL_TOKENS_PER_S per second, plus
+// PARTIAL_TOKENS_BASE, never above the configured budget. Why 12 per second: the fastest natural
+// speech runs at about 8 syllables a second (Japanese and Spanish, Pellegrino et al. 2011, Language
+// 87(3)); Whisper's byte-level BPE spends about one token per English syllable (1.3 tokens a word)
+// and about one per Chinese or Japanese character (a syllable), rarely more; 12 leaves half as
+// much again for punctuation and rarer words. The base covers a short first partial's punctuation
+// and a leading word split into pieces. A hypothesis that hits the bound is cut short, which
+// LocalAgreement treats like any other: only what two partials agree on is committed. Without it a
+// random-weight or looping model decodes the whole 224-token budget for half a second of audio,
+// and the utterance ends before its first partial comes back.
+//
 // Load rules, so that latency never grows without bound: a stream never has two partials queued or
 // running: a partial that falls due meanwhile is dropped (and counted), as is one due while an
 // earlier utterance's final is still pending, and a queued partial whose utterance has ended is
@@ -17,6 +38,15 @@ import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
 import type { SessionParts, StreamModel, Utterance } from './stream-types.ts';
 
+/** Most tokens a partial hypothesis holds per second of its audio (see the header). */
+export const PARTIAL_TOKENS_PER_S = 12;
+/** Tokens allowed on top of the per-second bound. */
+export const PARTIAL_TOKENS_BASE = 8;
+
+/** The token budget of a partial over `samples` of audio: scaled to its length, at most `max`. */
+export function partialBudget(samples: number, max: number): number {
+  return Math.min(max, Math.ceil((PARTIAL_TOKENS_PER_S * samples) / SR) + PARTIAL_TOKENS_BASE);
+}
 
 export interface PartialOptions {
   intervalMs: number;
@@ -86,11 +116,14 @@ export class Partials {
       signal.throwIfAborted();
       if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
       signal.throwIfAborted();
+      // Committed tokens only grow while this decode runs (they change only in apply), so they can be read here.
+      const prefix = [...u.agreement.committed];
       const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
         withoutTimestamps: true,
-        sampleLen: this.o.sampleLen,
+        sampleLen: Math.max(1, partialBudget(samples.length, this.o.sampleLen) - prefix.length),
         prompt: this.o.promptTokens,
         language: u.language,
+        prefix,
         signal,
       });
       return signal.aborted ? null : r.tokens;
@@ -100,15 +133,21 @@ export class Partials {
   }
 
   private apply(u: Utterance, tokens: number[] | null): void {
-    // An utterance that ended (or was cleared) meanwhile takes no more partials.
-    if (tokens === null || u.end !== null || this.current() !== u || this.session.signal.aborted) return;
+    // An utterance that ended (or was cleared) meanwhile takes no more partials, nor one whose
+    // speculative final has started (it holds the committed tokens as they were: see the header).
+    if (tokens === null || u.end !== null || u.speculation !== null || this.current() !== u || this.session.signal.aborted) return;
     const tok = this.w.tokenizer;
     const a = u.agreement.update(tokens);
-    const committed = tok.decode(a.committed);
-    const delta = committed.startsWith(u.committedText) ? committed.slice(u.committedText.length) : tok.decode(a.newlyCommitted);
+    const committed = tok.decode(a.committed).trim();
+    if (!committed.startsWith(u.committedText)) {
+      // Cannot happen (see the header); were it to, committed text must still never change.
+      this.session.fail(u.item, new Error(`committed text changed: ${JSON.stringify(u.committedText)} became ${JSON.stringify(committed)}`));
+      return;
+    }
+    const delta = committed.slice(u.committedText.length);
     u.committedText = committed;
-    const full = tok.decode([...a.committed, ...a.tentative]);
-    const tentative = full.startsWith(committed) ? full.slice(committed.length) : tok.decode(a.tentative);
+    const full = tok.decode([...a.committed, ...a.tentative]).trim();
+    const tentative = full.startsWith(committed) ? full.slice(committed.length) : '';
     const now = this.session.now();
     if (u.lastPartialAt !== null) this.session.observer.partialInterval?.((now - u.lastPartialAt) / 1000);
     u.lastPartialAt = now;

@@ -136,7 +136,7 @@ export class StreamSession {
     };
     const promptTokens = prompt ? encodePrompt(w.tokenizer, prompt) : [];
     this.partials = new Partials(w, parts, { intervalMs: o.partialIntervalMs, sampleLen: o.partialSampleLen, promptTokens }, () => this.utterance);
-    this.finals = new Finals(w, parts, { sampleLen: o.sampleLen, prompt, paddingMs: o.prefixPaddingMs });
+    this.finals = new Finals(w, parts, { sampleLen: o.sampleLen, promptTokens, paddingMs: o.prefixPaddingMs });
   }
 
   get stats(): StreamStats {

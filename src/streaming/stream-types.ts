@@ -1,7 +1,6 @@
 // What a stream session reports and holds, shared by the session (stream-session.ts) and its two
 // workers: partial hypotheses (stream-partials.ts) and finals (stream-finals.ts).
 import type { DecodingModel } from '../decoding/transcribe.ts';
-import type { Transcription } from '../decoding/transcription.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
 import type { WorkQueue } from '../engine/work-queue.ts';
 import type { LogMelExtractor } from '../features/index.ts';
@@ -44,10 +43,20 @@ export interface StreamStats {
   speculated: number;
 }
 
+/** A final's decode: its text begins with the utterance's committed text (stream-partials.ts). */
+export interface FinalResult {
+  text: string;
+  /** Seconds from the start of the utterance. */
+  segments: FinalSegment[];
+  language: string;
+}
+
 export interface Speculation {
   end: number;
   abort: AbortController;
-  result: Promise<Transcription>;
+  result: Promise<FinalResult>;
+  /** How many committed tokens it was decoded with. */
+  prefix: number;
 }
 
 export interface Utterance {

@@ -124,7 +124,7 @@ test('bad events get error events (with the client event id) and the session goe
   const send = (o: unknown) => c.ws.send(typeof o === 'string' ? o : JSON.stringify(o));
   send({ type: 'response.create', event_id: 'e1' });
   send({ type: 'transcription_session.update', event_id: 'e2', session: { turn_detection: { type: 'semantic_vad' } } });
-  send({ type: 'transcription_session.update', event_id: 'e3', session: { input_audio_transcription: { model: 'gpt-4o-transcribe' } } });
+  send({ type: 'transcription_session.update', event_id: 'e3', session: { input_audio_transcription: { model: 'no-such-model' } } });
   send({ type: 'input_audio_buffer.append', event_id: 'e4', audio: Buffer.alloc(3).toString('base64') });
   send({ type: 'input_audio_buffer.append', event_id: 'e5' });
   send('nope');

@@ -8,7 +8,9 @@ import multipart from '@fastify/multipart';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { join } from 'node:path';
+import { ApiNode } from '../cluster/api-node.ts';
 import { JobService } from '../jobs/service.ts';
+import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { settingsFromEnv } from '../models/settings.ts';
 import { deviceLog } from '../engine/execution.ts';
@@ -25,6 +27,7 @@ import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
 import { assertTaskSupported } from './transcript-response.ts';
 import { UploadMemory } from './upload.ts';
+import { LocalTranscriber } from './local-transcriber.ts';
 import { audioRoutes } from './routes/audio.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { realtimeRoutes } from './routes/realtime.ts';
@@ -46,6 +49,7 @@ export interface BuiltApp {
 export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistry } = {}): Promise<BuiltApp> {
   const host = opts.host ?? new ModelRegistry(config);
   const metrics = new ServerMetrics();
+  const cluster = clusterNodeFor(config, host);
   const ctx: ServerContext = {
     config,
     host,
@@ -55,7 +59,10 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
     jobs: jobServiceFor(config, host, metrics),
     // The server's uploads together hold at most --max-upload-memory bytes in memory; the rest are spooled.
     uploads: new UploadMemory(config.maxUploadMemoryBytes, (n) => metrics.uploadMemoryBytes.set(n)),
+    transcriber: cluster?.transcriber ?? new LocalTranscriber(host),
+    ...(cluster ? { cluster } : {}),
   };
+  if (cluster) metrics.watchCluster(() => cluster.gauges());
   const { keys, jobs } = ctx;
   trackModels(host, metrics);
 
@@ -104,6 +111,16 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
     // Browsers cannot set headers on a WebSocket: streams may carry the key another way.
     keys.check(request.headers.authorization ?? streamAuthorization(request));
   });
+  if (cluster) {
+    // A node without a model cannot hold a realtime stream: a clear refusal before the upgrade
+    // (503, so a load balancer may try a node that can), never a stream that fails later.
+    app.addHook('onRequest', async (request) => {
+      const path = request.url.split('?')[0]!;
+      if (path === '/v1/realtime' || path === '/v1/stream') {
+        throw new EarshotError('not_ready', 'no_local_model', `this node holds no model (--no-local-model): ${path} streams are served by nodes that load one; route them there`);
+      }
+    });
+  }
   installRateLimits(app, new RateLimits({ rpm: config.rateLimitRpm, maxStreams: config.maxStreamsPerKey }), (path) => OPEN_PATHS.has(path));
 
   await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1 } });
@@ -125,6 +142,7 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
   });
 
   app.addHook('onClose', async () => host.close());
+  if (cluster) app.addHook('onClose', () => cluster.close());
   app.addHook('onReady', () => jobs.start());
   app.addHook('onClose', () => jobs.close());
   statusRoutes(app, ctx);
@@ -135,6 +153,18 @@ export async function buildApp(config: ServerConfig, opts: { host?: ModelRegistr
   realtimeRoutes(app, ctx);
   streamRoutes(app, ctx);
   return { app, ctx };
+}
+
+/** On a node without a model (--no-local-model), the cluster its requests go to. */
+function clusterNodeFor(config: ServerConfig, host: ModelRegistry): ApiNode | undefined {
+  if (config.localModel || !config.redis) return undefined;
+  return new ApiNode({
+    redisUrl: config.redis,
+    defaultModel: host.id,
+    aliases: new Map([['whisper-1', host.id]]),
+    queueSize: config.queueSize,
+    requestTimeoutS: config.requestTimeoutS,
+  });
 }
 
 /** The server's job service: its data directory, bounds and metrics; opened when the app is ready. */
@@ -167,7 +197,8 @@ export async function startServer(config: ServerConfig, opts: { host?: ModelRegi
   const addr = built.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const loaded = built.ctx.host.load().then(
+  // A node without a model loads none: it is ready when a worker is (routes/status.ts).
+  const loaded = !config.localModel ? Promise.resolve() : built.ctx.host.load().then(
     (w) => built.app.log.info({ model: built.ctx.host.id, loadMs: Math.round(w.loadMs), ...deviceLog(w.model.device) }, 'model loaded'),
     (e: unknown) => {
       built.app.log.error({ err: e, model: built.ctx.host.id }, 'model failed to load');

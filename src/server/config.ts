@@ -113,6 +113,7 @@ export function loadServerConfig(sources: ConfigSources = {}): ServerConfig {
   }
   const config = r.data;
   if (!config.tlsCert !== !config.tlsKey) throw badConfig('TLS needs both tlsCert (--tls-cert) and tlsKey (--tls-key)');
+  if (!config.localModel && !config.redis) throw badConfig('localModel false (--no-local-model) needs redis (--redis <url>): the requests of a node without a model are decoded by the cluster\'s workers');
   if (!isLoopback(config.host) && config.apiKeys.length + config.adminKeys.length === 0 && !config.insecureNoAuth) {
     throw new EarshotError(
       'invalid_argument',

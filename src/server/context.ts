@@ -1,7 +1,9 @@
 // What every route group of one server instance shares: its configuration, the model host, the
 // metrics, the API keys (and their roles), what a request may load (the model policy) and the jobs. Passed
 // explicitly so that tests can run several servers in one process.
+import type { ApiNode } from '../cluster/api-node.ts';
 import type { JobService } from '../jobs/service.ts';
+import type { Transcriber } from '../runtime/transcriber.ts';
 import type { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -19,4 +21,8 @@ export interface ServerContext {
   policy: ModelPolicy;
   /** The cap on upload bytes held in memory, shared by every route that takes an upload. */
   uploads: UploadMemory;
+  /** What the audio routes transcribe with: the local models, or the cluster's workers. */
+  transcriber: Transcriber;
+  /** On a node without a model (--no-local-model): the cluster it sends requests to. */
+  cluster?: ApiNode;
 }

@@ -160,6 +160,38 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * On an API node of a cluster (--no-local-model): per model, the requests waiting in Redis and
+   * the live workers, read from Redis at each scrape (so every API node shows the whole cluster).
+   */
+  watchCluster(read: () => Promise<Map<string, { workers: number; queued: number }>>): void {
+    let last: Promise<Map<string, { workers: number; queued: number }>> | undefined;
+    // One read per scrape for both gauges; a failed read (Redis away) leaves them empty.
+    const once = (): Promise<Map<string, { workers: number; queued: number }>> => {
+      last ??= read().catch(() => new Map()).finally(() => setImmediate(() => (last = undefined)));
+      return last;
+    };
+    new Gauge({
+      name: 'earshot_cluster_queue_depth',
+      help: 'Synchronous requests waiting in Redis for a worker, by model (cluster API nodes)',
+      labelNames: ['model'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [model, g] of await once()) this.set({ model }, g.queued);
+      },
+    });
+    new Gauge({
+      name: 'earshot_cluster_workers',
+      help: 'Live workers (a heartbeat in Redis within its TTL), by model they serve (cluster API nodes)',
+      labelNames: ['model'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [model, g] of await once()) this.set({ model }, g.workers);
+      },
+    });
+  }
   queueChanged(s: QueueStats): void {
     this.queueWaiting.set(s.waiting);
     this.queueRunning.set(s.running);

@@ -108,6 +108,8 @@ export const SETTINGS = {
   streamPartialIntervalMs: setting(number(100, 60000, true).default(500), 'EARSHOT_STREAM_PARTIAL_INTERVAL_MS', '--stream-partial-interval <ms>', "how often a stream's partial hypothesis is re-decoded, ms of audio"),
   streamMaxMessageBytes: setting(number(1024, 64 * 1024 * 1024, true).default(1024 * 1024), 'EARSHOT_STREAM_MAX_MESSAGE_BYTES', '--stream-max-message-bytes <n>', 'largest WebSocket message a stream accepts, bytes (a larger one gets an error event; over 4 times this the stream is closed with 1009)'),
   streamIdleTimeoutS: setting(number(1, 86400).default(60), 'EARSHOT_STREAM_IDLE_TIMEOUT', '--stream-idle-timeout <s>', 'a stream that sends no audio for this long is closed (1008)'),
+  redis: setting(text().optional(), 'EARSHOT_REDIS_URL', '--redis <url>', 'Redis of the cluster (redis:// or rediss://, password in the URL): jobs go in its BullMQ queues instead of the local SQLite store', { secret: true }),
+  localModel: setting(boolean.default(true), 'EARSHOT_LOCAL_MODEL', '--no-local-model', 'load no model here: a stateless API node whose requests are decoded by `earshot worker` processes through --redis; realtime streams are refused (route them to nodes with a model)'),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

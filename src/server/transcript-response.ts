@@ -4,7 +4,7 @@
 import type { Transcription } from '../decoding/transcription.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { render, type RenderOptions, type ResponseFormat } from '../output/formats.ts';
-import { paramError } from './http-errors.ts';
+import { taskError } from '../runtime/transcriber.ts';
 
 export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
   json: 'application/json; charset=utf-8',
@@ -23,7 +23,6 @@ export function transcriptBody(t: Transcription, format: ResponseFormat, opts: R
 
 /** A 400 naming `model` when the model cannot do `task` (translation needs a multilingual model). */
 export function assertTaskSupported(w: Whisper, task: 'transcribe' | 'translate', modelId: string): void {
-  if (task === 'translate' && !w.tokenizer.isMultilingual) {
-    throw paramError('invalid_argument', 'translation_unsupported', 'model', `model "${modelId}" is English-only: translation needs a multilingual model`);
-  }
+  const refused = taskError(w.tokenizer.isMultilingual, task, modelId);
+  if (refused) throw refused;
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import { formatDtypeSpec, listModels } from '../../models/index.ts';
+import type { ApiNode } from '../../cluster/api-node.ts';
 import type { ServerContext } from '../context.ts';
 import { type HostedModel, servedModelId } from '../model-registry.ts';
 import { requestName, withoutPaths } from '../model-policy.ts';
@@ -50,7 +51,12 @@ function publicError(e: unknown): unknown {
 export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { host, policy, metrics } = ctx;
   // Before the body is read: a caller without the admin role learns nothing more than 401/403.
-  const adminOnly = { onRequest: async (request: FastifyRequest) => ctx.keys.checkAdmin(request.headers.authorization) };
+  const adminOnly = {
+    onRequest: async (request: FastifyRequest) => {
+      ctx.keys.checkAdmin(request.headers.authorization);
+      if (ctx.cluster) throw new EarshotError('conflict', 'no_local_model', 'this node holds no model (--no-local-model): models are loaded by the workers (earshot worker --model)');
+    },
+  };
 
   function hostedObject(h: HostedModel, id = h.id): ModelObject {
     const v = h.current;
@@ -69,7 +75,19 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
   }
 
+  /** On a node without a model: the models the live workers serve. */
+  async function clusterModels(cluster: ApiNode): Promise<ModelObject[]> {
+    const out: ModelObject[] = [];
+    for (const m of await cluster.models()) {
+      const shown = (id: string): ModelObject => ({ id, object: 'model', created: 0, owned_by: 'earshot', loaded: true, state: 'ready', default: m.id === cluster.defaultModel });
+      out.push(shown(m.id));
+      for (const alias of cluster.aliasesOf(m.id)) out.push(shown(alias));
+    }
+    return out;
+  }
+
   async function all(): Promise<ModelObject[]> {
+    if (ctx.cluster) return clusterModels(ctx.cluster);
     const out: ModelObject[] = [];
     for (const h of host.models()) {
       out.push(hostedObject(h));

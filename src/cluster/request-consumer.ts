@@ -1,0 +1,128 @@
+// The worker's side of synchronous requests: one BullMQ consumer per served model on its
+// `requests-<model id>` queue (requests.ts has the protocol). Each request is decoded by
+// runtime/transcriber.ts's runOnWhisper, the code a one-process server runs, through the model's
+// work queue at a request's priority, so on a worker that also runs jobs, requests go first
+// (engine/priority.ts). The answer goes to the request's API node on its reply channel.
+//
+// A request stops decoding when its client leaves: the API node broadcasts a cancellation, or a
+// publish to the reply channel reaches nobody (the API node itself is gone). Its BullMQ job then
+// fails and is removed, and no answer is sent.
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { EarshotError } from '../errors.ts';
+import { log as rootLog } from '../log.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
+import { runOnWhisper } from '../runtime/transcriber.ts';
+import { connectRedis, KEY_PREFIX, redisOptions } from './redis.ts';
+import { audioKey, bytesToSamples, CANCEL_CHANNEL, errorReply, replyChannel, requestQueueName, type Reply, type RequestData } from './requests.ts';
+
+export type RequestOutcome = 'completed' | 'failed' | 'cancelled';
+
+export interface RequestConsumerOptions {
+  redisUrl: string;
+  /** The models this worker serves, by the id requests name them. */
+  models: ReadonlyArray<{ id: string; whisper: Whisper }>;
+  /** Requests taken at once per model (default: as many as the model's work queue runs at once). */
+  concurrency?: number;
+  /** Called when a request ends here, with its model, outcome and seconds of audio. */
+  onFinished?: (model: string, outcome: RequestOutcome, audioSeconds: number) => void;
+  /** Called with the number of requests being decoded whenever it changes. */
+  onRunning?: (running: number) => void;
+}
+
+const log = rootLog.child({ component: 'requests' });
+const CANCELLED = (): EarshotError => new EarshotError('internal', 'client_closed', 'the client closed the connection');
+
+export class RequestConsumer {
+  private readonly workers: Worker<RequestData, void>[] = [];
+  private running = 0;
+
+  private constructor(
+    private readonly opts: RequestConsumerOptions,
+    private readonly redis: Redis,
+    private readonly cancels: Redis,
+  ) {}
+
+  static async start(opts: RequestConsumerOptions): Promise<RequestConsumer> {
+    const redis = connectRedis(opts.redisUrl, 'earshot-worker-requests');
+    const cancels = connectRedis(opts.redisUrl, 'earshot-worker-cancels');
+    const c = new RequestConsumer(opts, redis, cancels);
+    // Subscribed before taking any request, so no cancellation of one it runs can be missed.
+    await cancels.subscribe(CANCEL_CHANNEL);
+    cancels.on('message', (_channel: string, id: string) => {
+      for (const w of c.workers) w.cancelJob(id, 'client_closed');
+    });
+    for (const { id, whisper } of opts.models) {
+      const worker = new Worker<RequestData, void>(
+        requestQueueName(id),
+        // Three parameters: BullMQ hands the signal only to a processor that declares it.
+        (job: Job<RequestData, void>, _token: string | undefined, signal: AbortSignal | undefined) => c.process(id, whisper, job, signal),
+        { connection: redisOptions(opts.redisUrl), prefix: KEY_PREFIX, concurrency: opts.concurrency ?? whisper.queue.concurrency },
+      );
+      worker.on('error', (e) => log.warn({ err: e, model: id }, 'request consumer error'));
+      c.workers.push(worker);
+    }
+    await Promise.all(c.workers.map((w) => w.waitUntilReady()));
+    return c;
+  }
+
+  /** Total requests taken at once, all models together (what the heartbeat announces). */
+  get concurrency(): number {
+    return this.workers.reduce((n, w) => n + w.concurrency, 0);
+  }
+
+  private setRunning(delta: number): void {
+    this.running += delta;
+    this.opts.onRunning?.(this.running);
+  }
+
+  private async process(model: string, whisper: Whisper, job: Job<RequestData, void>, jobSignal: AbortSignal | undefined): Promise<void> {
+    const id = job.id!;
+    const gone = new AbortController();
+    const signal = jobSignal ? AbortSignal.any([jobSignal, gone.signal]) : gone.signal;
+    const channel = replyChannel(id);
+    // Published in order on one connection; a publish that reaches no subscriber means the API
+    // node no longer waits: stop.
+    const send = (r: Reply): Promise<void> =>
+      this.redis.publish(channel, JSON.stringify(r)).then((receivers) => {
+        if (receivers === 0) gone.abort(CANCELLED());
+      });
+    // The API node deletes the audio when its client leaves: a request found without it was cancelled.
+    const bytes = await this.redis.getBuffer(audioKey(id));
+    if (!bytes) {
+      this.opts.onFinished?.(model, 'cancelled', 0);
+      throw CANCELLED();
+    }
+    const samples = bytesToSamples(bytes);
+    const audioSeconds = samples.length / 16000;
+    this.setRunning(1);
+    try {
+      const result = await runOnWhisper(whisper, samples, job.data.options, {
+        signal,
+        onStart: () => void send({ type: 'start' }).catch(() => {}),
+        ...(job.data.stream ? { onSegment: (segment) => void send({ type: 'segment', segment }).catch(() => {}) } : {}),
+      });
+      await send({ type: 'done', result });
+      this.opts.onFinished?.(model, 'completed', audioSeconds);
+    } catch (e) {
+      if (signal.aborted) {
+        this.opts.onFinished?.(model, 'cancelled', audioSeconds);
+        log.info({ request: id, model }, 'request cancelled: its client left');
+        throw CANCELLED();
+      }
+      this.opts.onFinished?.(model, 'failed', audioSeconds);
+      await send(errorReply(e)).catch(() => {});
+      throw e;
+    } finally {
+      this.setRunning(-1);
+      await this.redis.del(audioKey(id)).catch(() => {});
+    }
+  }
+
+  /** Stops taking requests and waits for those running to finish (SIGTERM). */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    this.cancels.disconnect();
+    this.redis.disconnect();
+  }
+}

@@ -1,6 +1,6 @@
 // Fuzzing the Realtime API's client events: the JSON parser every WebSocket message goes through
 // (parseClientJson, 10^4 inputs), then whole /v1/realtime sessions over a real socket fed random
-// JSON, random text, random bytes and valid events (session updates, audio appends, commits,
+// JSON, random text, random bytes and valid events (session updates of both protocols, audio appends, commits,
 // clears) damaged by the shared mutator. The server must only ever answer with its documented
 // events, refusals being `error` events of the client's kind (never a server_error), and the
 // session must stay open and keep answering in order.
@@ -24,6 +24,11 @@ const SERVER_EVENTS = new Set([
   'input_audio_buffer.cleared',
   'conversation.item.input_audio_transcription.delta',
   'conversation.item.input_audio_transcription.completed',
+  'conversation.item.input_audio_transcription.failed',
+  // Today's (GA) protocol, once a session.update has been sent.
+  'session.updated',
+  'conversation.item.added',
+  'conversation.item.done',
 ]);
 
 const deep = fc.integer({ min: 1, max: 400 }).map((n) => `${'['.repeat(n)}${']'.repeat(n)}`);
@@ -58,6 +63,10 @@ const validEvents = fc.constantFrom<object>(
   { type: 'transcription_session.update', session: { turn_detection: null } },
   { type: 'transcription_session.update', session: { turn_detection: { type: 'server_vad', threshold: 0.5, silence_duration_ms: 200 } } },
   { type: 'transcription_session.update', session: { input_audio_transcription: { model: 'whisper-1', language: 'en', prompt: 'hi' } } },
+  { type: 'session.update', session: { type: 'transcription', audio: { input: { format: { type: 'audio/pcmu' } } } } },
+  { type: 'session.update', session: { type: 'transcription', audio: { input: { format: { type: 'audio/pcm', rate: 16000 }, turn_detection: null } } } },
+  { type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: { type: 'semantic_vad', eagerness: 'high' }, noise_reduction: null } } } },
+  { type: 'session.update', session: { type: 'transcription', audio: { input: { transcription: { model: 'whisper-1', language: 'en' } } } } },
   { type: 'input_audio_buffer.append', audio: pcm },
   { type: 'input_audio_buffer.append', audio: pcm, event_id: 'e1' },
   { type: 'input_audio_buffer.commit' },
@@ -75,7 +84,7 @@ const message: fc.Arbitrary<{ data: string | Buffer; binary: boolean }> = fc.one
   {
     weight: 2,
     arbitrary: fc
-      .record({ type: fc.constantFrom('transcription_session.update', 'input_audio_buffer.append', 'input_audio_buffer.commit', 'input_audio_buffer.clear'), extra: fc.object({ maxDepth: 3 }) })
+      .record({ type: fc.constantFrom('transcription_session.update', 'session.update', 'input_audio_buffer.append', 'input_audio_buffer.commit', 'input_audio_buffer.clear'), extra: fc.object({ maxDepth: 3 }) })
       .map(({ type, extra }) => ({ data: JSON.stringify({ ...extra, type, session: extra }), binary: false })),
   },
   { weight: 1, arbitrary: fc.constant({ data: 'x'.repeat(5000), binary: false }) },

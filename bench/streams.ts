@@ -1,4 +1,4 @@
-// `npm run bench -- streams [--seconds S] [--max N] [--sample-len T] [--device D]`: how many concurrent real-time
+// `npm run bench -- streams [--seconds S] [--max N] [--sample-len T] [--partial-sample-len T] [--device D]`: how many concurrent real-time
 // streams this machine sustains, and end-of-speech → final latency, on a tiny-dims test model
 // (random weights, so every decode runs to its token budget: the worst case for a given budget).
 // Each stream is a StreamSession fed speech with pauses (the shared English clips) in 100 ms
@@ -6,7 +6,11 @@
 // shared scheduler (earshot's default) and the baseline, one model call at a time (the bare model
 // behind a queue of concurrency 1). A level is "sustained" when the p95 latency from a detected
 // end of speech to its final stays under 1 s. Finals and partials both use `--sample-len` tokens
-// (default 24): a small budget keeps the final latency low; say so when quoting the figures.
+// (default 24; `--partial-sample-len` sets the partials' apart, as the server's sessions take the
+// one `--sample-len` for both): a small budget keeps the final latency low; say so when quoting the
+// figures. A partial's budget is further scaled to its audio (streaming/stream-partials.ts). Each
+// line gives partials per utterance (decoded partials over finals) and the interval between two
+// partials of one utterance, p50/p95 (the target is the configured 500 ms).
 // Latency is counted over the ends the VAD detected; the utterances still open when the audio ends
 // (closed by end(), with no silence to detect) are reported apart.
 import { availableParallelism, loadavg } from 'node:os';
@@ -55,13 +59,16 @@ export interface Result {
   finals: number;
   partials: number;
   dropped: number;
+  /** Seconds between two partials of one utterance. */
+  partialIntervals: number[];
   /** Seconds after the last audio until the last final. */
   drain: number;
 }
 
 /** `n` streams at once on `w`, each fed `audio` at real-time pace (staggered starts). */
-export async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, n: number, sampleLen: number): Promise<Result> {
+export async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, n: number, sampleLen: number, partialSampleLen = sampleLen): Promise<Result> {
   const latencies: number[] = [];
+  const partialIntervals: number[] = [];
   const flushLatencies: number[] = [];
   let finals = 0;
   let ending = false;
@@ -76,7 +83,7 @@ export async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, 
         (flushed.has(e.item) ? flushLatencies : latencies).push(latency);
       }
       if (e.type === 'error') throw e.error;
-    }, { sampleLen, partialSampleLen: sampleLen, language: 'en', observer: { finalLatency: (s) => (latency = s) } });
+    }, { sampleLen, partialSampleLen, language: 'en', observer: { finalLatency: (s) => (latency = s), partialInterval: (s) => partialIntervals.push(s) } });
   });
   // Stagger: stream i starts i * 0.37 s into the cycle (leading silence), so endpoints do not align.
   const offsets = sessions.map((_, i) => Math.round(((i * 0.37) % 4) * SR));
@@ -97,13 +104,13 @@ export async function runLevel(w: Whisper, vad: SileroVad, audio: Float32Array, 
   const drain = (performance.now() - audioEnd) / 1000;
   const partials = sessions.reduce((a, s) => a + s.stats.partials, 0);
   const dropped = sessions.reduce((a, s) => a + s.stats.droppedPartials, 0);
-  return { streams: n, latencies, flushLatencies, finals, partials, dropped, drain };
+  return { streams: n, latencies, flushLatencies, finals, partials, dropped, partialIntervals, drain };
 }
 
 function line(label: string, r: Result): string {
   const ms = (s: number) => `${Math.round(s * 1000)} ms`.padStart(8);
   const flush = r.flushLatencies.length > 0 ? ` (+${r.flushLatencies.length} at the end of the audio, max ${ms(Math.max(...r.flushLatencies)).trim()})` : '';
-  return `${label.padEnd(10)} ${String(r.streams).padStart(3)} streams: final latency p50 ${ms(quantile(r.latencies, 0.5))} p95 ${ms(quantile(r.latencies, 0.95))} over ${r.latencies.length} detected ends${flush}, partials ${r.partials} decoded / ${r.dropped} dropped, drain ${r.drain.toFixed(2)} s`;
+  return `${label.padEnd(10)} ${String(r.streams).padStart(3)} streams: final latency p50 ${ms(quantile(r.latencies, 0.5))} p95 ${ms(quantile(r.latencies, 0.95))} over ${r.latencies.length} detected ends${flush}, partials ${r.partials} decoded / ${r.dropped} dropped (${(r.partials / Math.max(1, r.finals)).toFixed(1)} per utterance, interval p50 ${ms(quantile(r.partialIntervals, 0.5)).trim()} p95 ${ms(quantile(r.partialIntervals, 0.95)).trim()}), drain ${r.drain.toFixed(2)} s`;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -113,6 +120,7 @@ export async function run(args: string[]): Promise<void> {
       seconds: { type: 'string', default: '12' },
       max: { type: 'string', default: '16' },
       'sample-len': { type: 'string', default: '24' },
+      'partial-sample-len': { type: 'string' },
       ...DEVICE_OPTION,
     },
   });
@@ -120,7 +128,10 @@ export async function run(args: string[]): Promise<void> {
   const seconds = Number(values.seconds);
   const max = Number(values.max);
   const sampleLen = Number(values['sample-len']);
-  if (![seconds, max, sampleLen].every((v) => Number.isInteger(v) && v >= 1)) throw new Error('--seconds, --max and --sample-len must be positive integers');
+  const partialSampleLen = Number(values['partial-sample-len'] ?? sampleLen);
+  if (![seconds, max, sampleLen, partialSampleLen].every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error('--seconds, --max, --sample-len and --partial-sample-len must be positive integers');
+  }
   log.level = 'warn';
   const base = await loadWhisper(testModelDir({ preset: 'multilingual', dims: 'tiny' }), { engine: { device } });
   const vad = await loadSileroVad();
@@ -129,16 +140,16 @@ export async function run(args: string[]): Promise<void> {
   const oneAtATime = (): Whisper => ({ ...base, runner: base.model, queue: modelQueue(base.model, { concurrency: 1, maxWaiting: 10000 }) });
 
   console.log(`load average before the run: ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
-  console.log(`tiny-dims multilingual test model on device ${device}, ${seconds} s of speech with pauses per stream at real-time pace, sampleLen ${sampleLen}`);
-  await runLevel(batched(), vad, audio.subarray(0, 3 * SR), 1, sampleLen); // warm-up
+  console.log(`tiny-dims multilingual test model on device ${device}, ${seconds} s of speech with pauses per stream at real-time pace, sampleLen ${sampleLen}, partials' ${partialSampleLen}`);
+  await runLevel(batched(), vad, audio.subarray(0, 3 * SR), 1, sampleLen, partialSampleLen); // warm-up
 
-  const single = await runLevel(batched(), vad, audio, 1, sampleLen);
+  const single = await runLevel(batched(), vad, audio, 1, sampleLen, partialSampleLen);
   console.log(line('1 stream', single));
   const capacity: Record<string, number> = {};
   for (const [label, make] of [['batched', batched], ['one-by-one', oneAtATime]] as const) {
     capacity[label] = 0;
     for (let n = 2; n <= max; n *= 2) {
-      const r = await runLevel(make(), vad, audio, n, sampleLen);
+      const r = await runLevel(make(), vad, audio, n, sampleLen, partialSampleLen);
       console.log(line(label, r));
       if (quantile(r.latencies, 0.95) > SUSTAINED_P95_S || r.finals === 0) break;
       capacity[label] = n;

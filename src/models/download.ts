@@ -46,7 +46,12 @@ const MAX_REDIRECTS = 10;
 const INCOMPLETE = '.incomplete';
 
 /** A transfer that stopped early: worth resuming from what is on disk. */
-class TransferBroken extends Error {}
+class TransferBroken extends Error {
+  /** No connection to the server at all (refused, no route, no DNS): nothing was transferred. */
+  constructor(message: string, readonly unreachable = false) {
+    super(message);
+  }
+}
 
 interface HubMeta {
   linkedEtag?: string;
@@ -121,7 +126,8 @@ async function get(req: DownloadRequest, offset: number): Promise<{ res: Respons
     try {
       res = await fetch(current, { headers, redirect: 'manual' });
     } catch (e) {
-      throw new TransferBroken(`cannot reach ${current.origin}: ${(e as Error).cause ?? (e as Error).message}`);
+      const cause = (e as Error).cause;
+      throw new TransferBroken(`cannot reach ${current.origin} (${cause instanceof Error ? cause.message : String(cause ?? (e as Error).message)})`, true);
     }
     meta.linkedEtag ??= normalizeEtag(res.headers.get('x-linked-etag'));
     const linkedSize = Number(res.headers.get('x-linked-size'));
@@ -244,6 +250,7 @@ export async function downloadFile(req: DownloadRequest): Promise<DownloadResult
       if (!(e instanceof TransferBroken)) throw e;
       if (i >= retries) {
         const kept = await sizeOf(partial);
+        if (e.unreachable) throw new EarshotError('model_unavailable', 'hub_unreachable', e.message, { cause: e });
         throw new EarshotError(
           'model_unavailable',
           'download_interrupted',

@@ -1,10 +1,11 @@
 // The model store's entry point: resolve a `--model` (catalogue name, hub repository or local
 // folder) plus a dtype to a folder holding every file the engine needs, fetching what is missing
 // from the hub unless offline. Offline, nothing touches the network and a missing file is reported
-// by name together with the command that would fetch it.
+// by name together with the command that would fetch it; a hub that cannot be reached, together
+// with the three ways forward (a local folder, a mirror, a cache copied from a connected machine).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EarshotError } from '../errors.ts';
+import { EarshotError, isEarshotError } from '../errors.ts';
 import { checkDtypesAvailable } from './catalogue.ts';
 import { downloadFile, type FileProgress } from './download.ts';
 import { formatDtypeSpec, onnxFile, parseDtypeSpec, type ComponentDtypes } from './dtype.ts';
@@ -96,18 +97,31 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
       `model "${ref.label}" is not fully cached and ${why}: missing ${missing.join(', ')} in ${dir}. Fetch it with: ${pullCommand(ref, dtype)}`,
     );
   };
+  // A first run without internet: say what to do, not only what failed.
+  const unreachable = (e: EarshotError): EarshotError =>
+    new EarshotError(
+      'model_unavailable',
+      'hub_unreachable',
+      `model "${ref.label}" is not in the cache (${dir}) and ${e.message}. Either give a local model folder (--model ./dir), ` +
+        `or set HF_ENDPOINT to a reachable hub mirror, or run \`${pullCommand(ref, dtype)}\` on a connected machine and copy the folder it fills (\`earshot models path ${ref.label}\` prints it) to ${dir} here`,
+      { cause: e },
+    );
   const fetchFile = async (file: string): Promise<void> => {
     validateRepoFilePath(file);
-    await downloadFile({
-      endpoint: settings.endpoint,
-      repo: ref.repo,
-      revision: ref.revision,
-      file,
-      dest: join(dir, file),
-      ...(settings.token ? { token: settings.token } : {}),
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
-    });
+    try {
+      await downloadFile({
+        endpoint: settings.endpoint,
+        repo: ref.repo,
+        revision: ref.revision,
+        file,
+        dest: join(dir, file),
+        ...(settings.token ? { token: settings.token } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
+      });
+    } catch (e) {
+      throw isEarshotError(e) && e.code === 'hub_unreachable' ? unreachable(e) : e;
+    }
     opts.onFetched?.(file);
   };
 

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.ts';
 import { makeModelFolder } from './model-folder.ts';
 
@@ -86,4 +87,34 @@ test('bad input to models commands gives one clear line and a non-zero exit', as
   assert.match(unknown.stderr, /unknown model "not-a-model"/);
   const notFolder = await earshot(['models', 'path', home]);
   assert.match(notFolder.stderr, /is not a model folder/);
+});
+
+/** A local port nothing listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('a first run with the hub unreachable and nothing cached names the three ways forward, in one line', async () => {
+  const fresh = mkdtempSync(join(tmpdir(), 'earshot-cli-offline-'));
+  try {
+    const hubUrl = `http://127.0.0.1:${await closedPort()}`;
+    const jfk = new URL('../../samples/jfk.wav', import.meta.url).pathname;
+    const r = await earshot(['transcribe', jfk, '--model', REPO], { EARSHOT_HOME: fresh, HF_ENDPOINT: hubUrl });
+    assert.notEqual(r.code, 0);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    const line = lines[0]!;
+    assert.match(line, new RegExp(`cannot reach ${hubUrl}`));
+    assert.match(line, /--model \.\/dir/, 'a local folder');
+    assert.match(line, /HF_ENDPOINT/, 'a mirror');
+    assert.match(line, new RegExp(`earshot models pull ${REPO} --dtype fp32\` on a connected machine`), 'a pull elsewhere');
+    // ...and which folder the copy goes to: the cache this run uses.
+    assert.ok(line.includes(`to ${join(fresh, 'models', 'test-org', 'whisper-cli')} here`), line);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
 });

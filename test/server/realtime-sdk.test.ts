@@ -73,7 +73,7 @@ test('GA over wss (?model=, 24 kHz audio/pcm, server_vad): session events, per i
   assert.deepEqual(input.turn_detection, { type: 'server_vad', threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 500 });
   assert.deepEqual(input.noise_reduction, { type: 'near_field' }, 'accepted (and ignored)');
 
-  await pace(resample(joined.samples, SR, 24000), 24000, 1.5, (x) => append(c, s16le(x)));
+  await pace(resample(joined.samples, SR, 24000), 24000, 1, (x) => append(c, s16le(x)));
   const completed = () => c.of('conversation.item.input_audio_transcription.completed');
   await until(() => c.of('input_audio_buffer.committed').length >= 2 && completed().length === c.of('input_audio_buffer.committed').length, 20000);
   assert.deepEqual(c.errors.map((e) => e.message), []);

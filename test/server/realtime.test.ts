@@ -106,6 +106,26 @@ test('manual turns (turn_detection null, 16 kHz): commit, empty commit, clear', 
   c.ws.close();
 });
 
+test('?intent=transcription opens in the beta protocol; a GA session.update is answered in GA, with its user items per turn', async () => {
+  const speech = await clip('goforward');
+  const c = await connect(url, auth);
+  await c.next('transcription_session.created');
+  c.ws.send(JSON.stringify({ type: 'session.update', session: { type: 'transcription', audio: { input: { format: { type: 'audio/pcm', rate: 16000 }, turn_detection: null } } } }));
+  const updated = await c.next('session.updated');
+  assert.deepEqual(updated.session.audio.input.format, { type: 'audio/pcm', rate: 16000 });
+  assert.equal(ofType(c, 'transcription_session.updated').length, 0);
+  append(c, speech.subarray(0, SR));
+  c.ws.send(JSON.stringify({ type: 'input_audio_buffer.commit' }));
+  const done = await c.next('conversation.item.input_audio_transcription.completed');
+  assert.deepEqual(done.usage, { type: 'duration', seconds: 1 });
+  assert.deepEqual(
+    c.received.map((r) => r.msg.type).filter((t) => t.startsWith('conversation.item') || t.startsWith('input_audio_buffer')),
+    ['input_audio_buffer.committed', 'conversation.item.added', 'conversation.item.done', 'conversation.item.input_audio_transcription.completed'],
+  );
+  assert.equal((await c.next('conversation.item.added')).item.id, done.item_id);
+  c.ws.close();
+});
+
 test('keys: header, ?api_key and the subprotocol are accepted; none or a wrong one is refused at the upgrade', async () => {
   await assert.rejects(connect(url), /401/);
   await assert.rejects(connect(`${url}&api_key=wrong`), /401/);

@@ -124,6 +124,11 @@ test('GA over wss (?model=, 24 kHz audio/pcm, server_vad): session events, per i
   const deltas = c.of('conversation.item.input_audio_transcription.delta');
   assert.ok(deltas.length > 0, 'deltas while the person speaks');
   for (const d of deltas) assert.ok(byItem.has(d.item_id) && typeof d.delta === 'string' && d.delta !== '');
+  // What the deltas said is never taken back: together they begin the item's transcript.
+  for (const e of completed()) {
+    const said = deltas.filter((d) => d.item_id === e.item_id).map((d) => d.delta).join('');
+    assert.ok(e.transcript.startsWith(said), `deltas ${JSON.stringify(said)} vs transcript ${JSON.stringify(e.transcript)}`);
+  }
   c.rt.close();
 });
 

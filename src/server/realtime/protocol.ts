@@ -1,8 +1,7 @@
 // What the two realtime protocols on /v1/realtime have in common: the Dialect each implements (its
 // update event parsed into a SettingsPatch, its session object, its event names), the zod fields
 // both use, and how a refused field becomes OpenAI's error (`invalid_value` naming its `param`).
-import type { z } from 'zod';
-import { z as zod } from 'zod';
+import { z } from 'zod';
 import { EarshotError } from '../../errors.ts';
 import type { RealtimeSettings, SettingsPatch } from './settings.ts';
 
@@ -22,24 +21,24 @@ export interface Dialect {
 }
 
 /** `{model, language, prompt}`, the transcription settings in both protocols (other fields ignored). */
-export const transcriptionFields = zod
+export const transcriptionFields = z
   .object({
-    model: zod.string().max(256).optional(),
-    language: zod.string().max(64).nullable().optional(),
-    prompt: zod.string().max(4000).nullable().optional(),
+    model: z.string().max(256).optional(),
+    language: z.string().max(64).nullable().optional(),
+    prompt: z.string().max(4000).nullable().optional(),
   })
   .nullable()
   .optional();
 
 /** server_vad's parameters, in both protocols. */
 export const serverVadFields = {
-  type: zod.literal('server_vad'),
-  threshold: zod.number().gt(0).max(1).optional(),
-  prefix_padding_ms: zod.number().int().min(0).max(2000).optional(),
-  silence_duration_ms: zod.number().int().min(100).max(10000).optional(),
+  type: z.literal('server_vad'),
+  threshold: z.number().gt(0).max(1).optional(),
+  prefix_padding_ms: z.number().int().min(0).max(2000).optional(),
+  silence_duration_ms: z.number().int().min(100).max(10000).optional(),
 };
 
-export const eventIdField = zod.string().max(256).optional();
+export const eventIdField = z.string().max(256).optional();
 
 /** `msg` parsed by `schema`, or the first problem as an `invalid_value` error naming its field. */
 export function parseEvent<S extends z.ZodType>(schema: S, msg: unknown): z.infer<S> {

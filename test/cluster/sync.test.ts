@@ -112,25 +112,36 @@ test('bad input and over-limit uploads get the same 4xx as one process', async (
   }
 });
 
-test('a client that leaves cancels the work: the worker stops decoding, no job and no audio stay in Redis', async () => {
-  const before = await (await fetch(worker!.metricsUrl)).text();
-  const completedBefore = metricValue(before, 'earshot_worker_requests_total', { outcome: 'completed' });
-  const leave = new AbortController();
-  // Long and slow on random weights: every window decodes up to its sample length.
-  const pending = post(api.url, '/v1/audio/transcriptions', { temperature: '0', vad_filter: 'false' }, jfkClip(600), leave.signal).catch((e: unknown) => e);
-  let text = '';
-  for (const end = Date.now() + 20000; metricValue((text = await (await fetch(worker!.metricsUrl)).text()), 'earshot_worker_requests_running') < 1; ) {
-    assert.ok(Date.now() < end, 'the worker never started the request');
-    await new Promise((r) => setTimeout(r, 20));
+test('a client that leaves cancels the work: the worker stops decoding, no answer is sent, no job and no audio stay in Redis', async () => {
+  const completedBefore = metricValue(await (await fetch(worker!.metricsUrl)).text(), 'earshot_worker_requests_total', { outcome: 'completed' });
+  // The test listens to every reply channel: it sees the worker start and would see any answer. (A
+  // listener also keeps the worker's "nobody listens any more" check from firing: only the API
+  // node's cancellation can stop it.)
+  const listener = connectRedis(redis.url);
+  const replies: string[] = [];
+  await listener.psubscribe(`${KEY_PREFIX}:reply:*`);
+  listener.on('pmessage', (_p: string, _c: string, m: string) => replies.push((JSON.parse(m) as { type: string }).type));
+  try {
+    const leave = new AbortController();
+    // Long and slow on random weights: 20 windows, each through the whole fallback ladder.
+    const pending = post(api.url, '/v1/audio/transcriptions', { temperature: '0', vad_filter: 'false' }, jfkClip(600), leave.signal).catch((e: unknown) => e);
+    for (const end = Date.now() + 60000; !replies.includes('start'); ) {
+      assert.ok(Date.now() < end, 'the worker never started the request');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    leave.abort();
+    assert.equal(((await pending) as Error).name, 'AbortError');
+    let text = '';
+    for (const end = Date.now() + 10000; metricValue((text = await (await fetch(worker!.metricsUrl)).text()), 'earshot_worker_requests_total', { outcome: 'cancelled' }) < 1; ) {
+      assert.ok(Date.now() < end, 'the worker did not stop the request');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(metricValue(text, 'earshot_worker_requests_running'), 0);
+    assert.equal(metricValue(text, 'earshot_worker_requests_total', { outcome: 'completed' }), completedBefore);
+    assert.deepEqual(replies, ['start'], 'no answer may be published after the client left');
+  } finally {
+    listener.disconnect();
   }
-  leave.abort();
-  assert.equal(((await pending) as Error).name, 'AbortError');
-  for (const end = Date.now() + 10000; metricValue((text = await (await fetch(worker!.metricsUrl)).text()), 'earshot_worker_requests_total', { outcome: 'cancelled' }) < 1; ) {
-    assert.ok(Date.now() < end, 'the worker did not stop the request');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.equal(metricValue(text, 'earshot_worker_requests_running'), 0);
-  assert.equal(metricValue(text, 'earshot_worker_requests_total', { outcome: 'completed' }), completedBefore);
   const r = connectRedis(redis.url);
   const q = new Queue(requestQueueName(id), { connection: r, prefix: KEY_PREFIX });
   try {

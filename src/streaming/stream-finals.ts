@@ -6,7 +6,8 @@
 // tokens are forced after the first timestamp, the text keeps every token (final-text.ts), and a
 // final with committed text is never discarded as silence. It is the window the partials decoded
 // (features.window, the same mel), so an utterance is at most 30 s (the session's maxUtteranceS);
-// audio past 30 s, at most the VAD's end padding, is cut.
+// audio past 30 s, at most the VAD's end padding, is cut. Its token budget follows its audio
+// (token-budget.ts).
 //
 // Finals start early: once the VAD sees silence after speech, it knows where the utterance will end
 // if the silence lasts (`tentativeEnd`), well before the end is confirmed (silence plus padding
@@ -22,6 +23,7 @@ import { STREAM_FINAL, STREAM_SPECULATION } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
 import { finalText } from './final-text.ts';
+import { tokenBudget } from './token-budget.ts';
 import type { FinalResult, SessionParts, Speculation, StreamModel, Utterance } from './stream-types.ts';
 
 /** openai/whisper's defaults: a window more likely silence than speech, decoded unsurely, is dropped. */
@@ -155,8 +157,8 @@ export class Finals {
       const r = await decodeWindow(runner, tok, encoded, {
         language,
         temperature: 0,
-        // The window's budget holds the prefix and the first timestamp too.
-        sampleLen: Math.max(1, this.o.sampleLen - prefix.length - 1),
+        // The budget follows the audio (token-budget.ts) and holds the prefix and the first timestamp too.
+        sampleLen: Math.max(1, tokenBudget(samples.length, this.o.sampleLen, true) - prefix.length - 1),
         prompt: this.o.promptTokens,
         prefix,
         signal,

@@ -12,16 +12,8 @@
 // committed tokens as they were when it began. Forcing the prefix also makes a partial cheaper: the
 // committed tokens go through the decoder in one call instead of one step each.
 //
-// A partial's token budget follows its audio: at most PARTIAL_TOKENS_PER_S per second, plus
-// PARTIAL_TOKENS_BASE, never above the configured budget. Why 12 per second: the fastest natural
-// speech runs at about 8 syllables a second (Japanese and Spanish, Pellegrino et al. 2011, Language
-// 87(3)); Whisper's byte-level BPE spends about one token per English syllable (1.3 tokens a word)
-// and about one per Chinese or Japanese character (a syllable), rarely more; 12 leaves half as
-// much again for punctuation and rarer words. The base covers a short first partial's punctuation
-// and a leading word split into pieces. A hypothesis that hits the bound is cut short, which
-// LocalAgreement treats like any other: only what two partials agree on is committed. Without it a
-// random-weight or looping model decodes the whole 224-token budget for half a second of audio,
-// and the utterance ends before its first partial comes back.
+// A partial's token budget follows its audio (token-budget.ts), so partials keep to their
+// interval at default settings.
 //
 // Load rules, so that latency never grows without bound: a stream never has two partials queued or
 // running: a partial that falls due meanwhile is dropped (and counted), as is one due while an
@@ -37,16 +29,7 @@ import { STREAM_PARTIAL } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';
 import type { SessionParts, StreamModel, Utterance } from './stream-types.ts';
-
-/** Most tokens a partial hypothesis holds per second of its audio (see the header). */
-export const PARTIAL_TOKENS_PER_S = 12;
-/** Tokens allowed on top of the per-second bound. */
-export const PARTIAL_TOKENS_BASE = 8;
-
-/** The token budget of a partial over `samples` of audio: scaled to its length, at most `max`. */
-export function partialBudget(samples: number, max: number): number {
-  return Math.min(max, Math.ceil((PARTIAL_TOKENS_PER_S * samples) / SR) + PARTIAL_TOKENS_BASE);
-}
+import { tokenBudget } from './token-budget.ts';
 
 export interface PartialOptions {
   intervalMs: number;
@@ -116,11 +99,11 @@ export class Partials {
       signal.throwIfAborted();
       if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
       signal.throwIfAborted();
-      // Committed tokens only grow while this decode runs (they change only in apply), so they can be read here.
+      // They cannot change before this partial's own apply: a stream runs one partial at a time.
       const prefix = [...u.agreement.committed];
       const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
         withoutTimestamps: true,
-        sampleLen: Math.max(1, partialBudget(samples.length, this.o.sampleLen) - prefix.length),
+        sampleLen: Math.max(1, tokenBudget(samples.length, this.o.sampleLen, false) - prefix.length),
         prompt: this.o.promptTokens,
         language: u.language,
         prefix,

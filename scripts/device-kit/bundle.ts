@@ -3,6 +3,7 @@
 // worker modules are entry points of their own, written beside the bundle as `<name>.mjs`, where
 // src/worker-boot.ts looks for them when `__EARSHOT_BUNDLED__` is defined.
 import type { BuildOptions } from 'esbuild';
+import { BUILDER_VERSION } from '../test-model/build.ts';
 
 /**
  * Packages left out of the bundle and shipped in the kit's node_modules: native bindings (and
@@ -24,7 +25,8 @@ export function bundleOptions(entryPoints: Record<string, string>, outdir: strin
     splitting: true,
     chunkNames: 'chunk-[hash]',
     outExtension: { '.js': '.mjs' },
-    define: { __EARSHOT_BUNDLED__: 'true' },
+    // The test-model builder's version is a digest of its sources, which the bundle has not.
+    define: { __EARSHOT_BUNDLED__: 'true', __EARSHOT_BUILDER_VERSION__: JSON.stringify(BUILDER_VERSION) },
     external: KIT_EXTERNAL,
     // Bundled CommonJS packages call require() for Node's own modules: give ESM one.
     banner: { js: "import { createRequire as __earshotRequire } from 'node:module'; const require = __earshotRequire(import.meta.url);" },

@@ -12,11 +12,14 @@ import { DIMS, DTYPE_SUFFIX, PRESET_SPECS, resolveOptions, type Dtype, type Test
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
+/** Set to BUILDER_VERSION when bundled (the device kit's bundle, scripts/device-kit/), where the sources are not. */
+declare const __EARSHOT_BUILDER_VERSION__: string | undefined;
+
 /**
  * The builder's version: a digest of its own sources, so any change to how models are built
  * invalidates cached builds without anyone having to remember to bump a number.
  */
-export const BUILDER_VERSION: string = (() => {
+export const BUILDER_VERSION: string = typeof __EARSHOT_BUILDER_VERSION__ === 'string' ? __EARSHOT_BUILDER_VERSION__ : (() => {
   const hash = createHash('sha256');
   for (const file of readdirSync(HERE).filter((f) => f.endsWith('.ts')).sort()) {
     hash.update(file).update(readFileSync(join(HERE, file)));

@@ -1,0 +1,67 @@
+// The GPU bench's model-level timings, on a WhisperModel in the bench's own thread (no scheduler,
+// no messages): an encoder run at a batch of windows, and a decoder step at a batch of rows with
+// its KV cache, the greedy pick made next to the model as earshot's decoding does.
+import ort from 'onnxruntime-node';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import { median } from './stats.ts';
+
+/** Multilingual Whisper's prompt: <|startoftranscript|><|en|><|transcribe|><|notimestamps|>. */
+const PROMPT = [50258, 50259, 50359, 50363];
+/** Special tokens (from <|endoftext|> on) are never picked: every row decodes its whole budget. */
+const TEXT_ONLY = { ids: [], ranges: [[50257, Infinity]] as const };
+
+/** Deterministic log-mel-like features for `batch` windows. */
+function features(nMels: number, batch: number): Float32Array {
+  const f = new Float32Array(batch * nMels * 3000);
+  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * 0.37 + (i % 7)) * 0.6 - 0.1;
+  return f;
+}
+
+/**
+ * Times `fn`: one warm-up call (shader compilation, arenas), then calls until `minRuns` are done
+ * and `minMs` has passed, or `maxMs` has (a slow device still gets one timed call).
+ */
+async function timed(fn: () => Promise<unknown>, opts: { minRuns: number; minMs: number; maxMs: number }): Promise<{ ms: number; runs: number }> {
+  await fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < opts.minRuns || performance.now() - start < opts.minMs) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+    if (performance.now() - start > opts.maxMs) break;
+  }
+  return { ms: median(times), runs: times.length };
+}
+
+/** Median ms of one encoder run over `batch` windows. */
+export async function encoderMs(model: WhisperModel, batch: number, maxMs: number): Promise<{ ms: number; runs: number }> {
+  const input = features(model.dims.nMels, batch);
+  return timed(() => model.encode(input, batch), { minRuns: 3, minMs: 1000, maxMs });
+}
+
+/**
+ * Median ms of one cached decoder step at `batch` rows (each row's prompt run first, then `steps`
+ * steps of one token per row, the first of them untimed). The rows share one window's encoder
+ * output, copied `batch` times: the decoder's work is the same as with `batch` different windows.
+ */
+export async function decoderStepMs(model: WhisperModel, batch: number, steps: number): Promise<{ ms: number; promptMs: number; steps: number }> {
+  const one = await model.encode(features(model.dims.nMels, 1), 1);
+  const row = one.data as Float32Array;
+  const rows = new Float32Array(row.length * batch);
+  for (let b = 0; b < batch; b++) rows.set(row, b * row.length);
+  const encoded = new ort.Tensor('float32', rows, [batch, ...one.dims.slice(1)]);
+  const greedy = Array.from({ length: batch }, () => TEXT_ONLY);
+  const prompt = BigInt64Array.from({ length: batch * PROMPT.length }, (_, i) => BigInt(PROMPT[i % PROMPT.length]!));
+  let t = performance.now();
+  let out = await model.decode(prompt, batch, encoded, null, { greedy });
+  const promptMs = performance.now() - t;
+  const times: number[] = [];
+  for (let s = 0; s <= steps; s++) {
+    const next = BigInt64Array.from(out.picks!, (p) => BigInt(p!.token));
+    t = performance.now();
+    out = await model.decode(next, batch, encoded, out.cache, { greedy });
+    if (s > 0) times.push(performance.now() - t);
+  }
+  return { ms: median(times), promptMs, steps: times.length };
+}

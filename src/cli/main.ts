@@ -9,6 +9,7 @@ import { modelsCommand } from './models.ts';
 import { quantizeCommand } from './quantize.ts';
 import { serveCommand } from './serve.ts';
 import { transcribeCommand } from './transcribe.ts';
+import { workerCommand } from './worker.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(quantizeCommand());
   program.addCommand(serveCommand());
+  program.addCommand(workerCommand());
   return program;
 }
 

@@ -11,7 +11,7 @@ import { installShutdown } from '../server/shutdown.ts';
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** The command-line option of one setting: its help names the variable and the default. */
-function optionOf(name: SettingName): Option {
+export function optionOf(name: SettingName): Option {
   const s: Setting = SETTINGS[name];
   const shown = shownDefault(name);
   const help = `${s.help}${shown !== undefined ? ` (default ${shown})` : ''}; $${s.env}`;

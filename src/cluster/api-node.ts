@@ -10,7 +10,10 @@ import { connectRedis } from './redis.ts';
 export interface ApiNodeOptions {
   redisUrl: string;
   defaultModel: string;
-  aliases: ReadonlyMap<string, string>;
+  /** The model id a request's model field names (the server's alias table: `whisper-1`, `--model-alias`). */
+  idOf: (name: string | undefined) => string;
+  /** The other names of a model id, for /v1/models. */
+  aliasesOf: (id: string) => string[];
   queueSize: number;
   /** The node's request timeout: a request's audio never outlives it in Redis. */
   requestTimeoutS: number;
@@ -40,7 +43,7 @@ export class ApiNode {
       subscriber: this.subscriber,
       workers: this.workers,
       defaultModel: opts.defaultModel,
-      aliases: opts.aliases,
+      idOf: opts.idOf,
       queueSize: opts.queueSize,
       audioTtlMs: opts.requestTimeoutS * 1000,
     });
@@ -61,7 +64,7 @@ export class ApiNode {
 
   /** The other names requests may use for `modelId` (e.g. `whisper-1` for the default). */
   aliasesOf(modelId: string): string[] {
-    return [...this.opts.aliases].filter(([, id]) => id === modelId).map(([name]) => name);
+    return this.opts.aliasesOf(modelId);
   }
 
   /** The models the live workers serve. */

@@ -25,8 +25,8 @@ export interface ClusterTranscriberOptions {
   workers: LiveWorkers;
   /** The default model's id (`--model` / `--model-id`), what an empty model field means. */
   defaultModel: string;
-  /** Other names requests may use, each for a model id (OpenAI's names for the default model, e.g. `whisper-1`). */
-  aliases: ReadonlyMap<string, string>;
+  /** The model id a request's model field names (an alias such as `whisper-1` resolved; an unknown name as it is). */
+  idOf: (name: string | undefined) => string;
   /** Requests that may wait per live worker of a model; more get 429 (the node's --queue-size). */
   queueSize: number;
   /** How long a request's audio may stay in Redis if nothing deletes it (its request timeout). */
@@ -50,12 +50,6 @@ export class ClusterTranscriber implements Transcriber {
     });
   }
 
-  /** The model id a request's model field names. */
-  modelId(name: string | undefined): string {
-    const n = name?.trim() ?? '';
-    return n === '' ? this.opts.defaultModel : (this.opts.aliases.get(n) ?? n);
-  }
-
   /** The BullMQ queue of `modelId`'s requests (also read by the metrics). */
   queue(modelId: string): Queue<RequestData, void> {
     let q = this.queues.get(modelId);
@@ -73,7 +67,7 @@ export class ClusterTranscriber implements Transcriber {
   }
 
   async open(model: string | undefined, task: Task): Promise<TranscriptionTarget> {
-    const id = this.modelId(model);
+    const id = this.opts.idOf(model);
     const workers = await this.opts.workers.serving(id);
     if (workers.length === 0) {
       if (id === this.opts.defaultModel) throw new EarshotError('not_ready', 'no_workers', `no worker for model "${id}" is alive; retry shortly`);

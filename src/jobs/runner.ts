@@ -8,15 +8,12 @@
 // which needs no write), its `paused` reason is shown, and it is retried from its last stored
 // window with a growing delay until the disk takes writes again. Nothing here may throw out of a
 // timer or a promise chain: that would take down the process and every request in flight.
-import { decodeAudio } from '../audio/index.ts';
-import type { Segment } from '../decoding/transcription.ts';
-import { jobPriority } from '../engine/priority.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { storageFault } from './storage-faults.ts';
 import { log as rootLog } from '../log.ts';
-import { transcribeWithVad, type VadTranscribeOptions } from '../decoding/vad-filter.ts';
 import type { JobAudio } from './audio-files.ts';
+import { decodeJob, JOB_CANCELLED, type JobSink } from './decode-job.ts';
 import type { JobStore } from './store.ts';
 import type { Job } from './types.ts';
 
@@ -58,7 +55,7 @@ export interface Pause {
 }
 
 
-const CANCELLED = new EarshotError('internal', 'job_cancelled', 'the job was cancelled');
+const CANCELLED = JOB_CANCELLED;
 const STOPPING = new EarshotError('internal', 'job_interrupted', 'the server is shutting down');
 const MAX_STORAGE_RETRY_MS = 30_000;
 
@@ -76,7 +73,18 @@ export class JobRunner {
   /** No job is claimed before this (unix ms): the model could not take one a moment ago, or the disk failed. */
   private backoffUntil = 0;
 
-  constructor(private readonly opts: JobRunnerOptions) {}
+  /** The store as the shared decode loop (decode-job.ts) records a run's windows. */
+  private readonly sink: JobSink;
+
+  constructor(private readonly opts: JobRunnerOptions) {
+    const { store } = opts;
+    this.sink = {
+      enterWindow: (job) => store.enterWindow(job.id),
+      setAudioInfo: (job, info) => store.setAudioInfo(job.id, info),
+      saveWindow: (job, segments, resume, done) => store.saveWindow(job.id, segments, resume, done),
+      complete: (job, now, segments) => store.complete(job.id, now, segments),
+    };
+  }
 
   /** Starts taking jobs (now if the model is loaded, else once it is). */
   start(): void {
@@ -184,13 +192,15 @@ export class JobRunner {
       lease = await this.opts.model.lease(job.model);
       const w = lease.whisper;
       this.opts.check?.(w, job);
-      const decoded = await decodeAudio(audio.path(job.id), {
+      await decodeJob(w, job, audio.path(job.id), this.sink, {
         signal,
-        ...(this.opts.maxAudioSeconds ? { maxDurationS: this.opts.maxAudioSeconds } : {}),
-        ...(job.request.raw ? { raw: job.request.raw } : {}),
+        ...(this.opts.sampleLen !== undefined ? { sampleLen: this.opts.sampleLen } : {}),
+        ...(this.opts.maxAudioSeconds !== undefined ? { maxAudioSeconds: this.opts.maxAudioSeconds } : {}),
+        onWindow: () => this.paused.delete(job.id),
+        onStart: (resumed) => this.log.info({ jobId: job.id, seek: job.nextSeek, interruptions: job.interruptions }, resumed ? 'job resumed' : 'job started'),
+        // Reported in the same tick as the commit (the crash test counts these lines).
+        onCompleted: () => this.finished(job.id),
       });
-      // Below every request and stream, in the queue and in the scheduler alike (engine/priority.ts).
-      await w.queue.run((runner) => this.transcribe({ ...w, runner }, job, decoded.samples, decoded.durationS, signal), { signal, priority: jobPriority(decoded.samples.length) });
       this.paused.delete(job.id);
       await audio.remove(job.id);
     } catch (e) {
@@ -231,42 +241,6 @@ export class JobRunner {
     if (fault) this.opts.onStorageFault?.(fault);
     if (fault) this.log.warn({ code: fault.code, err: e }, what);
     else this.log.error({ err: e }, what);
-  }
-
-  private async transcribe(w: Whisper, job: Job, samples: Float32Array, duration: number, signal: AbortSignal): Promise<void> {
-    const { store } = this.opts;
-    const r = job.request;
-    const resumed = job.nextSeek > 0 || job.previousTokens !== null;
-    let pending: Segment[] = [];
-    const options: VadTranscribeOptions = {
-      task: r.task,
-      vadFilter: r.vadFilter,
-      signal,
-      ...(this.opts.sampleLen !== undefined ? { sampleLen: this.opts.sampleLen } : {}),
-      // A resumed run keeps the language the first run detected.
-      ...((job.language ?? r.language) !== undefined ? { language: (job.language ?? r.language)! } : {}),
-      ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
-      ...(r.prompt !== undefined ? { initialPrompt: r.prompt } : {}),
-      ...(resumed ? { startSeek: job.nextSeek, previousTokens: job.previousTokens ?? undefined } : {}),
-      onProgress: (done, _total, resume) => {
-        if (!store.saveWindow(job.id, pending, resume, done)) throw CANCELLED;
-        this.paused.delete(job.id);
-        pending = [];
-      },
-    };
-    // From here a crash costs the job its window: the mark lets the next start count it.
-    if (!store.enterWindow(job.id)) throw CANCELLED;
-    this.log.info({ jobId: job.id, seek: job.nextSeek, interruptions: job.interruptions }, resumed ? 'job resumed' : 'job started');
-    const run = await transcribeWithVad(w, samples, options);
-    if (!store.setAudioInfo(job.id, { duration, language: run.language, languageProbability: run.languageProbability })) throw CANCELLED;
-    for await (const s of run.segments) {
-      signal.throwIfAborted();
-      pending.push(s);
-    }
-    signal.throwIfAborted();
-    if (!store.complete(job.id, Date.now(), pending)) throw CANCELLED;
-    // Reported in the same tick as the commit (the crash test counts these lines).
-    this.finished(job.id);
   }
 
   private finished(id: string): void {

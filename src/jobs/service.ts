@@ -17,7 +17,9 @@ import { schedulePurge } from './retention.ts';
 import { JobRunner, type JobRunnerOptions, type Pause } from './runner.ts';
 import { storageFault } from './storage-faults.ts';
 import { JobStore, type ListOptions } from './store.ts';
-import type { Job, JobRequest } from './types.ts';
+import type { Segment } from '../decoding/transcription.ts';
+import type { JobQueue, Submission } from './queue.ts';
+import type { Job } from './types.ts';
 
 export interface JobServiceOptions extends Omit<JobRunnerOptions, 'store' | 'audio'> {
   dataDir: string;
@@ -29,14 +31,6 @@ export interface JobServiceOptions extends Omit<JobRunnerOptions, 'store' | 'aud
   purgeEveryMs?: number;
 }
 
-export interface Submission {
-  owner: string;
-  model: string;
-  filename: string;
-  request: JobRequest;
-  /** The uploaded audio: its bytes, or the path of the file it was spooled to. */
-  audio: Uint8Array | string;
-}
 
 interface Opened {
   store: JobStore;
@@ -47,7 +41,7 @@ interface Opened {
 
 const log = rootLog.child({ component: 'jobs' });
 
-export class JobService {
+export class JobService implements JobQueue {
   private lock: DataDirLock | undefined;
   private opening: Promise<Opened> | undefined;
   private opened: Opened | undefined;
@@ -116,11 +110,16 @@ export class JobService {
   }
 
   /** A job of `owner`, or a 404. */
-  async get(id: string, owner: string): Promise<{ job: Job; store: JobStore }> {
+  async get(id: string, owner: string): Promise<Job> {
     const o = await this.open();
     const job = this.guard(() => o.store.get(id, owner));
     if (!job) throw notFound(id);
-    return { job, store: o.store };
+    return job;
+  }
+
+  async segments(job: Job): Promise<Segment[]> {
+    const o = await this.open();
+    return this.guard(() => o.store.segments(job.id));
   }
 
   /** `owner`'s jobs, newest first. */

@@ -10,6 +10,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { join } from 'node:path';
 import { ApiNode } from '../cluster/api-node.ts';
 import { JobService } from '../jobs/service.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import { RedisJobs } from '../cluster/redis-jobs.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { settingsFromEnv } from '../models/settings.ts';
@@ -161,14 +163,29 @@ function clusterNodeFor(config: ServerConfig, host: ModelRegistry): ApiNode | un
   return new ApiNode({
     redisUrl: config.redis,
     defaultModel: host.id,
-    aliases: new Map([['whisper-1', host.id]]),
+    // The server's one alias table (model-aliases.ts): the same names work as on a node with models.
+    idOf: (name) => host.find(name)?.id ?? name?.trim() ?? '',
+    aliasesOf: (id) => {
+      const h = host.byId(id);
+      return h && h.id === id ? host.aliasesOf(h) : [];
+    },
     queueSize: config.queueSize,
     requestTimeoutS: config.requestTimeoutS,
   });
 }
 
-/** The server's job service: its data directory, bounds and metrics; opened when the app is ready. */
-function jobServiceFor(config: ServerConfig, host: ModelRegistry, metrics: ServerMetrics): JobService {
+/** The server's job queue (SQLite, or Redis with --redis): its bounds and metrics; opened when the app is ready. */
+function jobServiceFor(config: ServerConfig, host: ModelRegistry, metrics: ServerMetrics): JobQueue {
+  // On a cluster the jobs live in Redis and `earshot worker` processes run them; this node runs none.
+  if (config.redis) {
+    return new RedisJobs({
+      redisUrl: config.redis,
+      retentionS: config.jobRetentionS,
+      maxUnfinished: config.jobQueueSize,
+      maxQueuedBytes: config.maxQueuedBytes,
+      onQueued: (_jobs, bytes) => metrics.jobsQueuedBytes.set(bytes),
+    });
+  }
   return new JobService({
     dataDir: config.dataDir ?? join(settingsFromEnv().home, 'data'),
     retentionS: config.jobRetentionS,

@@ -2,7 +2,7 @@
 // metrics, the API keys (and their roles), what a request may load (the model policy) and the jobs. Passed
 // explicitly so that tests can run several servers in one process.
 import type { ApiNode } from '../cluster/api-node.ts';
-import type { JobService } from '../jobs/service.ts';
+import type { JobQueue } from '../jobs/queue.ts';
 import type { Transcriber } from '../runtime/transcriber.ts';
 import type { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';
@@ -17,7 +17,7 @@ export interface ServerContext {
   metrics: ServerMetrics;
   keys: ApiKeys;
   /** The durable job system (its routes are routes/jobs.ts; /ready asks it for problems). */
-  jobs: JobService;
+  jobs: JobQueue;
   policy: ModelPolicy;
   /** The cap on upload bytes held in memory, shared by every route that takes an upload. */
   uploads: UploadMemory;

@@ -121,6 +121,11 @@ export class ServerMetrics {
     help: 'Async jobs running now (the others wait in the job store)',
     registers: [this.registry],
   });
+  readonly jobsQueuedBytes = new Gauge({
+    name: 'earshot_jobs_queued_bytes',
+    help: 'With --redis: upload bytes of unfinished jobs kept in Redis, the whole cluster (bounded by --max-queued-bytes)',
+    registers: [this.registry],
+  });
 
   // Resource bounds (--max-upload-memory, --body-timeout/--body-min-bytes, --max-connections,
   // --stream-idle-timeout, the stream frame cap, graceful stream shutdown).

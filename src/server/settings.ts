@@ -102,6 +102,7 @@ export const SETTINGS = {
   jobRetentionS: setting(duration(1, 10 * 365 * 86400).default(7 * 86400), 'EARSHOT_JOB_RETENTION', '--job-retention <time>', 'how long finished jobs are kept: seconds or 30m, 12h, 7d', { shownDefault: '7d' }),
   jobConcurrency: setting(number(1, 64, true).default(1), 'EARSHOT_JOB_CONCURRENCY', '--job-concurrency <n>', 'async jobs transcribed at once; the others wait in the job store'),
   jobQueueSize: setting(number(1, 1e7, true).default(1000), 'EARSHOT_JOB_QUEUE_SIZE', '--job-queue-size <n>', 'jobs that may be queued or running at once; more submissions get 429'),
+  maxQueuedBytes: setting(number(1, 2 ** 40, true).default(1024 * 1024 * 1024), 'EARSHOT_MAX_QUEUED_BYTES', '--max-queued-bytes <n>', 'with --redis: upload bytes of unfinished jobs kept in Redis, all jobs together; a submission beyond it gets 429'),
   vadFilter: setting(boolean.default(true), 'EARSHOT_VAD_FILTER', '--no-vad-filter', "decode whole uploads, silence included (default: only the speech Silero VAD finds; a request's vad_filter field overrides)"),
   maxStreams: setting(number(0, 10000, true).default(16), 'EARSHOT_MAX_STREAMS', '--max-streams <n>', 'WebSocket streams open at once (/v1/realtime, /v1/stream); more are refused with close code 1013'),
   streamSilenceMs: setting(number(100, 10000, true).default(500), 'EARSHOT_STREAM_SILENCE_MS', '--stream-silence <ms>', 'silence that ends an utterance in a stream'),

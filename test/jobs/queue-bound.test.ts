@@ -1,45 +1,91 @@
-// --job-queue-size holds under concurrency: 20 submissions sent at once to a server that takes 2
-// store exactly 2 jobs; the other 18 get 429 `job_queue_full` with OpenAI's error body, and no
-// upload of a refused job is left on disk.
-import { after, before, test } from 'node:test';
+// --job-queue-size holds under concurrency, on both job queues (backends.ts): 20 submissions sent
+// at once to a server that takes 2 store exactly 2 jobs; the other 18 get 429 `job_queue_full` with
+// OpenAI's error body, and no upload of a refused job is kept. On Redis, --max-queued-bytes bounds
+// the queued uploads' bytes the same way.
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningServer } from '../../src/server/app.ts';
 import { form, isolateHome, jfkClip, modelDir, occupy, startTestServer } from '../server/helpers.ts';
+import { BACKENDS } from './backends.ts';
 
-let server: RunningServer;
-let dataDir: string;
+isolateHome();
 
-before(async () => {
-  isolateHome();
-  dataDir = join(mkdtempSync(join(tmpdir(), 'earshot-queue-bound-')), 'data');
-  server = await startTestServer({ model: modelDir('english'), dataDir, jobQueueSize: 2, vadFilter: false });
-});
-after(() => server.app.close());
+async function burst(url: string, n: number, seconds: number): Promise<Response[]> {
+  return Promise.all(Array.from({ length: n }, () => fetch(`${url}/v1/jobs`, { method: 'POST', body: form({ model: 'whisper-1' }, { bytes: jfkClip(seconds) }) })));
+}
 
-test('20 concurrent submissions with --job-queue-size 2 store exactly 2; the rest get 429', async () => {
-  // The model's slots are taken, so no job can finish (and free a place) during the burst.
-  const gate = occupy(server.ctx.host.ready().queue);
-  try {
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, () => fetch(`${server.url}/v1/jobs`, { method: 'POST', body: form({ model: 'whisper-1' }, { bytes: jfkClip(2) }) })),
-    );
-    const statuses = answers.map((r) => r.status).sort();
-    assert.deepEqual(statuses, [...Array(2).fill(202), ...Array(18).fill(429)]);
-    for (const r of answers.filter((x) => x.status === 429)) {
-      const body = (await r.json()) as { error: Record<string, unknown> };
-      assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
-      assert.equal(body.error.code, 'job_queue_full');
-      assert.equal(body.error.type, 'rate_limit_error');
-      assert.ok(Number(r.headers.get('retry-after')) >= 1);
-    }
-    const list = (await (await fetch(`${server.url}/v1/jobs?limit=100`)).json()) as { data: unknown[] };
-    assert.equal(list.data.length, 2);
-    assert.equal(readdirSync(join(dataDir, 'audio')).length, 2, 'only the stored jobs keep their upload');
-  } finally {
-    gate.release();
-    await gate.done;
+async function assertRefused(answers: Response[], code: string): Promise<void> {
+  for (const r of answers.filter((x) => x.status === 429)) {
+    const body = (await r.json()) as { error: Record<string, unknown> };
+    assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+    assert.equal(body.error.code, code);
+    assert.equal(body.error.type, 'rate_limit_error');
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
   }
-});
+}
+
+for (const makeBackend of BACKENDS) {
+  const backend = makeBackend();
+  describe(`the job queue's bounds on ${backend.name}`, () => {
+    let server: RunningServer;
+    let dataDir: string;
+
+    before(async () => {
+      await backend.setup();
+      dataDir = join(mkdtempSync(join(tmpdir(), 'earshot-queue-bound-')), 'data');
+      // A WAV of s seconds (16-bit, 16 kHz) is 44 + 32 000 s bytes: 3 uploads of 2 s fill --max-queued-bytes.
+      server = await startTestServer({ model: modelDir('english'), dataDir, jobQueueSize: 2, maxQueuedBytes: 3 * 64_044, vadFilter: false, ...backend.flags() });
+      await backend.serve(modelDir('english'));
+    });
+    after(async () => {
+      await server.app.close();
+      await backend.teardown();
+    });
+
+    test('20 concurrent submissions with --job-queue-size 2 store exactly 2; the rest get 429', async () => {
+      // The model's slots are taken, so no job can finish (and free a place) during the burst.
+      const gate = occupy(server.ctx.host.ready().queue);
+      try {
+        const answers = await burst(server.url, 20, 2);
+        const statuses = answers.map((r) => r.status).sort();
+        assert.deepEqual(statuses, [...Array(2).fill(202), ...Array(18).fill(429)]);
+        await assertRefused(answers, 'job_queue_full');
+        const list = (await (await fetch(`${server.url}/v1/jobs?limit=100`)).json()) as { data: Array<{ id: string }> };
+        assert.equal(list.data.length, 2);
+        assert.equal(await backend.uploads(dataDir), 2, 'only the stored jobs keep their upload');
+        for (const j of list.data) await fetch(`${server.url}/v1/jobs/${j.id}`, { method: 'DELETE' });
+        assert.equal(await backend.uploads(dataDir), 0);
+      } finally {
+        gate.release();
+        await gate.done;
+      }
+    });
+
+    if (backend.name === 'redis') {
+      test('--max-queued-bytes: a submission whose upload would pass it gets 429 job_queue_bytes_full', async () => {
+        const gate = occupy(server.ctx.host.ready().queue);
+        try {
+          const first = await burst(server.url, 2, 1.5);
+          assert.deepEqual(first.map((r) => r.status), [202, 202]);
+          // Free one place: one job of 48 044 bytes is left; a 5 s upload (160 044) would pass the 192 132 bytes.
+          const ids = ((await (await fetch(`${server.url}/v1/jobs?limit=100`)).json()) as { data: Array<{ id: string }> }).data.map((j) => j.id);
+          await fetch(`${server.url}/v1/jobs/${ids[0]}`, { method: 'DELETE' });
+          const big = await burst(server.url, 1, 5);
+          assert.equal(big[0]!.status, 429);
+          await assertRefused(big, 'job_queue_bytes_full');
+          const fits = await burst(server.url, 1, 3);
+          assert.equal(fits[0]!.status, 202);
+          assert.equal(await backend.uploads(dataDir), 2, 'the refused upload was not kept');
+          const metrics = await (await fetch(`${server.url}/metrics`)).text();
+          assert.match(metrics, /earshot_jobs_queued_bytes 144088/);
+        } finally {
+          gate.release();
+          await gate.done;
+        }
+      });
+    }
+  });
+}

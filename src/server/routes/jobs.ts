@@ -3,16 +3,16 @@
 // 202 with the job at once; GET /v1/jobs/{id} gives its status, progress and, once completed, the
 // result in any response_format; GET /v1/jobs lists the caller's jobs; DELETE /v1/jobs/{id}
 // cancels and deletes one. Jobs belong to the API key that created them: another key gets 404.
-// The work itself is src/jobs/ (store, runner, recovery, retention), a service the app builds once
-// (app.ts's jobServiceFor) and opens when the server starts (before it listens: a data directory in
-// use or not writable stops the server there).
+// The work itself is a JobQueue (src/jobs/queue.ts) the app builds once (app.ts's jobServiceFor)
+// and opens when the server starts: the SQLite queue of src/jobs/ (a data directory in use or not
+// writable stops the server there) or, with --redis, the cluster's (src/cluster/redis-jobs.ts).
+// These routes do not know which.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { languageName } from '../../decoding/languages.ts';
 import type { Transcription } from '../../decoding/transcription.ts';
 import { EarshotError, isEarshotError } from '../../errors.ts';
 import type { Pause } from '../../jobs/runner.ts';
-import type { JobStore } from '../../jobs/store.ts';
 import type { Job, JobRequest, JobStatus } from '../../jobs/types.ts';
 import { RESPONSE_FORMATS } from '../../output/formats.ts';
 import { parseAudioParams } from '../audio-params.ts';
@@ -71,8 +71,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
   }
 
-  function transcription(job: Job, store: JobStore): Transcription {
-    const segments = jobs.guard(() => store.segments(job.id));
+  async function transcription(job: Job): Promise<Transcription> {
+    const segments = await jobs.segments(job);
     return {
       language: job.language ?? 'en',
       languageProbability: job.languageProbability ?? 0,
@@ -138,17 +138,17 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request, reply: FastifyReply) => {
     const q = parseQuery(getQuery, request.query);
-    const { job, store } = await jobs.get(request.params.id, owner(request));
+    const job = await jobs.get(request.params.id, owner(request));
     if (q.response_format === undefined) {
       if (job.status !== 'completed') return view(job);
       const format = job.request.responseFormat;
-      const body = transcriptBody(transcription(job, store), format);
+      const body = transcriptBody(await transcription(job), format);
       return { ...view(job), result: format === 'json' || format === 'verbose_json' ? (JSON.parse(body) as unknown) : body };
     }
     if (job.status !== 'completed') {
       throw new EarshotError('conflict', 'job_not_completed', `job ${job.id} is ${job.status}: its result exists once it is completed`);
     }
-    return reply.type(CONTENT_TYPES[q.response_format]).send(transcriptBody(transcription(job, store), q.response_format));
+    return reply.type(CONTENT_TYPES[q.response_format]).send(transcriptBody(await transcription(job), q.response_format));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {

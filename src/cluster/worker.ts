@@ -1,0 +1,75 @@
+// An `earshot worker` process: no HTTP API, only the model it serves and the consumers that feed it
+// from the cluster's Redis. It loads its model the way a server does (the process's model cache, the
+// same batching scheduler and work queue), then starts its consumers, each a part that takes one kind
+// of work from Redis: durable jobs (job-consumer.ts) today. `close` (SIGTERM) stops them in turn,
+// each handing back what it runs, then lets the model go.
+import '../engine/telemetry-off.ts'; // first: the worker loads onnxruntime (see the module)
+import type { ServerConfig } from '../server/config.ts';
+import { servedModelId } from '../server/model-registry.ts';
+import { log as rootLog } from '../log.ts';
+import type { Whisper } from '../runtime/loaded-model.ts';
+import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
+import { JobConsumer } from './job-consumer.ts';
+import { redactRedisUrl } from './redis.ts';
+
+/** The settings a worker shares with `earshot serve` (same names, flags and variables), and its own. */
+export type WorkerConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtype' | 'device' | 'threads' | 'queueSize' | 'sampleLen' | 'maxAudioSeconds'> & {
+  redis: string;
+  /** Jobs run at once. */
+  concurrency: number;
+  /** BullMQ's job lock: a dead worker's jobs move on after this (ms). */
+  lockDurationMs?: number;
+  /** How often stalled jobs (lock expired) are looked for (ms). */
+  stalledIntervalMs?: number;
+};
+
+/** One part of the worker that takes work from Redis; `close` hands back what it runs. */
+export interface Consumer {
+  close(): Promise<void>;
+}
+
+export interface RunningWorker {
+  /** The models served, by the id requests and jobs name them. */
+  models: ReadonlyArray<{ id: string; whisper: Whisper }>;
+  consumers: Consumer[];
+  close(): Promise<void>;
+}
+
+const log = rootLog.child({ component: 'worker' });
+
+export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
+  const started = performance.now();
+  // As the server's model registry loads it: a worker in the same process shares the instance.
+  const whisper = await acquireWhisper(config.model, {
+    ...(config.dtype !== undefined ? { dtype: config.dtype } : {}),
+    engine: { device: config.device, intraOpThreads: config.threads },
+    queueSize: config.queueSize,
+  });
+  const models = [{ id: servedModelId(config), whisper }];
+  const consumers: Consumer[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of consumers.splice(0)) await c.close();
+    await releaseWhisper(whisper);
+  };
+  try {
+    consumers.push(
+      await JobConsumer.start({
+        redisUrl: config.redis,
+        models,
+        concurrency: config.concurrency,
+        sampleLen: config.sampleLen,
+        maxAudioSeconds: config.maxAudioSeconds,
+        ...(config.lockDurationMs !== undefined ? { lockDurationMs: config.lockDurationMs } : {}),
+        ...(config.stalledIntervalMs !== undefined ? { stalledIntervalMs: config.stalledIntervalMs } : {}),
+      }),
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  log.info(
+    { redis: redactRedisUrl(config.redis), models: models.map((m) => m.id), concurrency: config.concurrency, loadMs: Math.round(performance.now() - started) },
+    'worker started',
+  );
+  return { models, consumers, close };
+}

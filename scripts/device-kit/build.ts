@@ -7,7 +7,7 @@
 // by device-kit/run.sh; the big, version-bound ones are cached under node_modules/.cache. Fails when
 // the kit is 60 MiB or more (the machine takes 64 MiB with the working tree).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +57,7 @@ const mibOf = (path: string): string => (statSync(path).size / 2 ** 20).toFixed(
 
 function copyInto(dir: string, rel: string, from = nm(rel)): void {
   mkdirSync(dirname(join(dir, rel)), { recursive: true });
-  cpSync(from, join(dir, rel), { recursive: true });
+  cpSync(from, join(dir, rel), { recursive: true, verbatimSymlinks: true }); // the .debs' relative links stay relative
 }
 
 function nodeBinary(dir: string): void {
@@ -111,6 +111,7 @@ async function app(dir: string): Promise<void> {
   for (const f of wavs) copyInto(dir, `shared/audio/real-en/${f}`, join(CLIPS, f));
   // Debian's Vulkan loader, unpacked; run.sh puts it on the library path where the system has none.
   const debs = mkdtempSync(join(tmpdir(), 'earshot-kit-debs-'));
+  chmodSync(debs, 0o777); // apt downloads as its own user, _apt
   try {
     sh('apt-get', ['download', '-q', ...DEBS], debs);
     for (const deb of readdirSync(debs)) sh('dpkg', ['-x', join(debs, deb), join(dir, 'vulkan')]);
@@ -136,7 +137,7 @@ pack('webgpu', webgpu, version('webgpu'));
 const appDir = mkdtempSync(join(tmpdir(), 'earshot-kit-app-'));
 try {
   await app(appDir);
-  pack('app', (dir) => cpSync(appDir, dir, { recursive: true }));
+  pack('app', (dir) => cpSync(appDir, dir, { recursive: true, verbatimSymlinks: true }));
 } finally {
   rmSync(appDir, { recursive: true, force: true });
 }

@@ -8,6 +8,10 @@
 // A group's rows keep their KV tensors between steps (batch-cache.ts): the same rows in the same
 // order feed the last run's present tensors straight back; rows are copied only when membership or
 // order changes.
+//
+// Each successful run is reported to an optional observer (what it ran, how many rows, how long
+// each call waited, how long the model call took): the engine declares the interface, and whoever
+// watches (the server's metrics) subscribes, so this layer imports nothing above it.
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { concatFloat32 } from '../audio/chunks.ts';
@@ -34,6 +38,20 @@ export interface ExecutionCounters {
   retries: number;
 }
 
+/** One batched model run, as an observer sees it. */
+export interface BatchRun {
+  kind: Call['kind'];
+  /** Rows (windows or decoder rows) in the run. */
+  rows: number;
+  /** For each call in the run: seconds from its arrival at the scheduler to the start of the run. */
+  waitSeconds: number[];
+  /** Seconds the model call took (the session run, with its input and output transfers). */
+  runSeconds: number;
+}
+
+/** Told of every successful run, before its callers get their results. Must not throw. */
+export type BatchObserver = (run: BatchRun) => void;
+
 export const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
 export class BatchExecution {
@@ -55,6 +73,7 @@ export class BatchExecution {
     private readonly model: BatchableModel,
     private readonly ticket: (group: string, priority: number) => Ticket,
     private readonly encodedTickets: WeakMap<Tensor, Ticket>,
+    private readonly observer?: BatchObserver,
   ) {
     this.noEncoder = new ort.Tensor('float32', new Float32Array(0), [1, 0, model.dims.dModel]);
   }
@@ -85,15 +104,41 @@ export class BatchExecution {
   /** One model run for `calls` (all of one key); returns the function that hands out the results. */
   private async runBatch(calls: Call[]): Promise<() => void> {
     const head = calls[0]!;
-    if (head.kind === 'encode') return this.runEncode(calls as EncodeCall[]);
-    if (head.kind === 'prompt') return this.runPrompt(calls as PromptCall[]);
-    return this.runStep(calls as StepCall[]);
+    const started = performance.now();
+    const deliver =
+      head.kind === 'encode'
+        ? await this.runEncode(calls as EncodeCall[])
+        : head.kind === 'prompt'
+          ? await this.runPrompt(calls as PromptCall[])
+          : await this.runStep(calls as StepCall[]);
+    try {
+      this.observer?.({
+        kind: head.kind,
+        rows: calls.reduce((n, c) => n + c.rows, 0),
+        waitSeconds: calls.map((c) => Math.max(0, started - c.arrived) / 1000),
+        runSeconds: this.lastRunMs / 1000,
+      });
+    } catch {
+      // Watching must never fail the run it watches.
+    }
+    return deliver;
+  }
+
+  /** Milliseconds of the last model call (set by `timed`). */
+  private lastRunMs = 0;
+
+  /** `run()` (one model call), timed into lastRunMs. */
+  private async timed<T>(run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const out = await run();
+    this.lastRunMs = performance.now() - t0;
+    return out;
   }
 
   private async runEncode(calls: EncodeCall[]): Promise<() => void> {
     const total = calls.reduce((n, c) => n + c.rows, 0);
     const features = calls.length === 1 ? calls[0]!.features : concatFloat32(calls.map((c) => c.features));
-    const out = await this.model.encode(features, total);
+    const out = await this.timed(() => this.model.encode(features, total));
     this.counters.runs.encode++;
     this.counters.rows.encode += total;
     const data = out.data as Float32Array;
@@ -117,7 +162,7 @@ export class BatchExecution {
       calls.length === 1
         ? calls[0]!.encoded
         : new ort.Tensor('float32', concatFloat32(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
-    const out = await this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) });
+    const out = await this.timed(() => this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) }));
     this.counters.runs.prompt++;
     this.counters.rows.prompt += total;
     const state = new KvState(out.cache.length, out.cache.self, out.cache.cross, range(0, total).map(newOrigin));
@@ -132,7 +177,7 @@ export class BatchExecution {
     const asm = assembleCache(layout);
     const total = layout.length;
     const tokens = laid.length === 1 ? laid[0]!.tokens : concatBigInt(laid.map((c) => c.tokens));
-    const out = await this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) });
+    const out = await this.timed(() => this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) }));
     const c = this.counters;
     c.runs.step++;
     c.rows.step += total;

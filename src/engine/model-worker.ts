@@ -9,7 +9,7 @@ import { type ErrorKind, isEarshotError } from '../errors.ts';
 import { adoptDeviceLock } from './device-lock.ts';
 import type { EngineOptions } from './execution.ts';
 import type { LogitMask, Pick } from './greedy-pick.ts';
-import { BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
+import { type BatchRun, BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 import { type CrossAttentions, type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
 
 export interface ModelWorkerInit {
@@ -67,6 +67,11 @@ export type ModelOp = keyof ModelRequests;
 export type ModelRequest = { [K in ModelOp]: { op: K; call?: number } & ModelRequests[K] }[ModelOp];
 
 export type ModelReply = { call: number; ok: true; value: unknown } | { call: number; ok: false; error: WireError };
+
+/** Sent unasked after each batched run, before that run's replies (for the main thread's metrics). */
+export interface ModelNotice {
+  observed: BatchRun;
+}
 
 export type ModelBoot =
   | { boot: true; ok: true; dims: WhisperDims; maxBatch: number; maxEncodeBatch: number }
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
   let sched: BatchScheduler;
   try {
     model = await WhisperModel.load(init.dir, init.files, init.engine);
-    sched = new BatchScheduler(model, init.scheduler);
+    sched = new BatchScheduler(model, init.scheduler, { observer: (run) => port.postMessage({ observed: run } satisfies ModelNotice) });
   } catch (e) {
     port.postMessage({ boot: true, ok: false, error: toWire(e) } satisfies ModelBoot);
     return;

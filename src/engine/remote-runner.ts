@@ -13,6 +13,7 @@ import { deviceLock } from './device-lock.ts';
 import { chooseDevice, type DeviceChoice, type EngineOptions } from './execution.ts';
 import type {
   ModelBoot,
+  ModelNotice,
   ModelOp,
   ModelReplies,
   ModelReply,
@@ -21,7 +22,7 @@ import type {
   WireError,
   WorkerStats,
 } from './model-worker.ts';
-import type { SchedulerOptions } from './scheduler.ts';
+import type { BatchObserver, SchedulerOptions } from './scheduler.ts';
 import type {
   CacheHandle,
   CrossAttentions,
@@ -97,6 +98,7 @@ export class RemoteRunner implements ModelRunner {
   private failure: EarshotError | null = null;
   private released = false;
   private readonly failureListeners: ((e: EarshotError) => void)[] = [];
+  private readonly batchObservers = new Set<BatchObserver>();
 
   private constructor(worker: Worker, boot: Extract<ModelBoot, { ok: true }>, device: DeviceChoice) {
     this.worker = worker;
@@ -104,7 +106,7 @@ export class RemoteRunner implements ModelRunner {
     this.dims = boot.dims;
     this.maxBatch = boot.maxBatch;
     this.maxEncodeBatch = boot.maxEncodeBatch;
-    worker.on('message', (m: ModelReply) => this.settle(m));
+    worker.on('message', (m: ModelReply | ModelNotice) => ('observed' in m ? this.observed(m) : this.settle(m)));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => {
       if (this.released) this.rejectAll(released());
@@ -246,6 +248,15 @@ export class RemoteRunner implements ModelRunner {
     return this.call('stats', {});
   }
 
+  /**
+   * Calls `observer` after each batched run of the worker's scheduler (kind, rows, waits, run time:
+   * batch-execution.ts's BatchRun), before that run's results arrive. Returns the unsubscribe.
+   */
+  onBatch(observer: BatchObserver): () => void {
+    this.batchObservers.add(observer);
+    return () => this.batchObservers.delete(observer);
+  }
+
   /** Why the worker stopped, once it has (every call then rejects with it). */
   get failed(): EarshotError | null {
     return this.failure;
@@ -287,6 +298,16 @@ export class RemoteRunner implements ModelRunner {
   private post<K extends ModelOp>(op: K, req: ModelRequests[K]): void {
     if (this.failure || this.released) return;
     this.worker.postMessage({ op, ...req });
+  }
+
+  private observed(m: ModelNotice): void {
+    for (const o of this.batchObservers) {
+      try {
+        o(m.observed);
+      } catch {
+        // An observer's failure is its own.
+      }
+    }
   }
 
   private settle(m: ModelReply): void {

@@ -13,13 +13,13 @@ import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { KvState, newOrigin, ScheduledCache, type Ticket } from './batch-cache.ts';
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
-import { type BatchableModel, BatchExecution, type ExecutionCounters, range } from './batch-execution.ts';
+import { type BatchableModel, BatchExecution, type BatchObserver, type ExecutionCounters, range } from './batch-execution.ts';
 import { DispatchPolicy } from './batch-policy.ts';
 import type { CrossAttentions, DecodeOptions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims } from './whisper-model.ts';
 
 type Tensor = ort.Tensor;
 
-export type { BatchableModel } from './batch-execution.ts';
+export type { BatchableModel, BatchObserver, BatchRun } from './batch-execution.ts';
 
 export interface SchedulerOptions {
   /** Most decoder rows in one run (default 16). 1 turns batching off. */
@@ -30,6 +30,12 @@ export interface SchedulerOptions {
   maxWaitMs?: number;
   /** Longest a group waits for the callers of the last run that fed it to come back, in ms (default 200). */
   maxCohortWaitMs?: number;
+}
+
+/** What the scheduler is built with besides its options (not plain data: it stays in the model's thread). */
+export interface SchedulerHooks {
+  /** Told of every batched run (batch-execution.ts). */
+  observer?: BatchObserver;
 }
 
 export interface CallOptions {
@@ -68,7 +74,7 @@ export class BatchScheduler implements ModelRunner {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
 
-  constructor(model: BatchableModel, opts: SchedulerOptions = {}) {
+  constructor(model: BatchableModel, opts: SchedulerOptions = {}, hooks: SchedulerHooks = {}) {
     const int = (name: string, v: number, min: number) => {
       if (!(Number.isInteger(v) && v >= min)) throw bad(`scheduler ${name} must be an integer of at least ${min}, got ${v}`);
       return v;
@@ -83,7 +89,7 @@ export class BatchScheduler implements ModelRunner {
       if (!(v >= 0 && Number.isFinite(v))) throw bad(`scheduler ${name} must be 0 or more, got ${v}`);
     }
     this.policy = new DispatchPolicy(this);
-    this.execution = new BatchExecution(model, (group, priority) => this.policy.ticket(group, priority), this.encodedInfo);
+    this.execution = new BatchExecution(model, (group, priority) => this.policy.ticket(group, priority), this.encodedInfo, hooks.observer);
   }
 
   stats(): SchedulerStats {

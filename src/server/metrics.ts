@@ -2,6 +2,8 @@
 // can run several apps in one process. Node's default process metrics (event-loop lag, heap, CPU,
 // handles) are included.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DeviceChoice } from '../engine/execution.ts';
+import type { BatchRun } from '../engine/scheduler.ts';
 import type { QueueStats } from '../engine/work-queue.ts';
 
 export class ServerMetrics {
@@ -161,8 +163,72 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  // The engine, on every device: the batching scheduler's runs (engine/batch-execution.ts), and the
+  // device each model runs on.
+  readonly batchRows = new Histogram({
+    name: 'earshot_batch_rows',
+    help: 'Rows per batched model run (windows for encode, decoder rows for prompt and step), by model and kind',
+    labelNames: ['model', 'kind'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+  readonly batchQueueWait = new Histogram({
+    name: 'earshot_batch_queue_wait_seconds',
+    help: 'Time a model call waited in the batching scheduler before the run that took it, by model and kind',
+    labelNames: ['model', 'kind'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly batchRunSeconds = new Histogram({
+    name: 'earshot_batch_run_seconds',
+    help: 'Time of one batched model run on the model\'s device (the session run, inputs and outputs included; on the CPU, the run itself), by model and kind',
+    labelNames: ['model', 'kind'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly deviceInfo = new Gauge({
+    name: 'earshot_device_info',
+    help: '1 per loaded model: the device it runs on (cpu, cuda, webgpu) and, on WebGPU, the adapter as Dawn reports it (vendor, architecture, description, fallback: a software adapter)',
+    labelNames: ['model', 'device', 'vendor', 'architecture', 'adapter', 'fallback'] as const,
+    registers: [this.registry],
+  });
+  readonly adapterLimits = new Gauge({
+    name: 'earshot_webgpu_adapter_limit',
+    help: 'Limits of the WebGPU adapter a model runs on, as Dawn reports them, by model and limit name',
+    labelNames: ['model', 'limit'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One batched run of `model`'s scheduler. */
+  batchObserved(model: string, run: BatchRun): void {
+    const labels = { model, kind: run.kind };
+    this.batchRows.observe(labels, run.rows);
+    this.batchRunSeconds.observe(labels, run.runSeconds);
+    for (const w of run.waitSeconds) this.batchQueueWait.observe(labels, w);
+  }
+
+  /** The label sets `deviceChanged` set per model, so that the next call can remove them. */
+  private readonly deviceLabels = new Map<string, { info: Record<string, string>; limits: string[] }>();
+
+  /** `model` runs on `choice` now (null: it is no longer loaded). */
+  deviceChanged(model: string, choice: DeviceChoice | null): void {
+    const before = this.deviceLabels.get(model);
+    if (before) {
+      this.deviceInfo.remove(before.info);
+      for (const limit of before.limits) this.adapterLimits.remove({ model, limit });
+      this.deviceLabels.delete(model);
+    }
+    if (!choice) return;
+    const a = choice.adapter;
+    const info = { model, device: choice.device, vendor: a?.vendor ?? '', architecture: a?.architecture ?? '', adapter: a?.description ?? '', fallback: a ? String(a.fallback) : '' };
+    this.deviceInfo.set(info, 1);
+    const limits = Object.entries(a?.limits ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number');
+    for (const [limit, value] of limits) this.adapterLimits.set({ model, limit }, value);
+    this.deviceLabels.set(model, { info, limits: limits.map(([l]) => l) });
   }
 
   /**

@@ -1,11 +1,15 @@
 // Keeps the model metrics in step with the registry of hosted models: loaded (a gauge by id),
-// loads and unloads (counters), the default model's readiness and load time, and the queue gauges
-// summed over every loaded model's queue.
+// loads and unloads (counters), the default model's readiness and load time, the queue gauges
+// summed over every loaded model's queue, the device each model runs on, and each loaded version's
+// batched runs (the engine reports them to whoever subscribes: RemoteRunner.onBatch).
+import type { Whisper } from '../runtime/loaded-model.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ModelRegistry } from './model-registry.ts';
 
 export function trackModels(host: ModelRegistry, metrics: ServerMetrics): void {
   const watched = new Map<string, () => void>();
+  // Per loaded version: a version swapped out still serves its leases until it is released.
+  const observing = new Map<Whisper, () => void>();
   const queues = (): void => {
     let waiting = 0;
     let running = 0;
@@ -27,10 +31,17 @@ export function trackModels(host: ModelRegistry, metrics: ServerMetrics): void {
       metrics.modelLoadSeconds.set({ model: e.id }, e.whisper.loadMs / 1000);
       watched.get(e.id)?.();
       watched.set(e.id, e.whisper.queue.onChange(queues));
+      metrics.deviceChanged(e.id, e.whisper.model.device);
+      const id = e.id;
+      observing.set(e.whisper, e.whisper.model.onBatch((run) => metrics.batchObserved(id, run)));
     } else if (e.type === 'unloaded') {
       metrics.modelUnloads.inc({ model: e.id, reason: e.reason });
+      metrics.deviceChanged(e.id, null);
       watched.get(e.id)?.();
       watched.delete(e.id);
+    } else if (e.type === 'released') {
+      observing.get(e.whisper)?.();
+      observing.delete(e.whisper);
     }
     refresh();
   });

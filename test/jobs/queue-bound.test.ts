@@ -1,7 +1,7 @@
 // --job-queue-size holds under concurrency, on both job queues (backends.ts): 20 submissions sent
 // at once to a server that takes 2 store exactly 2 jobs; the other 18 get 429 `job_queue_full` with
-// OpenAI's error body, and no upload of a refused job is kept. On Redis, --max-queued-bytes bounds
-// the queued uploads' bytes the same way.
+// OpenAI's error body, and no upload of a refused job is kept; bad uploads get the same 4xx (or failed
+// job) on both. On Redis, --max-queued-bytes bounds the queued uploads' bytes the same way.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -29,7 +29,7 @@ async function assertRefused(answers: Response[], code: string): Promise<void> {
 
 for (const makeBackend of BACKENDS) {
   const backend = makeBackend();
-  describe(`the job queue's bounds on ${backend.name}`, () => {
+  describe(`the job queue's bounds and bad input on ${backend.name}`, () => {
     let server: RunningServer;
     let dataDir: string;
 
@@ -37,7 +37,7 @@ for (const makeBackend of BACKENDS) {
       await backend.setup();
       dataDir = join(mkdtempSync(join(tmpdir(), 'earshot-queue-bound-')), 'data');
       // A WAV of s seconds (16-bit, 16 kHz) is 44 + 32 000 s bytes: 3 uploads of 2 s fill --max-queued-bytes.
-      server = await startTestServer({ model: modelDir('english'), dataDir, jobQueueSize: 2, maxQueuedBytes: 3 * 64_044, vadFilter: false, ...backend.flags() });
+      server = await startTestServer({ model: modelDir('english'), dataDir, jobQueueSize: 2, maxQueuedBytes: 3 * 64_044, maxUploadBytes: 200_000, vadFilter: false, ...backend.flags() });
       await backend.serve(modelDir('english'));
     });
     after(async () => {
@@ -62,6 +62,26 @@ for (const makeBackend of BACKENDS) {
         gate.release();
         await gate.done;
       }
+    });
+
+    test('bad input: an upload over --max-upload-bytes gets 413, an empty one 400, audio that is none fails the job with unsupported_format', async () => {
+      const big = await burst(server.url, 1, 7);
+      assert.equal(big[0]!.status, 413);
+      assert.equal(((await big[0]!.json()) as { error: { code: string } }).error.code, 'file_too_large');
+      const empty = await fetch(`${server.url}/v1/jobs`, { method: 'POST', body: form({ model: 'whisper-1' }, { bytes: new Uint8Array(0) }) });
+      assert.equal(empty.status, 400);
+      assert.equal(((await empty.json()) as { error: { code: string } }).error.code, 'empty_file');
+      const junk = await fetch(`${server.url}/v1/jobs`, { method: 'POST', body: form({ model: 'whisper-1' }, { bytes: new TextEncoder().encode('not audio at all, '.repeat(100)) }) });
+      assert.equal(junk.status, 202);
+      const { id } = (await junk.json()) as { id: string };
+      let job: { status: string; error: { code: string } | null } | undefined;
+      const end = Date.now() + 20_000;
+      while ((job = (await (await fetch(`${server.url}/v1/jobs/${id}`)).json()) as typeof job)!.status !== 'failed') {
+        assert.ok(Date.now() < end, `job stayed ${job!.status}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(job!.error!.code, 'unsupported_format');
+      assert.equal(await backend.uploads(dataDir), 0, 'the failed job keeps no upload');
     });
 
     if (backend.name === 'redis') {

@@ -1,7 +1,7 @@
-// `npm start` as the README's first command runs it: npm itself has nothing to warn about (an
-// unknown key in the project's .npmrc made every run print `npm warn Unknown project config`), and
-// the install-time setting that keeps `npm ci` offline-safe is one npm knows: package.json's
-// allowScripts denies onnxruntime-node's install script (which would download CUDA files).
+// `npm start` as the README's first command runs it: npm prints no warning. The project's .npmrc
+// keeps `onnxruntime-node-install=skip` (npm ci offline-safe on npm 10 too), a key npm 11 calls
+// unknown and warned about on every run (`npm warn Unknown project config`); `loglevel=error` there
+// keeps npm to its errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -76,3 +76,26 @@ test('batched runs move the batch histograms as the worker counts them: rows, wa
   const le1 = (t: string) => metricValue(t, 'earshot_batch_rows_bucket', { model, kind: 'encode', le: '1' });
   assert.equal(le1(text) - le1(textBefore), encodeRuns);
 });
+
+test('on WebGPU, /metrics names the adapter as Dawn reports it, with its limits, and the batch histograms fill as on the CPU', async () => {
+  // CI's adapter is Mesa's lavapipe (.ci/run installs it); Dawn wants a runtime directory.
+  process.env.XDG_RUNTIME_DIR ||= home;
+  const gpu = await startTestServer({ model: modelDir('english'), device: 'webgpu' });
+  try {
+    const model = gpu.ctx.host.id;
+    const adapter = gpu.ctx.host.ready().model.device.adapter;
+    assert.ok(adapter, 'the probe described the adapter');
+    const res = await fetch(`${gpu.url}/v1/audio/transcriptions`, { method: 'POST', body: form({ model: 'whisper-1', vad_filter: 'false' }, { bytes: jfkClip(2) }) });
+    assert.equal(res.status, 200);
+    const text = await (await fetch(`${gpu.url}/metrics`)).text();
+    const info = { model, device: 'webgpu', vendor: adapter.vendor, architecture: adapter.architecture, adapter: adapter.description, fallback: String(adapter.fallback) };
+    assert.equal(metricValue(text, 'earshot_device_info', info), 1);
+    assert.ok(adapter.limits.maxBufferSize! > 0);
+    for (const [limit, value] of Object.entries(adapter.limits)) {
+      assert.equal(metricValue(text, 'earshot_webgpu_adapter_limit', { model, limit }), value, limit);
+    }
+    for (const kind of KINDS) assert.ok(metricValue(text, 'earshot_batch_run_seconds_count', { model, kind }) > 0, `${kind} runs timed on WebGPU`);
+  } finally {
+    await gpu.app.close();
+  }
+});

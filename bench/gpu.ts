@@ -215,6 +215,7 @@ export async function run(args: string[]): Promise<void> {
   const fig = (measure: string) => r.doc.figures.find((f) => f.dims === 'base' && f.measure === measure);
   const thr = fig(`${nRequests} concurrent 30 s requests`);
   const streams = r.doc.figures.filter((f) => f.unit === 'streams');
+  if (gpus.length === 0) r.doc.targets.none = 'no GPU device was usable: CPU baseline only (see devices and notes)';
   for (const g of gpus) {
     r.doc.targets[g] = {
       [`base throughput ≥ ${TARGETS.throughputVsCpu}x CPU (${nRequests} requests)`]: verdict(thr?.vsCpu[g], TARGETS.throughputVsCpu),

@@ -317,6 +317,33 @@ export class JobRecords {
     return Number(await this.s.jobRequeue(jobKey(id), token)) === 1;
   }
 
+  /**
+   * Queued jobs recorded before `before` (unix ms) whose BullMQ job does not exist: an API node died
+   * between recording a job and queueing it, before its 202 (HSCAN over the unfinished jobs).
+   */
+  async unqueued(before: number): Promise<Array<{ id: string; owner: string }>> {
+    const found: Array<{ id: string; owner: string }> = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(UNFINISHED, cursor, 'COUNT', 500);
+      cursor = next;
+      const ids = flat.filter((_, i) => i % 2 === 0);
+      if (ids.length === 0) continue;
+      const p = this.redis.pipeline();
+      for (const id of ids) p.hmget(jobKey(id), 'status', 'model', 'owner', 'createdAt');
+      const rows = ((await p.exec()) ?? []).map(([, r]) => r as Array<string | null>);
+      const old = ids.map((id, k) => ({ id, row: rows[k]! })).filter(({ row }) => row[0] === 'queued' && Number(row[3]) < before);
+      if (old.length === 0) continue;
+      const q = this.redis.pipeline();
+      for (const { id, row } of old) q.exists(`${KEY_PREFIX}:${jobQueueName(row[1]!)}:${id}`);
+      const exists = ((await q.exec()) ?? []).map(([, n]) => Number(n));
+      old.forEach(({ id, row }, k) => {
+        if (exists[k] === 0) found.push({ id, owner: row[2]! });
+      });
+    } while (cursor !== '0');
+    return found;
+  }
+
   /** Jobs queued or running, and their upload bytes (metrics, tests). */
   async unfinished(): Promise<{ jobs: number; bytes: number }> {
     const [jobs, bytes] = await Promise.all([this.redis.hlen(UNFINISHED), this.redis.get(BYTES)]);

@@ -29,12 +29,15 @@ export interface RedisJobsOptions {
 }
 
 const log = rootLog.child({ component: 'jobs' });
+/** A queued job with no BullMQ job this long after it was recorded was never acknowledged: it is removed. */
+const UNQUEUED_AFTER_MS = 60_000;
 
 export class RedisJobs implements JobQueue {
   private redis: Redis | undefined;
   private records: JobRecords | undefined;
   private readonly queues = new Map<string, Queue>();
   private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RedisJobsOptions) {}
 
@@ -46,7 +49,23 @@ export class RedisJobs implements JobQueue {
     // Serve from the first request on when Redis is there; when it is not, the node starts anyway
     // and its job routes answer 503 until it is.
     await readyWithin(this.redis, 5000);
+    this.sweeper = setInterval(() => void this.sweepUnqueued().catch(() => {}), UNQUEUED_AFTER_MS);
+    this.sweeper.unref();
     if (this.redis.status !== 'ready') log.warn({ redis: redactRedisUrl(this.opts.redisUrl) }, 'Redis not reachable yet: job routes answer 503 until it is');
+  }
+
+  /**
+   * Removes the jobs an API node recorded but died before queueing (and so before their 202): they
+   * would wait forever and count against the bounds. Every node sweeps, every minute; removal is atomic.
+   */
+  async sweepUnqueued(now = Date.now()): Promise<string[]> {
+    const records = this.ready();
+    const gone: string[] = [];
+    for (const { id, owner } of await records.unqueued(now - UNQUEUED_AFTER_MS)) {
+      if (await records.remove(id, owner)) gone.push(id);
+    }
+    if (gone.length > 0) log.warn({ jobs: gone }, 'removed jobs recorded but never queued (their API node died before answering)');
+    return gone;
   }
 
   problem(): string | undefined {
@@ -122,6 +141,7 @@ export class RedisJobs implements JobQueue {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => {})));
     this.queues.clear();
     this.redis?.disconnect();

@@ -14,12 +14,16 @@ import { optionOf } from './serve.ts';
 /** The serve settings a worker takes too. */
 const SHARED = ['redis', 'model', 'modelId', 'dtype', 'device', 'threads', 'queueSize', 'sampleLen', 'maxAudioSeconds'] as const satisfies readonly SettingName[];
 
+const port = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(0).max(65535));
 const ms = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(100).max(3_600_000));
 
 /** The worker's own options: flag, variable, schema, help. */
 const OWN = {
   concurrency: { flag: '--concurrency <n>', env: 'EARSHOT_WORKER_CONCURRENCY', schema: SETTINGS.jobConcurrency.schema, help: 'jobs decoded at once (default 1)' },
   lockDurationMs: { flag: '--lock-duration <ms>', env: 'EARSHOT_WORKER_LOCK_MS', schema: ms.default(30_000), help: "how long a job's lock lasts unless renewed: a dead worker's jobs go to another worker after this (default 30000)" },
+  metricsPort: { flag: '--metrics-port <n>', env: 'EARSHOT_WORKER_METRICS_PORT', schema: port.optional(), help: "serve this worker's Prometheus /metrics on this port (default: none)" },
+  metricsHost: { flag: '--metrics-host <address>', env: 'EARSHOT_WORKER_METRICS_HOST', schema: z.string().trim().min(1).default('127.0.0.1'), help: 'address of --metrics-port (default 127.0.0.1: this machine only)' },
+  heartbeatTtlMs: { flag: '--heartbeat-ttl <ms>', env: 'EARSHOT_WORKER_HEARTBEAT_MS', schema: ms.default(15_000), help: 'lifetime of the heartbeat that tells API nodes this worker is alive, refreshed every third of it: a dead worker leaves /ready and /v1/models after this (default 15000)' },
   stalledIntervalMs: { flag: '--stalled-interval <ms>', env: 'EARSHOT_WORKER_STALLED_MS', schema: ms.default(30_000), help: 'how often this worker looks for jobs whose lock expired (default 30000)' },
 } as const;
 

@@ -15,7 +15,8 @@ import { log as rootLog } from '../log.ts';
 import { taskError, type RequestOptions, type RunHooks, type RunResult, type Task, type Transcriber, type TranscriptionTarget } from '../runtime/transcriber.ts';
 import type { LiveWorkers } from './heartbeats.ts';
 import { KEY_PREFIX } from './redis.ts';
-import { audioKey, CANCEL_CHANNEL, replyChannel, replyError, requestQueueName, samplesToBytes, type Reply, type RequestData } from './requests.ts';
+import { deleteUpload, putUpload } from './uploads.ts';
+import { CANCEL_CHANNEL, replyChannel, replyError, requestQueueName, samplesToBytes, type Reply, type RequestData } from './requests.ts';
 
 export interface ClusterTranscriberOptions {
   /** Commands (queue adds, audio keys, cancellations). */
@@ -113,7 +114,7 @@ export class ClusterTranscriber implements Transcriber {
     try {
       // Listening before the request exists, so no answer can come before we hear it.
       await subscriber.subscribe(channel);
-      await redis.set(audioKey(requestId), samplesToBytes(samples), 'PX', this.opts.audioTtlMs);
+      await putUpload(redis, requestId, samplesToBytes(samples), this.opts.audioTtlMs);
       await this.queue(modelId).add('request', { options, stream: hooks.onSegment !== undefined }, {
         jobId: requestId,
         // BullMQ runs lower numbers first: shorter audio first, as requestPriority orders them in one process.
@@ -130,14 +131,14 @@ export class ClusterTranscriber implements Transcriber {
       this.lost.delete(settle.reject);
       this.waiting.delete(channel);
       await subscriber.unsubscribe(channel).catch(() => {});
-      await redis.del(audioKey(requestId)).catch(() => {});
+      await deleteUpload(redis, requestId).catch(() => {});
     }
   }
 
   /** The client left: a request still waiting is removed; a running one is told to stop. */
   private async cancel(modelId: string, requestId: string): Promise<void> {
     try {
-      await this.opts.redis.del(audioKey(requestId));
+      await deleteUpload(this.opts.redis, requestId);
       const job = await this.queue(modelId).getJob(requestId);
       // Removing a job a worker holds fails (it is locked): the broadcast stops it instead.
       await job?.remove().catch(() => {});

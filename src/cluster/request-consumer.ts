@@ -14,7 +14,8 @@ import { log as rootLog } from '../log.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { runOnWhisper } from '../runtime/transcriber.ts';
 import { connectRedis, KEY_PREFIX, redisOptions } from './redis.ts';
-import { audioKey, bytesToSamples, CANCEL_CHANNEL, errorReply, replyChannel, requestQueueName, type Reply, type RequestData } from './requests.ts';
+import { deleteUpload, readUpload } from './uploads.ts';
+import { bytesToSamples, CANCEL_CHANNEL, errorReply, replyChannel, requestQueueName, type Reply, type RequestData } from './requests.ts';
 
 export type RequestOutcome = 'completed' | 'failed' | 'cancelled';
 
@@ -88,12 +89,14 @@ export class RequestConsumer {
         if (receivers === 0) gone.abort(CANCELLED());
       });
     // The API node deletes the audio when its client leaves: a request found without it was cancelled.
-    const bytes = await this.redis.getBuffer(audioKey(id));
-    if (!bytes) {
+    let samples: Float32Array;
+    try {
+      samples = bytesToSamples(await readUpload(this.redis, id));
+    } catch (e) {
+      if (!(e instanceof EarshotError && e.code === 'upload_missing')) throw e;
       this.opts.onFinished?.(model, 'cancelled', 0);
       throw CANCELLED();
     }
-    const samples = bytesToSamples(bytes);
     const audioSeconds = samples.length / 16000;
     this.setRunning(1);
     try {
@@ -115,7 +118,7 @@ export class RequestConsumer {
       throw e;
     } finally {
       this.setRunning(-1);
-      await this.redis.del(audioKey(id)).catch(() => {});
+      await deleteUpload(this.redis, id).catch(() => {});
     }
   }
 

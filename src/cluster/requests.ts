@@ -3,7 +3,8 @@
 // - one BullMQ queue per model, `requests-<model id>` (BullMQ forbids ':' in queue names), whose
 //   jobs carry the request's options; shorter audio has the higher BullMQ priority, as in one
 //   process (engine/priority.ts);
-// - the decoded audio (float32 samples) in a key of its own with a TTL, deleted when the request ends;
+// - the decoded audio (float32 samples) stored as an upload (uploads.ts: chunked keys with a TTL)
+//   under the request's id, deleted when the request ends;
 // - the answer on a pub/sub channel of the request's own that only its API node listens to: `start`,
 //   each `segment` as it is decoded, then `done` or `error`. Nothing of the transcript is stored
 //   in Redis. A publish that reaches nobody tells the worker that its API node is gone;
@@ -14,11 +15,10 @@ import type { RequestOptions, RunResult } from '../runtime/transcriber.ts';
 import { KEY_PREFIX } from './redis.ts';
 
 export const requestQueueName = (modelId: string): string => `requests-${encodeURIComponent(modelId)}`;
-export const audioKey = (requestId: string): string => `${KEY_PREFIX}:request-audio:${requestId}`;
 export const replyChannel = (requestId: string): string => `${KEY_PREFIX}:reply:${requestId}`;
 export const CANCEL_CHANNEL = `${KEY_PREFIX}:requests:cancel`;
 
-/** What a request's BullMQ job carries (the audio is under `audioKey(job id)`). */
+/** What a request's BullMQ job carries (the audio is the upload under the job's id). */
 export interface RequestData {
   options: RequestOptions;
   /** Whether the API node wants each segment as it is decoded (stream=true). */

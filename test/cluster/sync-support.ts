@@ -1,11 +1,12 @@
-// Shared by the cluster's synchronous-request tests: a worker child process
-// (sync-worker-child.ts) over a test model, and a stateless API node (`--no-local-model`) in the
+// Shared by the cluster's synchronous-request tests: a worker child process (`earshot worker`)
+// over a test model, and a stateless API node (`--no-local-model`) in the
 // test's process, both on the test's own redis-server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { RunningServer } from '../../src/server/app.ts';
 import { servedModelId } from '../../src/server/model-registry.ts';
-import { ROOT, startTestServer } from '../server/helpers.ts';
+import { BIN, ROOT, startTestServer } from '../server/helpers.ts';
 
 export interface WorkerChild {
   child: ChildProcess;
@@ -15,27 +16,40 @@ export interface WorkerChild {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts a worker on `dir` (served as `id`) and resolves once it takes requests. */
-export async function startWorker(redisUrl: string, dir: string, id: string, heartbeatTtlMs: number): Promise<WorkerChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/cluster/sync-worker-child.ts'), redisUrl, dir, id, String(heartbeatTtlMs)], {
-    env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
   });
+}
+
+/**
+ * Starts `earshot worker` on `dir` (1 thread, its /metrics on a free port) with a constant
+ * Math.random (constant-random.mjs), and resolves once its /metrics answers.
+ */
+export async function startWorker(redisUrl: string, dir: string, heartbeatTtlMs: number): Promise<WorkerChild> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', join(ROOT, 'test/cluster/constant-random.mjs'), BIN, 'worker', '--redis', redisUrl, '--model', dir, '--threads', '1', '--metrics-port', String(port), '--heartbeat-ttl', String(heartbeatTtlMs)],
+    { env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', EARSHOT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    void exited.then(() => reject(new Error(`worker exited before it was ready: ${err}`)));
-  });
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  for (const end = Date.now() + 60_000; !(await fetch(metricsUrl).then((r) => r.ok, () => false)); ) {
+    if (child.exitCode !== null) throw new Error(`worker exited before it was ready: ${err}`);
+    if (Date.now() > end) throw new Error(`worker not ready in 60 s: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     child,
-    metricsUrl: `http://127.0.0.1:${port}/metrics`,
+    metricsUrl,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

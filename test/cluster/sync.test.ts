@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import WebSocket from 'ws';
 import { connectRedis, KEY_PREFIX } from '../../src/cluster/redis.ts';
 import { requestQueueName } from '../../src/cluster/requests.ts';
+import { uploadIds } from '../../src/cluster/uploads.ts';
 import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
@@ -26,7 +27,7 @@ const id = modelIdOf(dir);
 
 before(async () => {
   // Random weights fail the fallback thresholds of every window, so decoding ends in sampling: a
-  // constant random source (the worker child has the same) makes both processes sample alike.
+  // constant random source (the worker child has the same: constant-random.mjs) makes both processes sample alike.
   Math.random = () => 0.5;
   home = isolateHome();
   redis = await startRedis();
@@ -59,7 +60,7 @@ test('/ready is 503 while no worker is alive, and a request gets 503 no_workers'
 });
 
 test('a worker in another process answers: /ready 200, /v1/models lists its model, the text is the one-process text', async () => {
-  worker = await startWorker(redis.url, dir, id, TTL_MS);
+  worker = await startWorker(redis.url, dir, TTL_MS);
   for (const end = Date.now() + 5000; (await ready()) !== 200; ) {
     assert.ok(Date.now() < end, '/ready did not turn 200');
     await new Promise((r) => setTimeout(r, 50));
@@ -151,7 +152,7 @@ test('a client that leaves cancels the work: the worker stops decoding, no answe
   try {
     const counts = await q.getJobCounts('waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed');
     assert.ok(Object.values(counts).every((n) => n === 0), JSON.stringify(counts));
-    assert.deepEqual(await r.keys(`${KEY_PREFIX}:request-audio:*`), []);
+    assert.equal((await uploadIds(r)).size, 0);
   } finally {
     await q.close();
     r.disconnect();

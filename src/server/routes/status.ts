@@ -22,7 +22,6 @@ export function statusRoutes(app: FastifyInstance, ctx: ServerContext): void {
         .send({ status: workers > 0 ? 'jobs_unavailable' : 'no_workers', model: host.id, workers, ...(jobs ? { jobs } : {}) });
     }
     if (host.state === 'ready' && !jobs) return { status: 'ready', model: host.id };
-    if (host.state === 'ready' && !jobs) return { status: 'ready', model: host.id };
     return reply
       .code(503)
       .header('retry-after', '5')

@@ -9,29 +9,24 @@
 // - the most concurrent real-time streams (bench/streams.ts's code) whose end-of-speech → final
 //   p95 stays ≤ 300 ms.
 // The GPU is `webgpu` (onnxruntime's bundled Dawn), and `cuda` too when its provider is installed.
-// Results go to DIR/gpu-bench.json, rewritten after every figure; `--time-limit` stops starting new
-// measures so that a run fits a short lease (the device kit, scripts/device-kit/, runs it there).
-// Every size shrinks for a dry run through lavapipe (`--dry`). What runs first is what the issue's
-// targets need: base-dims throughput, then streams.
+// Each measure on each device runs in a child process of its own (bench/lib/gpu-measures.ts): a
+// driver crash costs that measure only, and the time limit is a hard one (a child still running at
+// the limit is killed). Results go to DIR/gpu-bench.json, rewritten after every figure, so a run
+// stopped at any point leaves what it measured (the device kit, scripts/device-kit/, runs this on a
+// GPU machine for a few minutes). What runs first is what the issue's targets need: base-dims
+// throughput, then streams. `--dry` shrinks every size for a dry run through lavapipe.
 import '../src/engine/telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
-import { mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
-import { type DimsName, testModelDir } from '../scripts/test-model/index.ts';
-import { chooseDevice, cudaProviderInstalled, describeDevice, type Device, parseEngineOptions } from '../src/engine/execution.ts';
-import { WhisperModel } from '../src/engine/whisper-model.ts';
-import { modelQueue } from '../src/runtime/loaded-model.ts';
-import { loadWhisper, unloadAll } from '../src/runtime/model-cache.ts';
-import { loadSileroVad } from '../src/vad/silero.ts';
+import { chooseDevice, cudaProviderInstalled, describeDevice, type Device } from '../src/engine/execution.ts';
 import { log } from '../src/log.ts';
-import { concurrent, equalWork, rate, speech } from './concurrency.ts';
-import { decoderStepMs, encoderMs } from './lib/gpu-kernels.ts';
+import { type Measure, MEASURES, type MeasureSettings, modelDir, runMeasure, STREAMS_NAME, throughputName } from './lib/gpu-measures.ts';
 import { Results } from './lib/gpu-results.ts';
-import { quantile, runLevel, speechWithPauses } from './streams.ts';
 
-const RATE = 16000;
-const STREAM_P95_S = 0.3;
 const TARGETS = { throughputVsCpu: 5, streams: 100 };
 
 const list = (s: string): number[] => s.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
@@ -52,6 +47,8 @@ const OPTIONS = {
   'sample-len': { type: 'string', default: '24' },
   clips: { type: 'string' },
   dry: { type: 'boolean', default: false },
+  /** Internal: `<measure>:<dims>:<device>`, one measure in this process (the parent's child). */
+  only: { type: 'string' },
 } as const;
 
 /** `--dry`: every size at its smallest, for lavapipe (tens of seconds per tiny-dims encoder run on 2 busy cores). */
@@ -72,16 +69,30 @@ export async function run(args: string[]): Promise<void> {
   const given = parseArgs({ args, options: Object.fromEntries(Object.entries(OPTIONS).map(([k, v]) => [k, { type: v.type }])) }).values;
   const v = { ...parsed, ...(parsed.dry ? DRY : {}), ...given } as typeof parsed;
   const dims = v.dims.split(',').filter(Boolean);
-  const cpuThreads = Number(v['cpu-threads']);
-  const steps = Number(v.steps);
-  const nRequests = Number(v.requests);
-  const budget = Number(v.budget);
-  const streamSeconds = Number(v['stream-seconds']);
-  const sampleLen = Number(v['sample-len']);
+  const s: MeasureSettings = {
+    encoderBatches: list(v['encoder-batches']),
+    decoderBatches: list(v['decoder-batches']),
+    steps: Number(v.steps),
+    requests: Number(v.requests),
+    budget: Number(v.budget),
+    streamLevels: list(v['stream-levels']),
+    streamSeconds: Number(v['stream-seconds']),
+    sampleLen: Number(v['sample-len']),
+    cpuThreads: Number(v['cpu-threads']),
+    ...(v.clips ? { clips: v.clips } : {}),
+  };
   log.level = 'warn';
   mkdirSync(v.out, { recursive: true });
-  const settings = { ...v, dims, cpuThreads };
-  const r = new Results(v.out, Number(v['time-limit']), settings);
+  const r = new Results(v.out, Number(v['time-limit']), { ...v, dims });
+
+  if (v.only) {
+    const [measure, d, device] = v.only.split(':') as [Measure, string, Device];
+    if (!MEASURES.includes(measure)) throw new Error(`--only: unknown measure ${measure}`);
+    await runMeasure(measure, d, device, s, r);
+    r.finish();
+    process.exit(0); // everything is written; a GPU library's threads must not keep the child alive
+
+  }
 
   r.doc.machine = {
     cpu: cpus()[0]?.model,
@@ -105,126 +116,85 @@ export async function run(args: string[]): Promise<void> {
       r.note(`${requested} unusable, CPU baseline only: ${(e as Error).message}`);
     }
   }
-  r.doc.devices.cpu = { device: 'cpu', intraOpThreads: cpuThreads };
+  r.doc.devices.cpu = { device: 'cpu', intraOpThreads: s.cpuThreads };
   r.save();
   const devices: Device[] = [...gpus, 'cpu'];
-  const engine = (device: Device) => ({ device, ...(device === 'cpu' ? { intraOpThreads: cpuThreads } : {}) });
-
-  /** Runs `what` unless the time is up; a failure is noted, and the next measure goes on. */
-  const step = async (what: string, minLeftS: number, fn: () => Promise<void>): Promise<void> => {
-    if (r.leftS < minLeftS) return r.note(`skipped (time limit): ${what}`);
+  for (const d of dims) {
     const t = performance.now();
-    console.log(`${what}...`);
-    try {
-      await fn();
-    } catch (e) {
-      r.note(`failed: ${what}: ${(e as Error).message.split('\n')[0]}`);
-    }
-    console.log(`  ${((performance.now() - t) / 1000).toFixed(1)} s, ${r.leftS.toFixed(0)} s left`);
-  };
-
-  const models = new Map<string, string>();
-  const modelDir = (d: string): string => {
-    if (!models.has(d)) models.set(d, testModelDir({ preset: 'multilingual', dims: d as DimsName }));
-    return models.get(d)!;
-  };
-  const clips = v.clips;
-  const long = await speech(30 + nRequests * 7, ...(clips ? [clips] : []));
-  const requests = Array.from({ length: nRequests }, (_, i) => long.slice(i * 7 * RATE, (i * 7 + 30) * RATE));
-  const vad = await loadSileroVad();
-  const audio = await speechWithPauses(streamSeconds, ...(clips ? [clips] : []));
-
-  /** Encoder and decoder steps, on the bare model in this thread. */
-  const kernels = async (d: string, device: Device): Promise<void> => {
-    const dir = modelDir(d);
-    const model = await WhisperModel.load(dir, { encoder: `${dir}/onnx/encoder_model.onnx`, decoder: `${dir}/onnx/decoder_model_merged.onnx` }, parseEngineOptions(engine(device)));
-    try {
-      for (const b of list(v['encoder-batches'])) {
-        if (r.leftS < 15) break;
-        const e = await encoderMs(model, b, Math.max(1000, (r.leftS - 10) * 100));
-        r.put(d, `encoder ms per run, batch ${b}`, 'ms', device, e.ms, { runs: e.runs, msPerWindow: e.ms / b });
-      }
-      for (const b of list(v['decoder-batches'])) {
-        if (r.leftS < 15) break;
-        const s = await decoderStepMs(model, b, steps);
-        r.put(d, `decoder ms per step, batch ${b}`, 'ms/step', device, s.ms, { steps: s.steps, promptMs: s.promptMs });
-      }
-    } finally {
-      await model.release();
-    }
-  };
-
-  /** Concurrent 30 s requests through earshot's scheduler, as loadWhisper sets it up on the device. */
-  const throughput = async (d: string, device: Device): Promise<void> => {
-    const w = await loadWhisper(modelDir(d), { engine: engine(device) });
-    // The model's own queue, as a server has it (as many jobs at once as a decoder run takes rows), unbounded.
-    const queued = { ...w, queue: modelQueue(w.runner, { concurrency: w.queue.concurrency, maxWaiting: 10000 }) };
-    await concurrent(queued, requests.slice(0, 1), equalWork(budget)); // warm-up
-    const l = await concurrent(queued, requests, equalWork(budget));
-    r.put(d, `${nRequests} concurrent 30 s requests`, 'audio s/s', device, rate(l), {
-      wallS: l.wallMs / 1000,
-      tokens: l.tokens,
-      tokensPerWindow: budget,
-      maxBatch: w.model.maxBatch,
-      maxEncodeBatch: w.model.maxEncodeBatch,
-      p50LatencyS: quantile(l.latenciesMs, 0.5) / 1000,
-    });
-    await unloadAll();
-  };
-
-  /** Real-time streams: the most at end-of-speech → final p95 ≤ 300 ms (levels in order, up to the first that misses). */
-  const streamLevels = async (d: string, device: Device): Promise<void> => {
-    const w = await loadWhisper(modelDir(d), { engine: engine(device) });
-    const fresh = () => ({ ...w, queue: modelQueue(w.runner, { concurrency: w.queue.concurrency, maxWaiting: 10000 }) });
-    await runLevel(fresh(), vad, audio.subarray(0, 3 * RATE), 1, sampleLen); // warm-up
-    let best = 0;
-    const levels: Record<string, unknown>[] = [];
-    for (const n of list(v['stream-levels'])) {
-      if (r.leftS < streamSeconds + 15) {
-        r.note(`stopped (time limit): ${d} streams on ${device} before ${n} streams`);
-        break;
-      }
-      const res = await runLevel(fresh(), vad, audio, n, sampleLen);
-      const p95 = quantile(res.latencies, 0.95);
-      levels.push({ streams: n, p50Ms: quantile(res.latencies, 0.5) * 1000, p95Ms: p95 * 1000, ends: res.latencies.length, finals: res.finals, partials: res.partials, droppedPartials: res.dropped, drainS: res.drain });
-      console.log(`  ${n} streams: p95 ${Math.round(p95 * 1000)} ms over ${res.latencies.length} ends`);
-      if (!(p95 <= STREAM_P95_S) || res.finals === 0) break;
-      best = n;
-    }
-    r.put(d, `real-time streams at final p95 ≤ ${STREAM_P95_S * 1000} ms`, 'streams', device, best, { levels, sampleLen, streamSeconds });
-    await unloadAll();
-  };
+    modelDir(d); // built once here, found in the cache by the children
+    console.log(`${d}-dims test model ready (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  }
 
   // What the targets need first (base-dims throughput, then streams on the smallest dims asked),
   // then the kernels, then the rest: a short lease brings back the figures that matter most.
   const byTarget = dims.includes('base') ? 'base' : dims[0]!;
   const streamDims = dims.includes('tiny') ? 'tiny' : dims[0]!;
-  type Step = [string, string, (d: string, device: Device) => Promise<void>, number];
-  const plan: Step[] = [
-    ['concurrent requests', byTarget, throughput, 30],
-    ['streams', streamDims, streamLevels, streamSeconds + 20],
-    ...dims.map((d) => ['encoder/decoder', d, kernels, 20] as Step),
-    ...dims.filter((d) => d !== byTarget).map((d) => ['concurrent requests', d, throughput, 30] as Step),
-    ...dims.filter((d) => d !== streamDims).map((d) => ['streams', d, streamLevels, streamSeconds + 20] as Step),
+  const plan: [Measure, string][] = [
+    ['throughput', byTarget],
+    ['streams', streamDims],
+    ...dims.map((d) => ['kernels', d] as [Measure, string]),
+    ...dims.filter((d) => d !== byTarget).map((d) => ['throughput', d] as [Measure, string]),
+    ...dims.filter((d) => d !== streamDims).map((d) => ['streams', d] as [Measure, string]),
   ];
-  for (const [what, d, fn, minLeftS] of plan) {
-    for (const device of devices) await step(`${d} ${what} on ${device}`, minLeftS, () => fn(d, device));
+  // The argv that started this bench, less its own options: the child runs the same entry point.
+  const entry = [...process.execArgv, ...process.argv.slice(1, process.argv.length - args.length)];
+  for (const [measure, d] of plan) {
+    for (const device of devices) {
+      const what = `${d} ${measure} on ${device}`;
+      if (r.leftS < 20) {
+        r.note(`skipped (time limit): ${what}`);
+        continue;
+      }
+      const t = performance.now();
+      console.log(`${what}...`);
+      const part = mkdtempSync(join(tmpdir(), 'earshot-gpu-bench-'));
+      try {
+        // Later options win: the child gets its own output folder, the time left, and its one measure.
+        const ended = await child(entry, [...args, '--out', part, '--time-limit', String(Math.floor(r.leftS)), '--only', `${measure}:${d}:${device}`], r.leftS);
+        try {
+          r.merge(JSON.parse(readFileSync(join(part, 'gpu-bench.json'), 'utf8')) as Results['doc']);
+        } catch {
+          // The child died before its first write.
+        }
+        if (ended !== 'ok') r.note(`${what}: ${ended}`);
+      } finally {
+        rmSync(part, { recursive: true, force: true });
+      }
+      console.log(`  ${((performance.now() - t) / 1000).toFixed(1)} s, ${r.leftS.toFixed(0)} s left`);
+    }
   }
 
   // The issue's targets, from what was measured.
-  const fig = (measure: string) => r.doc.figures.find((f) => f.dims === 'base' && f.measure === measure);
-  const thr = fig(`${nRequests} concurrent 30 s requests`);
-  const streams = r.doc.figures.filter((f) => f.unit === 'streams');
+  const thr = r.doc.figures.find((f) => f.dims === 'base' && f.measure === throughputName(s.requests));
+  const streams = r.doc.figures.filter((f) => f.measure === STREAMS_NAME);
   if (gpus.length === 0) r.doc.targets.none = 'no GPU device was usable: CPU baseline only (see devices and notes)';
   for (const g of gpus) {
     r.doc.targets[g] = {
-      [`base throughput ≥ ${TARGETS.throughputVsCpu}x CPU (${nRequests} requests)`]: verdict(thr?.vsCpu[g], TARGETS.throughputVsCpu),
+      [`base throughput ≥ ${TARGETS.throughputVsCpu}x CPU (${s.requests} requests)`]: verdict(thr?.vsCpu[g], TARGETS.throughputVsCpu),
       [`≥ ${TARGETS.streams} streams at p95 ≤ 300 ms`]: verdict(Math.max(-1, ...streams.map((f) => f.values[g] ?? -1)), TARGETS.streams),
     };
   }
   r.finish();
   console.log(JSON.stringify({ figures: r.doc.figures.map((f) => [f.dims, f.measure, f.values, f.vsCpu]), targets: r.doc.targets }, null, 1));
-  await unloadAll();
+}
+
+/** Runs one measure in a child; kills it at the time limit. Resolves how it ended. */
+function child(entry: string[], args: string[], limitS: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [...entry, ...args], { stdio: 'inherit' });
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      c.kill('SIGKILL');
+    }, Math.max(1, limitS) * 1000);
+    c.on('error', (e) => resolve(`could not start: ${e.message}`));
+    c.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (late) resolve('killed at the time limit');
+      else if (signal) resolve(`crashed (${signal})`);
+      else resolve(code === 0 ? 'ok' : `exited with ${code}`);
+    });
+  });
 }
 
 function verdict(value: number | undefined, target: number): string {

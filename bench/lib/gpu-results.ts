@@ -81,6 +81,15 @@ export class Results {
     this.save();
   }
 
+  /** Takes in the figures and notes of another run's document (a child's, bench/gpu.ts). */
+  merge(part: Results['doc']): void {
+    for (const f of part.figures) {
+      for (const [device, value] of Object.entries(f.values)) this.put(f.dims, f.measure, f.unit, device, value, f.detail?.[device] as Record<string, unknown> | undefined);
+    }
+    this.doc.notes.push(...part.notes); // the child printed them already
+    this.save();
+  }
+
   note(text: string): void {
     console.log(`note: ${text}`);
     this.doc.notes.push(text);

@@ -142,11 +142,13 @@ try {
   rmSync(appDir, { recursive: true, force: true });
 }
 copyFileSync(join(ROOT, 'scripts/device-kit/run.sh'), join(KIT, 'run.sh'));
+const built = commit();
 writeFileSync(
   join(KIT, 'kit-info.json'),
-  `${JSON.stringify({ builtAt: new Date().toISOString(), commit: commit(), node: process.version, onnxruntime: version('onnxruntime-node'), webgpu: version('webgpu') }, null, 2)}\n`,
+  `${JSON.stringify({ builtAt: new Date().toISOString(), commit: built, node: process.version, onnxruntime: version('onnxruntime-node'), webgpu: version('webgpu') }, null, 2)}\n`,
 );
 
+if (built.endsWith('+uncommitted')) console.warn(`note: the kit bundles the working tree as it is, uncommitted changes included (${built})`);
 const bytes = readdirSync(KIT).reduce((n, f) => n + statSync(join(KIT, f)).size, 0);
 const tree = Number(sh('sh', ['-c', 'git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- | tail -1 | cut -f1'], ROOT));
 console.log(`device-kit/: ${(bytes / 2 ** 20).toFixed(1)} MiB (limit ${LIMIT_MIB} MiB); with the working tree (${(tree / 2 ** 20).toFixed(1)} MiB): ${((bytes + tree) / 2 ** 20).toFixed(1)} of 64 MiB`);

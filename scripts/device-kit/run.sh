@@ -2,8 +2,8 @@
 # The device kit's one command, on a GPU machine with no Node.js and no network:
 #   bash device-kit/run.sh OUTDIR [bench gpu options, e.g. --time-limit 480 or --dry]
 # Unpacks the kit's archives into $EARSHOT_KIT_DIR (default /tmp/earshot-kit), puts Debian's
-# Vulkan loader on the library path where the system has none, points the loader at NVIDIA's
-# Vulkan driver where the driver left its manifest outside the loader's search path, and runs
+# Vulkan loader on the library path where the system has none, adds NVIDIA's Vulkan driver to the
+# loader's list where the driver left its manifest outside the loader's search path, and runs
 # `bench gpu` with the kit's own Node. Results: OUTDIR/gpu-bench.json (rewritten after every
 # figure), OUTDIR/gpu-bench.log, OUTDIR/kit-info.json, OUTDIR/machine.txt.
 set -euo pipefail
@@ -35,9 +35,11 @@ for so in "$DEST"/vulkan/usr/lib/x86_64-linux-gnu/*.so.*; do
   if [ "${EARSHOT_KIT_OWN_VULKAN:-}" = 1 ] || ! "$LDCONFIG" -p 2>/dev/null | awk '{print $1}' | grep -qx "$name"; then ln -sf "$so" "$LIBS/$name"; fi
 done
 export LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
+# NVIDIA's driver mounted under /usr/local/nvidia leaves its manifest where the loader does not look:
+# added to the loader's list (VK_ADD_DRIVER_FILES, loader 1.3.234 and later), unless one is named already.
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! ls /usr/share/vulkan/icd.d/nvidia*.json /etc/vulkan/icd.d/nvidia*.json >/dev/null 2>&1; then
   for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/local/share/vulkan/icd.d/nvidia_icd.json; do
-    if [ -f "$f" ]; then export VK_DRIVER_FILES="$f"; break; fi
+    if [ -f "$f" ]; then export VK_ADD_DRIVER_FILES="$f"; break; fi
   done
 fi
 
@@ -45,7 +47,7 @@ fi
   echo "kit: $(cat "$KIT/kit-info.json" | tr -d '\n ')"
   echo "kernel: $(uname -r)"
   echo "libvulkan from the kit: $(ls "$LIBS" | tr '\n' ' ')"
-  echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-}"
+  echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-} VK_ADD_DRIVER_FILES=${VK_ADD_DRIVER_FILES:-}"
   ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>/dev/null || true
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "no nvidia-smi"
 } >"$OUT/machine.txt" 2>&1

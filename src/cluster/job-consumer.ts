@@ -121,12 +121,14 @@ export class JobConsumer {
       if (reason === STOPPING || retryLater(reason)) {
         // Back to the queue, its stored windows kept; nothing is counted against it.
         await records.requeue(id, run);
+        // Should BullMQ's move fail, the job is still left to BullMQ as moved: its lock then expires
+        // and the stalled-job check puts it back, rather than BullMQ failing (and dropping) it.
         if (reason === STOPPING) {
           log.info({ jobId: id }, 'job handed back');
-          await bull.moveToWait(lockToken);
+          await bull.moveToWait(lockToken).catch((e2: unknown) => log.warn({ err: e2, jobId: id }, 'handing a job back failed: it moves on when its lock expires'));
           throw new WaitingError();
         }
-        await bull.moveToDelayed(Date.now() + RETRY_MS, lockToken);
+        await bull.moveToDelayed(Date.now() + RETRY_MS, lockToken).catch((e2: unknown) => log.warn({ err: e2, jobId: id }, 'delaying a job failed: it moves on when its lock expires'));
         throw new DelayedError();
       }
       if (reason === JOB_CANCELLED) {

@@ -124,11 +124,11 @@ test('SIGTERM a worker mid-job: the job goes back to the queue with its progress
   const a = await worker();
   const id = await submit(api.url);
   await midJob(api.url, id);
-  assert.equal(await a.term(), 0, 'the worker exits cleanly');
+  assert.equal(await a.term(), 0, `the worker exits cleanly: ${JSON.stringify(a.logs.slice(-8))}`);
   assert.ok(a.logs.some((e) => e.jobId === id && e.msg === 'job handed back'), JSON.stringify(a.logs.slice(-8)));
   const handed = (await look(api.url, id))!;
-  assert.equal(handed.status, 'queued');
-  assert.ok(handed.progress.done_seconds >= 30, 'its stored windows are kept');
+  assert.equal(handed.status, 'queued', JSON.stringify(handed));
+  assert.ok(handed.progress.done_seconds >= 30, `its stored windows are kept: ${JSON.stringify(handed)}`);
 
   const b = await worker();
   const done = await finalStatus(api.url, id);

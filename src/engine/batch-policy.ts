@@ -1,28 +1,57 @@
 // What runs next, for the BatchScheduler (scheduler.ts), which holds the waiting calls and runs
-// them: the cohort bookkeeping (results handed out whose callers are still away), when the next
-// run may start, and which calls it takes. No model and no timers here: every decision is a
-// function of the waiting calls and the clock, so it can be tested on its own.
+// them: the batch limits of each device, the cohort bookkeeping (results handed out whose callers
+// are still away), when the next run may start, and which calls it takes. No model and no timers
+// here: every decision is a function of the waiting calls and the clock, so it can be tested on its
+// own.
 //
 // Rules, and why:
-// - With the model idle, a new call waits at most `maxWaitMs` for others to join.
+// - Priority first, always: the next run is led by the highest-priority call that may run (then the
+//   oldest), whatever its kind. A full batch of lower-priority work never jumps ahead of it: on the
+//   CPU an encoder batch of one window is always "full", and letting full batches go first made
+//   every partial's encoder run (the costliest call there) overtake a final's decoder steps. That is
+//   what made batched streams slower than one call at a time (BENCHMARKS.md, streams).
+// - With the model idle, a new call waits at most `maxWaitMs` for others to join; a full batch or a
+//   returning caller goes at once.
 // - A cohort stays whole: after a run, its callers come back one by one (each filters its logits on
 //   the main thread first, about a millisecond a row). A group whose callers are still out waits
 //   for them, up to `maxCohortWaitMs`, while complete groups run meanwhile; a caller that is done
 //   says so (`finish`) and is not waited for. Starting without a straggler would split the cohort
 //   for good (rows of different cache lengths never share a run again), doubling the runs.
-//   Lower-priority work also waits for higher-priority callers still out, so a stream's final is
-//   not held up behind a run of a partial between two of its steps.
+//   A call waits only for callers of its own priority or higher: a final does not wait for a
+//   partial that happens to be at the same cache length. Lower-priority work also waits for
+//   higher-priority callers still out, so a stream's final is not held up behind a run of a
+//   partial between two of its steps. So a call waits for at most one run of lower priority: the
+//   one already running when it arrived.
 // - Within a kind of call, a run takes calls by priority (higher first), then arrival order, up to
-//   the batch limit of rows; the group of the first call in that order runs next, so work of all
-//   lengths is served in turn. A call is never split across runs.
+//   the batch limit of rows; lower-priority calls of the leader's key ride along in its run (they
+//   share its cache length, so they cost the leader little), never past the limit. A call is never
+//   split across runs.
 import type { Ticket } from './batch-cache.ts';
 import type { Call } from './batch-calls.ts';
+import type { Device } from './execution.ts';
 
 export interface PolicyLimits {
   maxBatch: number;
   maxEncodeBatch: number;
   maxWaitMs: number;
   maxCohortWaitMs: number;
+}
+
+export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'>;
+
+/**
+ * The batch limits of each device, in one place (the model's work queue also runs as many jobs at
+ * once as `maxBatch`: loaded-model.ts):
+ * - CPU: 16 decoder rows. A step's cost per row falls from 1 to 8 rows and no further on 2 cores
+ *   (BENCHMARKS.md, streams), and more rows only make each caller wait longer. One window per
+ *   encoder run: a batch of windows costs each window as much as a run alone (measured: the
+ *   encoder is compute-bound there), so batching only makes a short request wait behind others.
+ * - GPU (CUDA, WebGPU): 128 decoder rows, in the 64-256 a GPU needs before a step costs more than
+ *   its launch overheads, and 32 encoder windows: a GPU runs a batch of windows in about the time
+ *   of one, so the encoder batches there too (`bench gpu` measures both at 1/8/32 and 1/16/64/256).
+ */
+export function deviceBatchLimits(device: Device): DeviceBatchLimits {
+  return device === 'cpu' ? { maxBatch: 16, maxEncodeBatch: 1 } : { maxBatch: 128, maxEncodeBatch: 32 };
 }
 
 export class DispatchPolicy {
@@ -63,14 +92,14 @@ export class DispatchPolicy {
   }
 
   /**
-   * Until when `c` must wait for callers still out (0: it need not): those of its own group (so a
-   * cohort stays whole) and those of higher priority (a final's next step goes before a partial's
-   * work, rather than behind a run of it).
+   * Until when `c` must wait for callers still out (0: it need not): those of its own group and
+   * priority or higher (so a cohort stays whole) and those of higher priority (a final's next step
+   * goes before a partial's work, rather than behind a run of it).
    */
   blockedUntil(c: Call): number {
     let until = 0;
     for (const t of this.awaiting) {
-      if (t.group === c.group || t.priority > c.priority) until = Math.max(until, t.handedOut + this.limits.maxCohortWaitMs);
+      if (waitsFor(c, t)) until = Math.max(until, t.handedOut + this.limits.maxCohortWaitMs);
     }
     return until;
   }
@@ -93,17 +122,15 @@ export class DispatchPolicy {
   }
 
   /**
-   * The calls the next run takes, all of one key: an unblocked call with a full key first, then the
-   * first unblocked call; failing both (a cohort deadline passed), the first in order, whose
-   * blockers are then not waited for again.
+   * The calls the next run takes, all of one key, led by the first unblocked call in priority and
+   * arrival order; failing one (a cohort deadline passed), the first in order, whose blockers are
+   * then not waited for again.
    */
   choose(pending: readonly Call[], now: number): Call[] {
     this.expire(now);
     const ordered = [...pending].sort((a, b) => b.priority - a.priority || a.seq - b.seq);
-    const rowsByKey = rowsOfKeys(pending);
-    const free = ordered.filter((c) => this.blockedUntil(c) === 0);
-    const head = free.find((c) => rowsByKey.get(c.key)! >= this.limit(c)) ?? free[0] ?? ordered[0]!;
-    for (const t of this.awaiting) if (t.group === head.group || t.priority > head.priority) this.awaiting.delete(t);
+    const head = ordered.find((c) => this.blockedUntil(c) === 0) ?? ordered[0]!;
+    for (const t of this.awaiting) if (waitsFor(head, t)) this.awaiting.delete(t);
     const limit = this.limit(head);
     const chosen: Call[] = [];
     let rows = 0;
@@ -115,6 +142,11 @@ export class DispatchPolicy {
     }
     return chosen;
   }
+}
+
+/** Whether `c` waits for the caller of `t`: one of its cohort at its priority or higher, or of higher priority. */
+function waitsFor(c: Call, t: Ticket): boolean {
+  return t.priority > c.priority || (t.group === c.group && t.priority === c.priority);
 }
 
 function rowsOfKeys(pending: readonly Call[]): Map<string, number> {

@@ -14,7 +14,7 @@ import { EarshotError } from '../errors.ts';
 import { KvState, newOrigin, ScheduledCache, type Ticket } from './batch-cache.ts';
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
 import { type BatchableModel, BatchExecution, type BatchObserver, type ExecutionCounters, range } from './batch-execution.ts';
-import { DispatchPolicy } from './batch-policy.ts';
+import { deviceBatchLimits, DispatchPolicy } from './batch-policy.ts';
 import type { CrossAttentions, DecodeOptions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims } from './whisper-model.ts';
 
 type Tensor = ort.Tensor;
@@ -22,9 +22,9 @@ type Tensor = ort.Tensor;
 export type { BatchableModel, BatchObserver, BatchRun } from './batch-execution.ts';
 
 export interface SchedulerOptions {
-  /** Most decoder rows in one run (default 16). 1 turns batching off. */
+  /** Most decoder rows in one run (default: the CPU's, batch-policy.ts's deviceBatchLimits). 1 turns batching off. */
   maxBatch?: number;
-  /** Most windows in one encoder run (default: maxBatch). */
+  /** Most windows in one encoder run (default: the CPU's, 1). */
   maxEncodeBatch?: number;
   /** Longest a call waits for others to join while the model is idle, in ms (default 3). */
   maxWaitMs?: number;
@@ -81,8 +81,9 @@ export class BatchScheduler implements ModelRunner {
     };
     this.model = model;
     this.dims = model.dims;
-    this.maxBatch = int('maxBatch', opts.maxBatch ?? 16, 1);
-    this.maxEncodeBatch = int('maxEncodeBatch', opts.maxEncodeBatch ?? this.maxBatch, 1);
+    const cpu = deviceBatchLimits('cpu');
+    this.maxBatch = int('maxBatch', opts.maxBatch ?? cpu.maxBatch, 1);
+    this.maxEncodeBatch = int('maxEncodeBatch', opts.maxEncodeBatch ?? cpu.maxEncodeBatch, 1);
     this.maxWaitMs = opts.maxWaitMs ?? 3;
     this.maxCohortWaitMs = opts.maxCohortWaitMs ?? 200;
     for (const [name, v] of [['maxWaitMs', this.maxWaitMs], ['maxCohortWaitMs', this.maxCohortWaitMs]] as const) {

@@ -5,6 +5,7 @@
 // keeps one instance per model (model-cache.ts).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deviceBatchLimits } from '../engine/batch-policy.ts';
 import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../engine/execution.ts';
 import { RemoteRunner } from '../engine/remote-runner.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
@@ -41,16 +42,15 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
   const started = performance.now();
   const engineOpts = parseEngineOptions(engine);
   // Concurrent jobs share batched model runs through the scheduler; as many jobs run at once as
-  // one decoder run takes rows, the rest wait in the queue. On the CPU the encoder gains nothing from
-  // batching (a batch of windows only makes a short request wait longer behind it): one window per
-  // encoder run there.
-  const onCpu = resolveDevice(engineOpts.device) === 'cpu';
+  // one decoder run takes rows, the rest wait in the queue. The batch limits are the device's
+  // (batch-policy.ts says them and why: the encoder batches on a GPU, not on the CPU).
+  const limits = deviceBatchLimits(resolveDevice(engineOpts.device));
   const [model, tokenizer, preprocessor] = await Promise.all([
     RemoteRunner.start({
       dir: resolved.dir,
       files: { encoder: resolved.encoderPath, decoder: resolved.decoderPath },
       engine: engineOpts,
-      scheduler: { maxEncodeBatch: onCpu ? 1 : undefined },
+      scheduler: limits,
     }),
     loadWhisperTokenizer(resolved.dir),
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Call } from '../../src/engine/batch-calls.ts';
-import { DispatchPolicy } from '../../src/engine/batch-policy.ts';
+import { deviceBatchLimits, DispatchPolicy } from '../../src/engine/batch-policy.ts';
 
 const limits = { maxBatch: 4, maxEncodeBatch: 2, maxWaitMs: 3, maxCohortWaitMs: 200 };
 let seq = 0;
@@ -49,4 +49,38 @@ test('a run takes calls of one key, in order, up to the batch limit, and never s
   assert.deepEqual(p.choose(calls, 0), [calls[0], calls[2]], '2 + 1 rows; the next 2 would pass 4');
   const enc = [step('e', 'encode', { kind: 'encode' } as Partial<Call>), step('e', 'encode', { kind: 'encode' } as Partial<Call>), step('e', 'encode', { kind: 'encode' } as Partial<Call>)];
   assert.equal(p.choose(enc, 0).length, 2, 'encoder runs have their own limit');
+});
+
+test('a higher-priority call leads the next run even when lower-priority work has a full batch', () => {
+  const p = new DispatchPolicy(limits);
+  // Two partials' encoder calls fill an encoder batch (2 here; 1 on the CPU, where every encoder
+  // call is a full batch): they must not overtake a final's step, older or newer.
+  const encode = (priority: number) => step('encode:3000', 'encode', { kind: 'encode', priority } as Partial<Call>);
+  const partials = [encode(10), encode(10)];
+  const final = step('s', 'step:7', { priority: 20, linked: true });
+  assert.deepEqual(p.choose([...partials, final], 0), [final]);
+  // Among equal priorities, arrival order: an older step goes before a newer full encoder batch.
+  const older = step('s', 'step:7', { priority: 10, linked: true });
+  assert.deepEqual(p.choose([older, encode(10), encode(10)], 0), [older]);
+});
+
+test('a call does not wait for lower-priority callers of its own group', () => {
+  const p = new DispatchPolicy(limits);
+  p.ticket('step:7', 10, 100); // a partial's caller, out, at the same cache length as the final
+  const final = step('s', 'step:7', { priority: 20, linked: true, arrived: 100 });
+  assert.equal(p.blockedUntil(final), 0);
+  assert.equal(p.readyAt([final], 101), 101, 'the final runs at once');
+  const partial = step('s', 'step:7', { priority: 10, linked: true, arrived: 100 });
+  assert.equal(p.blockedUntil(partial), 300, 'callers of equal priority still keep their cohort whole');
+});
+
+test('batch limits per device: the CPU runs one encoder window at a time, a GPU batches 64-256 decoder rows and encoder windows', () => {
+  const cpu = deviceBatchLimits('cpu');
+  assert.equal(cpu.maxEncodeBatch, 1);
+  assert.ok(cpu.maxBatch > 1 && cpu.maxBatch < 64, `CPU decoder rows ${cpu.maxBatch}`);
+  for (const device of ['cuda', 'webgpu'] as const) {
+    const gpu = deviceBatchLimits(device);
+    assert.ok(gpu.maxBatch >= 64 && gpu.maxBatch <= 256, `${device} decoder rows ${gpu.maxBatch}`);
+    assert.ok(gpu.maxEncodeBatch > 1 && gpu.maxEncodeBatch <= gpu.maxBatch, `${device} encoder windows ${gpu.maxEncodeBatch}`);
+  }
 });

@@ -385,3 +385,39 @@ test('lower-priority work waits for a higher-priority caller between its steps',
   // Without the rule the low caller would run several steps in each of the high caller's pauses.
   assert.ok(lowStepsWhenHighDone <= 1, `the low-priority caller ran ${lowStepsWhenHighDone} steps meanwhile`);
 });
+
+test('a final waits for at most one lower-priority run: the one running when it came', async () => {
+  const w = await load();
+  const model = w.model;
+  const runs: string[] = [];
+  const logged: BatchableModel = {
+    dims: model.dims,
+    encode: async (f, b) => {
+      runs.push('encode');
+      return model.encode(f, b);
+    },
+    decode: async (...a) => {
+      runs.push('decode');
+      return model.decode(...a);
+    },
+  };
+  // The CPU's limits (one encoder window a run, so every encoder call is a full batch): partials'
+  // encoder calls queued in front of a final must not run before it, nor between its steps.
+  const sched = new BatchScheduler(logged, { maxWaitMs: 3, maxCohortWaitMs: 2000 });
+  const encoded = await model.encode(features(model.dims.nMels, 0), 1);
+  const partials = [sched.encode(features(model.dims.nMels, 1), 1, { priority: 10 })];
+  while (runs.length === 0) await new Promise((r) => setTimeout(r, 1)); // the first partial runs
+  for (const seed of [2, 3, 4]) partials.push(sched.encode(features(model.dims.nMels, seed), 1, { priority: 10 }));
+  const final = sched.withPriority(20);
+  const from = runs.length;
+  let cache = (await final.decode(BigInt64Array.of(50258n, 50259n, 50359n), 1, encoded, null)).cache;
+  for (const t of [440n, 2068n, 307n, 1029n]) {
+    await new Promise((r) => setTimeout(r, 5)); // a caller away on the main thread between its steps
+    cache = (await final.decode(BigInt64Array.of(t), 1, encoded, cache)).cache;
+  }
+  const during = runs.slice(from - 1, runs.length);
+  final.finish(cache);
+  await Promise.all(partials);
+  assert.deepEqual(during, ['encode', 'decode', 'decode', 'decode', 'decode', 'decode'], 'the running partial, then the final alone');
+  assert.deepEqual(runs.slice(during.length), ['encode', 'encode', 'encode'], 'the other partials after it');
+});

@@ -60,7 +60,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const models = [{ id: servedModelId(config), whisper }];
   const consumers: Consumer[] = [];
   const close = async (): Promise<void> => {
-    for (const c of consumers.splice(0)) await c.close();
+    // Each one closes even if one before it failed: the job consumer must always hand its jobs back.
+    for (const c of consumers.splice(0)) await c.close().catch((e: unknown) => log.warn({ err: e }, 'stopping a worker part failed'));
     await releaseWhisper(whisper);
   };
   try {

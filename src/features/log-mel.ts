@@ -31,10 +31,10 @@ import { log10f } from './fast-log10.ts';
 import { RealPowerSpectrum } from './fft.ts';
 import { melSegments, type MelSegments } from './mel-filters.ts';
 
-const MEL_FLOOR = 1e-10;
-const LOG_FLOOR = log10f(MEL_FLOOR);
+export const MEL_FLOOR = 1e-10;
+export const LOG_FLOOR = log10f(MEL_FLOOR);
 /** Dynamic range kept below the maximum, in log10 units (80 dB). */
-const LOG_RANGE = 8;
+export const LOG_RANGE = 8;
 /** Largest float32: a mel sum above it would be stored as Infinity. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 /** Frames per tile of pass (2): a tile of the frame-major input (64 × 128 × 4 B) stays in L1. */
@@ -76,7 +76,7 @@ function finish(
 }
 
 /** log10 of the largest mel power, floored like every value. */
-function logOfMax(maxPower: number): number {
+export function logOfMax(maxPower: number): number {
   return maxPower > MEL_FLOOR ? log10f(maxPower) : LOG_FLOOR;
 }
 
@@ -171,7 +171,7 @@ export class LogMelExtractor {
     const target = checkedOut(out, nMels * chunkFrames);
     this.windowPower ??= new Float32Array(chunkFrames * nMels);
     const content = Math.min(samples.length, chunkSamples);
-    const maxPower = this.melPower(samples, content, chunkSamples, chunkFrames, this.windowPower);
+    const maxPower = this.melFrames(samples, content, chunkSamples, 0, chunkFrames, this.windowPower, 0);
     finish(this.windowPower, nMels, 0, chunkFrames, logOfMax(maxPower), target, chunkFrames);
     return target;
   }
@@ -182,21 +182,25 @@ export class LogMelExtractor {
     const total = samples.length + chunkSamples;
     const nFrames = Math.floor(total / hopLength);
     const power = new Float32Array(nFrames * nMels);
-    const maxPower = this.melPower(samples, samples.length, total, nFrames, power);
+    const maxPower = this.melFrames(samples, samples.length, total, 0, nFrames, power, 0);
     return new LongFormMel(power, nMels, nFrames, chunkFrames, logOfMax(maxPower));
   }
 
   /**
-   * Pass (1): mel power of frames 0..nFrames-1 of the signal `samples[0..content)` followed by
-   * zeros up to `total` samples, reflect-padded by n_fft/2; into `out`, frame-major
-   * [nFrames × nMels]. Returns the largest value.
+   * Pass (1): mel power of frames [from, to) of the signal `samples[0..content)` followed by zeros
+   * up to `total` samples, reflect-padded by n_fft/2; frame t into row t − outFrame0 of `out`
+   * (frame-major, nMels per row). Returns the largest value (0 for no frames). The incremental
+   * log-mel (incremental-log-mel.ts) computes each frame with it once its samples have arrived, so
+   * its frames are window()'s, bit for bit.
    */
-  private melPower(
+  melFrames(
     samples: Float32Array,
     content: number,
     total: number,
-    nFrames: number,
+    from: number,
+    to: number,
     out: Float32Array,
+    outFrame0: number,
   ): number {
     const { nFft, hopLength, nMels } = this.config;
     const { end, rise, fall } = this.filters;
@@ -205,9 +209,9 @@ export class LogMelExtractor {
     const half = nFft >> 1;
     const last = total - 1;
     let maxPower = 0;
-    for (let t = 0; t < nFrames; t++) {
+    for (let t = from; t < to; t++) {
       const begin = t * hopLength - half;
-      const row = t * nMels;
+      const row = (t - outFrame0) * nMels;
       if (begin >= 0 && begin + nFft <= content) {
         this.fft.compute(samples, begin, spectrum);
       } else {

@@ -47,7 +47,7 @@ export async function encoderMs(model: WhisperModel, batch: number, maxMs: numbe
  */
 export async function decoderStepMs(model: WhisperModel, batch: number, steps: number): Promise<{ ms: number; promptMs: number; steps: number }> {
   const one = await model.encode(features(model.dims.nMels, 1), 1);
-  const row = one.data as Float32Array;
+  const row = (await model.toHost(one)).data as Float32Array; // on WebGPU the encoder output stays on the device
   const rows = new Float32Array(row.length * batch);
   for (let b = 0; b < batch; b++) rows.set(row, b * row.length);
   const encoded = new ort.Tensor('float32', rows, [batch, ...one.dims.slice(1)]);

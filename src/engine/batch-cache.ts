@@ -7,7 +7,8 @@
 // kept as they are whenever the new layout needs the same encoder rows in the same order, which is
 // what beam reordering within one window gives (every beam of a window reads the same audio).
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
-import ort from 'onnxruntime-node';
+import type ort from 'onnxruntime-node';
+import { gatherHostRows, type RowOf } from './device-tensors.ts';
 import type { DecoderCache } from './whisper-model.ts';
 
 type Tensor = ort.Tensor;
@@ -75,31 +76,23 @@ export class ScheduledCache implements DecoderCache {
   }
 
   get self(): Tensor[] {
-    return this.state.self.map((t) => gatherRows(this.rows.map((row) => ({ tensor: t, row }))));
+    return this.state.self.map((t) => gatherHostRows(this.rows.map((row) => ({ tensor: t, row }))));
   }
 
   get cross(): Tensor[] {
-    return this.state.cross.map((t) => gatherRows(this.rows.map((row) => ({ tensor: t, row }))));
+    return this.state.cross.map((t) => gatherHostRows(this.rows.map((row) => ({ tensor: t, row }))));
   }
 }
 
 /** One row of some [batch, heads, len, headDim] tensor. */
-export interface RowRef {
-  tensor: Tensor;
-  row: number;
-}
+export type RowRef = RowOf;
 
-/** A new tensor whose row i is `rows[i]` (all sources share heads, length and head size). */
-export function gatherRows(rows: readonly RowRef[]): Tensor {
-  const [, h, s, d] = rows[0]!.tensor.dims as [number, number, number, number];
-  const rowSize = h * s * d;
-  const dst = new Float32Array(rows.length * rowSize);
-  rows.forEach(({ tensor, row }, i) => {
-    const src = tensor.data as Float32Array;
-    dst.set(src.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
-  });
-  return new ort.Tensor('float32', dst, [rows.length, h, s, d]);
-}
+/**
+ * Gathers rows wherever their sources live (the model's gatherRows: on the device when they are
+ * kept there, see device-tensors.ts); the host copy for models that keep nothing on a device.
+ */
+export type Gather = (rows: readonly RowRef[]) => Promise<Tensor>;
+export const hostGather: Gather = async (rows) => gatherHostRows(rows);
 
 /** One row of a run's input: row `row` of `state`. */
 export interface StateRow {
@@ -120,7 +113,7 @@ export interface AssembledCache {
  * is exactly its rows in order, otherwise gathered copies (cross-attention reused from any input
  * state that already holds the needed encoder rows in the needed order).
  */
-export function assembleCache(layout: readonly StateRow[]): AssembledCache {
+export async function assembleCache(layout: readonly StateRow[], gather: Gather = hostGather): Promise<AssembledCache> {
   const first = layout[0]!.state;
   const origins = layout.map(({ state, row }) => state.origins[row]!);
   const identity = layout.length === first.batch && layout.every(({ state, row }, i) => state === first && row === i);
@@ -132,12 +125,12 @@ export function assembleCache(layout: readonly StateRow[]): AssembledCache {
       crossCopied: false,
     };
   }
-  const self = first.self.map((_, i) => gatherRows(layout.map(({ state, row }) => ({ tensor: state.self[i]!, row }))));
+  const self = await Promise.all(first.self.map((_, i) => gather(layout.map(({ state, row }) => ({ tensor: state.self[i]!, row })))));
   const states = new Set(layout.map((r) => r.state));
   const sameOrigins = [...states].find((s) => s.batch === origins.length && s.origins.every((o, i) => o === origins[i]));
   const cross = sameOrigins
     ? [...sameOrigins.cross]
-    : first.cross.map((_, i) => gatherRows(layout.map(({ state, row }) => ({ tensor: state.cross[i]!, row }))));
+    : await Promise.all(first.cross.map((_, i) => gather(layout.map(({ state, row }) => ({ tensor: state.cross[i]!, row })))));
   return {
     cache: { batch: layout.length, length: first.length, self, cross },
     origins,

@@ -15,7 +15,7 @@
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { concatFloat32 } from '../audio/chunks.ts';
-import { assembleCache, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
+import { assembleCache, type Gather, hostGather, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
 import type { LogitMask } from './greedy-pick.ts';
 import type { DecodeOutput, WhisperModel } from './whisper-model.ts';
@@ -23,7 +23,7 @@ import type { DecodeOutput, WhisperModel } from './whisper-model.ts';
 type Tensor = ort.Tensor;
 
 /** What the scheduler needs from the model it drives. */
-export type BatchableModel = Pick<WhisperModel, 'dims' | 'encode' | 'decode'> & Partial<Pick<WhisperModel, 'crossAttentions'>>;
+export type BatchableModel = Pick<WhisperModel, 'dims' | 'encode' | 'decode'> & Partial<Pick<WhisperModel, 'crossAttentions' | 'gatherRows'>>;
 
 export interface ExecutionCounters {
   runs: { encode: number; prompt: number; step: number };
@@ -64,6 +64,8 @@ export class BatchExecution {
     retries: 0,
   };
   private readonly noEncoder: Tensor;
+  /** Moves rows between runs where the model keeps them (on the device, or the host). */
+  private readonly gather: Gather;
 
   /**
    * `ticket` makes the ticket a result is handed out with; `encodedTickets` remembers the ticket of
@@ -76,6 +78,7 @@ export class BatchExecution {
     private readonly observer?: BatchObserver,
   ) {
     this.noEncoder = new ort.Tensor('float32', new Float32Array(0), [1, 0, model.dims.dModel]);
+    this.gather = model.gatherRows ? (rows) => model.gatherRows!(rows) : hostGather;
   }
 
   /** Runs `calls` as one batch; if that fails, each on its own, so only a failing call is rejected. */
@@ -141,17 +144,15 @@ export class BatchExecution {
     const out = await this.timed(() => this.model.encode(features, total));
     this.counters.runs.encode++;
     this.counters.rows.encode += total;
-    const data = out.data as Float32Array;
-    const perRow = data.length / total;
-    const rest = out.dims.slice(1);
+    // Each call's windows, cut where the model keeps them (the device or the host).
+    let at = 0;
+    const parts = calls.length === 1 ? [out] : await Promise.all(calls.map((c) => this.gather(range((at += c.rows) - c.rows, c.rows).map((row) => ({ tensor: out, row })))));
     return () => {
-      let at = 0;
-      for (const c of calls) {
-        const t = calls.length === 1 ? out : new ort.Tensor('float32', data.slice(at * perRow, (at + c.rows) * perRow), [c.rows, ...rest]);
-        at += c.rows;
+      calls.forEach((c, i) => {
+        const t = parts[i]!;
         this.encodedTickets.set(t, this.ticket(PROMPT_GROUP, c.priority));
         c.resolve(t);
-      }
+      });
     };
   }
 
@@ -159,9 +160,7 @@ export class BatchExecution {
     const total = calls.reduce((n, c) => n + c.rows, 0);
     const tokens = calls.length === 1 ? calls[0]!.tokens : concatBigInt(calls.map((c) => c.tokens));
     const encoded =
-      calls.length === 1
-        ? calls[0]!.encoded
-        : new ort.Tensor('float32', concatFloat32(calls.map((c) => c.encoded.data as Float32Array)), [total, ...calls[0]!.encoded.dims.slice(1)]);
+      calls.length === 1 ? calls[0]!.encoded : await this.gather(calls.flatMap((c) => range(0, c.rows).map((row) => ({ tensor: c.encoded, row }))));
     const out = await this.timed(() => this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) }));
     this.counters.runs.prompt++;
     this.counters.rows.prompt += total;
@@ -174,7 +173,7 @@ export class BatchExecution {
     // lines up with its previous run whatever order its callers arrived in.
     const laid = [...calls].sort((a, b) => a.cache.state.id - b.cache.state.id || a.cache.rows[0]! - b.cache.rows[0]!);
     const layout: StateRow[] = laid.flatMap((c) => c.cache.rows.map((row) => ({ state: c.cache.state, row })));
-    const asm = assembleCache(layout);
+    const asm = await assembleCache(layout, this.gather);
     const total = layout.length;
     const tokens = laid.length === 1 ? laid[0]!.tokens : concatBigInt(laid.map((c) => c.tokens));
     const out = await this.timed(() => this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) }));

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { DeviceLock, deviceLock } from './device-lock.ts';
+import { DeviceTensors, gatherHostRows, onDevice, type RowOf, type Transfer, transferOf } from './device-tensors.ts';
 import { type EngineOptions, sessionCreateError, sessionDevice, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask, type Pick } from './greedy-pick.ts';
 
@@ -96,6 +97,18 @@ export interface ModelFiles {
   decoder: string;
 }
 
+/** How a model is loaded, beyond the engine options. */
+export interface LoadOptions {
+  /**
+   * Keep the encoder output and the decoder's K/V caches on the device between runs (WebGPU only;
+   * the default there). Off, every run copies them to the host and back, as on the CPU.
+   */
+  keepOnDevice?: boolean;
+}
+
+/** Host<->device bytes of a model's runs, by kind of run (see device-tensors.ts). */
+export type TransferCounts = Record<'encode' | 'prompt' | 'step', Transfer & { runs: number }>;
+
 /**
  * An encoder output as decoding sees it: only its shape ([batch, frames, dModel]). It may be a
  * tensor (a WhisperModel's own) or a handle to one kept in the model's worker thread.
@@ -156,7 +169,17 @@ export class WhisperModel {
   readonly dims: WhisperDims;
   readonly dir: string;
   private readonly encoder: ort.InferenceSession;
+  /** The decoder for prompts (no cache), and for every call when nothing is kept on the device. */
   private readonly decoder: ort.InferenceSession;
+  /**
+   * With keepOnDevice, one decoder session per set of outputs fetched: onnxruntime-node 1.30 keeps
+   * one IoBinding per session and never clears it, so an output fetched by one run and not the next
+   * stays bound to the old run's tensor, and the next run fails on its shape (see WEBGPU.md).
+   * `step` fetches the cached step's outputs; `align`, made on first use, the alignment weights.
+   */
+  private readonly step: ort.InferenceSession;
+  private align: Promise<ort.InferenceSession> | null = null;
+  private readonly makeAlign: () => Promise<ort.InferenceSession>;
   private readonly selfNames: { past: string; present: string }[];
   private readonly crossNames: { past: string; present: string }[];
   /** Outputs a cached step needs: logits and the grown self-attention cache. */
@@ -166,6 +189,14 @@ export class WhisperModel {
   private readonly picker: GreedyPicker;
   /** On WebGPU, the process's one-call-at-a-time lock (device-lock.ts); null elsewhere. */
   private readonly lock: DeviceLock | null;
+  /** With keepOnDevice: moves and copies of the tensors kept on the device. */
+  private readonly device: DeviceTensors | null;
+  /** Bytes that crossed session.run boundaries (uploads of host feeds, downloads of host outputs). */
+  readonly transfers: TransferCounts = {
+    encode: { runs: 0, up: 0, down: 0 },
+    prompt: { runs: 0, up: 0, down: 0 },
+    step: { runs: 0, up: 0, down: 0 },
+  };
 
   private constructor(
     dir: string,
@@ -174,9 +205,15 @@ export class WhisperModel {
     decoder: ort.InferenceSession,
     picker: GreedyPicker,
     lock: DeviceLock | null,
+    device: DeviceTensors | null,
+    step: ort.InferenceSession,
+    makeAlign: () => Promise<ort.InferenceSession>,
   ) {
+    this.step = step;
+    this.makeAlign = makeAlign;
     this.dir = dir;
     this.lock = lock;
+    this.device = device;
     this.dims = dims;
     this.encoder = encoder;
     this.decoder = decoder;
@@ -204,26 +241,68 @@ export class WhisperModel {
     }
   }
 
-  static async load(dir: string, files: ModelFiles, opts: EngineOptions): Promise<WhisperModel> {
+  static async load(dir: string, files: ModelFiles, opts: EngineOptions, load: LoadOptions = {}): Promise<WhisperModel> {
     const dims = readDims(dir);
     const so = sessionOptions(opts);
     const lock = sessionDevice(opts) === 'webgpu' ? deviceLock() : null;
-    const create = (path: string) => ort.InferenceSession.create(path, so);
-    const [encoder, decoder] = await locked(lock, () => Promise.all([create(files.encoder), create(files.decoder)])).catch((e: unknown) => {
+    const keep = lock !== null && (load.keepOnDevice ?? true);
+    // Kept on the device: the encoder output and every present.* (the K/V caches), which are only
+    // fed back; the logits and the alignment heads' weights (outputs not named: 'cpu') come to the host.
+    const present = Array.from({ length: dims.decoderLayers }, (_, l) =>
+      ['decoder', 'encoder'].flatMap((kind) => ['key', 'value'].map((kv) => [`present.${l}.${kind}.${kv}`, 'gpu-buffer'] as const)),
+    ).flat();
+    const placed = (where: ort.InferenceSession.SessionOptions['preferredOutputLocation']) => (keep ? { ...so, preferredOutputLocation: where } : so);
+    const create = (path: string, options: ort.InferenceSession.SessionOptions) => ort.InferenceSession.create(path, options);
+    const [encoder, decoder, step] = await locked(lock, async () => {
+      const [encoder, decoder] = await Promise.all([create(files.encoder, placed('gpu-buffer')), create(files.decoder, placed(Object.fromEntries(present)))]);
+      return [encoder, decoder, keep ? await create(files.decoder, placed(stepLocations(decoder.outputNames, dims.decoderLayers))) : null] as const;
+    }).catch((e: unknown) => {
       throw sessionCreateError(e);
     });
     // The logits are on the CPU whatever runs the decoder, so the picks' reductions run there, on
     // one thread: a second session's thread pool would spin against the decoder's between runs
     // (with two threads a batch-16 step took half as long again on 2 cores).
     const picker = new GreedyPicker(dims.vocabSize, { intraOpNumThreads: 1, executionProviders: ['cpu'], logSeverityLevel: 3 });
-    return new WhisperModel(dir, dims, encoder, decoder, picker, lock);
+    const device = keep ? new DeviceTensors(lock, so) : null;
+    const makeAlign = () => (keep ? locked(lock, () => create(files.decoder, so)) : Promise.resolve(decoder));
+    return new WhisperModel(dir, dims, encoder, decoder, picker, lock, device, step ?? decoder, makeAlign);
+  }
+
+  /**
+   * A tensor whose row i is `rows[i]` (rows of [batch, ...] tensors of one shape but the first
+   * dim): gathered on the device when any source is kept there, else copied on the host.
+   */
+  async gatherRows(rows: readonly RowOf[]): Promise<Tensor> {
+    return this.device && rows.some((r) => onDevice(r.tensor)) ? this.device.gather(rows) : gatherHostRows(rows);
+  }
+
+  /** `t` (an encoder output, a cache tensor) on the host: a copy when it is kept on the device. */
+  async toHost(t: Tensor): Promise<Tensor> {
+    return this.device && onDevice(t) ? this.device.toHost(t) : t;
+  }
+
+  /** session.run, under the device lock, with its host<->device bytes counted under `kind`. */
+  private async run(
+    session: ort.InferenceSession,
+    kind: keyof TransferCounts,
+    feeds: Record<string, Tensor>,
+    fetches?: readonly string[],
+  ): Promise<Record<string, Tensor>> {
+    const out = await locked(this.lock, () => (fetches ? session.run(feeds, fetches) : session.run(feeds)));
+    const t = transferOf(feeds, out);
+    const c = this.transfers[kind];
+    c.runs++;
+    c.up += t.up;
+    c.down += t.down;
+    if (this.device) for (const v of Object.values(out)) this.device.track(v);
+    return out;
   }
 
   /** Runs the encoder on `batch` windows of log-mel features laid out [batch, nMels, 3000]. */
   async encode(features: Float32Array, batch: number): Promise<Tensor> {
     const frames = features.length / (batch * this.dims.nMels);
     const input = new ort.Tensor('float32', features, [batch, this.dims.nMels, frames]);
-    const out = await locked(this.lock, () => this.encoder.run({ input_features: input }));
+    const out = await this.run(this.encoder, 'encode', { input_features: input });
     return out.last_hidden_state!;
   }
 
@@ -238,6 +317,7 @@ export class WhisperModel {
     cache: DecoderCache | null,
     opts: DecodeOptions = {},
   ): Promise<DecodeOutput> {
+    if (cache instanceof RowSelection) cache = await this.selected(cache);
     const seq = tokens.length / batch;
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, seq]),
@@ -258,7 +338,7 @@ export class WhisperModel {
     // On a cached step the cross-attention K/V come back unchanged and are not used (the first
     // step's are kept): not fetching them saves copying the whole cross cache out of onnxruntime
     // at every step, which is most of a step's cost at large batches.
-    const out = await locked(this.lock, () => this.decoder.run(feeds, cache ? this.cachedFetches : this.decoder.outputNames));
+    const out = cache ? await this.run(this.step, 'step', feeds, this.cachedFetches) : await this.run(this.decoder, 'prompt', feeds, this.decoder.outputNames);
     const logits = out.logits!;
     const vocab = logits.dims[2]!;
     const all = logits.data as Float32Array;
@@ -287,7 +367,17 @@ export class WhisperModel {
 
   /** The cache rows `rows` of `cache`, in that order (beam reordering, copies per candidate). */
   selectRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
-    return selectCacheRows(cache, rows);
+    // Device tensors cannot be read here: the rows are gathered on the device at the next decode.
+    if (cache instanceof RowSelection) return new RowSelection(cache.from, rows.map((r) => cache.rows[r]!));
+    return cache.self.some(onDevice) ? new RowSelection(cache, rows) : selectCacheRows(cache, rows);
+  }
+
+  /** A RowSelection's tensors, gathered on the device. */
+  private async selected(sel: RowSelection): Promise<DecoderCache> {
+    const device = this.device!;
+    const pick = (t: Tensor) => device.gather(sel.rows.map((row) => ({ tensor: t, row })));
+    const [self, cross] = await Promise.all([Promise.all(sel.from.self.map(pick)), Promise.all(sel.from.cross.map(pick))]);
+    return { batch: sel.batch, length: sel.length, self, cross };
   }
 
   /**
@@ -329,7 +419,7 @@ export class WhisperModel {
     if (this.decoderInputs.has('encoder_hidden_states')) feeds.encoder_hidden_states = encoded;
     for (const { past } of [...this.selfNames, ...this.crossNames]) feeds[past] = empty;
     const layers = [...new Set(heads.map(([l]) => l))];
-    const out = await locked(this.lock, () => this.decoder.run(feeds, layers.map((l) => names[l]!)));
+    const out = await this.run(await (this.align ??= this.makeAlign()), 'prompt', feeds, layers.map((l) => names[l]!));
     const frames = out[names[heads[0]?.[0] ?? 0]!]?.dims[3] ?? encoded.dims[1]!;
     const rows = seq - from;
     const weights = heads.map(([l, h]) => {
@@ -341,7 +431,48 @@ export class WhisperModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([locked(this.lock, () => Promise.all([this.encoder.release(), this.decoder.release()])), this.picker.release()]);
+    await this.device?.disposeAll(); // first: device buffers must go before the sessions that made them
+    await Promise.all([
+      locked(this.lock, async () => {
+        const align = this.align && (await this.align);
+        const all = new Set([this.encoder, this.decoder, this.step, ...(align ? [align] : [])]);
+        await Promise.all([...all].map((s) => s.release()));
+      }),
+      this.picker.release(),
+      this.device?.release(),
+    ]);
+  }
+}
+
+/**
+ * The step session's preferredOutputLocation. onnxruntime-node 1.30's binding, when a run fetches
+ * a subset of the outputs, gives the i-th fetched output (in the model's output order) the location
+ * set for the model's i-th output, not its own (see WEBGPU.md): the step fetches the logits and the
+ * self-attention present.*, so the locations are laid out by their position in that fetch list.
+ */
+function stepLocations(outputNames: readonly string[], layers: number): Record<string, 'cpu' | 'gpu-buffer'> {
+  const self = new Set(Array.from({ length: layers }, (_, l) => [`present.${l}.decoder.key`, `present.${l}.decoder.value`]).flat());
+  const fetched = outputNames.filter((n) => n === 'logits' || self.has(n));
+  return Object.fromEntries(outputNames.map((n, i) => [n, fetched[i] !== undefined && fetched[i] !== 'logits' ? 'gpu-buffer' : 'cpu']));
+}
+
+/** Rows `rows` of a cache kept on the device, to be gathered there when next decoded from. */
+class RowSelection implements DecoderCache {
+  readonly self: Tensor[] = [];
+  readonly cross: Tensor[] = [];
+  constructor(
+    readonly from: DecoderCache,
+    readonly rows: readonly number[],
+  ) {
+    for (const r of rows) if (r < 0 || r >= from.batch) throw new RangeError(`cache row ${r} out of range 0..${from.batch - 1}`);
+  }
+
+  get batch(): number {
+    return this.rows.length;
+  }
+
+  get length(): number {
+    return this.from.length;
   }
 }
 
@@ -352,16 +483,6 @@ function locked<T>(lock: DeviceLock | null, fn: () => Promise<T>): Promise<T> {
 
 /** A cache holding only the rows `rows` of `cache`, in that order (beam reordering, finished rows). */
 export function selectCacheRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
-  const pick = (t: Tensor): Tensor => {
-    const [b, h, s, d] = t.dims as [number, number, number, number];
-    const rowSize = h * s * d;
-    const src = t.data as Float32Array;
-    const dst = new Float32Array(rows.length * rowSize);
-    rows.forEach((r, i) => {
-      if (r < 0 || r >= b) throw new RangeError(`cache row ${r} out of range 0..${b - 1}`);
-      dst.set(src.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize);
-    });
-    return new ort.Tensor('float32', dst, [rows.length, h, s, d]);
-  };
+  const pick = (tensor: Tensor): Tensor => gatherHostRows(rows.map((row) => ({ tensor, row })));
   return { batch: rows.length, length: cache.length, self: cache.self.map(pick), cross: cache.cross.map(pick) };
 }

@@ -75,7 +75,8 @@ for (const merged of MERGED_FORMS) {
           tokens.push((await decodeWindow(r.runner, tokenizer, encoded, opts)).tokens);
           rec.push(r.rec);
         }
-        runs[device] = { encoded: (encoded.data as Float32Array).slice(), rec, tokens };
+        // On WebGPU the encoder output stays on the device: toHost copies it back to compare.
+        runs[device] = { encoded: ((await model.toHost(encoded)).data as Float32Array).slice(), rec, tokens };
       } finally {
         await model.release();
       }

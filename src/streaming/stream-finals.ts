@@ -5,7 +5,7 @@
 // with the utterance's committed text (the invariant: stream-partials.ts's header): the committed
 // tokens are forced after the first timestamp, the text keeps every token (final-text.ts), and a
 // final with committed text is never discarded as silence. It is the window the partials decoded
-// (features.window, the same mel), so an utterance is at most 30 s (the session's maxUtteranceS);
+// (the utterance's incremental mel, read at its end), so an utterance is at most 30 s (the session's maxUtteranceS);
 // audio past 30 s, at most the VAD's end padding, is cut. Its token budget follows its audio
 // (token-budget.ts).
 //
@@ -60,9 +60,10 @@ export class Finals {
 
   /**
    * The open utterance `u` may end at `end` (the VAD's tentative end; null: not now): starts, keeps
-   * or withdraws its speculative final. `read(end)` gives the audio up to that end that has arrived.
+   * or withdraws its speculative final. `arrived(end)` says how many of the utterance's samples up
+   * to that end have arrived.
    */
-  speculate(u: Utterance, end: number | null, read: (end: number) => Float32Array): void {
+  speculate(u: Utterance, end: number | null, arrived: (end: number) => number): void {
     if (end === null || end - u.start < SR / 10) {
       this.withdraw(u);
       return;
@@ -73,10 +74,10 @@ export class Finals {
     u.partial?.abort();
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.session.signal]);
-    const samples = read(end);
+    const length = arrived(end);
     // The partials stop while it is out (stream-partials.ts), so these stay the committed tokens.
     const prefix = [...u.agreement.committed];
-    const result = this.w.queue.run((runner) => this.decode(runner, u, samples, prefix, signal), { priority: STREAM_SPECULATION, signal });
+    const result = this.w.queue.run((runner) => this.decode(runner, u, length, prefix, signal), { priority: STREAM_SPECULATION, signal });
     result.catch(() => undefined); // a withdrawn or refused speculation is replaced by a fresh final
     u.speculation = { end, abort, result, prefix: prefix.length };
   }
@@ -94,8 +95,8 @@ export class Finals {
     u.speculation = null;
   }
 
-  /** `u` ended at `end` with these `samples`: its final is decoded (or taken from its speculation) and emitted in turn. */
-  queue(u: Utterance, end: number, samples: Float32Array): void {
+  /** `u` ended at `end`, `length` samples after its start: its final is decoded (or taken from its speculation) and emitted in turn. */
+  queue(u: Utterance, end: number, length: number): void {
     const endpointAt = this.session.now();
     this.pendingCount++;
     // The session has withdrawn a speculation for another end: what is left serves this one, if it
@@ -110,9 +111,9 @@ export class Finals {
             counts.speculated++;
             return t;
           },
-          () => this.decodeFinal(u, samples, prefix),
+          () => this.decodeFinal(u, length, prefix),
         )
-      : this.decodeFinal(u, samples, prefix);
+      : this.decodeFinal(u, length, prefix);
     this.chain = this.chain.then(async () => {
       try {
         const t = await result;
@@ -130,9 +131,9 @@ export class Finals {
   }
 
   /** A final always gets its turn: a full queue is retried (streams outrank files, so it drains first). */
-  private async decodeFinal(u: Utterance, samples: Float32Array, prefix: readonly number[]): Promise<FinalResult> {
+  private async decodeFinal(u: Utterance, length: number, prefix: readonly number[]): Promise<FinalResult> {
     const signal = this.session.signal;
-    const job = (runner: ModelRunner) => this.decode(runner, u, samples, prefix, signal);
+    const job = (runner: ModelRunner) => this.decode(runner, u, length, prefix, signal);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.w.queue.run(job, { priority: STREAM_FINAL, signal });
@@ -145,26 +146,26 @@ export class Finals {
   }
 
   /**
-   * The final decode of `samples` (one utterance), on `runner` (at the queue ticket's priority), its
+   * The final decode of the utterance's first `length` samples, on `runner` (at the queue ticket's priority), its
    * text beginning with the committed tokens `prefix`; `signal` stops it between steps. One temperature: a stream cannot wait for the
    * fallback ladder's re-decodes.
    */
-  private async decode(runner: ModelRunner, u: Utterance, samples: Float32Array, prefix: readonly number[], signal: AbortSignal): Promise<FinalResult> {
+  private async decode(runner: ModelRunner, u: Utterance, length: number, prefix: readonly number[], signal: AbortSignal): Promise<FinalResult> {
     const tok = this.w.tokenizer;
-    const encoded = await runner.encode(this.w.features.window(samples), 1);
+    const encoded = await runner.encode(u.mel.window(length), 1);
     try {
       const language = u.language ?? (await detectLanguage(runner, tok, encoded)).language;
       const r = await decodeWindow(runner, tok, encoded, {
         language,
         temperature: 0,
         // The budget follows the audio (token-budget.ts) and holds the prefix and the first timestamp too.
-        sampleLen: Math.max(1, tokenBudget(samples.length, this.o.sampleLen, true) - prefix.length - 1),
+        sampleLen: Math.max(1, tokenBudget(length, this.o.sampleLen, true) - prefix.length - 1),
         prompt: this.o.promptTokens,
         prefix,
         signal,
       });
       if (prefix.length === 0 && r.noSpeechProb > NO_SPEECH_THRESHOLD && r.avgLogprob < LOGPROB_THRESHOLD) return { text: '', segments: [], language };
-      return { ...finalText(tok, r.tokens, Math.min(samples.length / SR, 30)), language };
+      return { ...finalText(tok, r.tokens, Math.min(length / SR, 30)), language };
     } finally {
       runner.finish?.(encoded);
     }

@@ -56,10 +56,10 @@ export class Partials {
   }
 
   /**
-   * `u` has grown to `have` samples (`read` gives them): decodes a partial if one falls due and may
-   * run; `busy` (a final pending) drops it instead.
+   * `u` has grown to `have` samples (its mel has them): decodes a partial of them if one falls due
+   * and may run; `busy` (a final pending) drops it instead.
    */
-  maybe(u: Utterance, have: number, read: () => Float32Array, busy: boolean): void {
+  maybe(u: Utterance, have: number, busy: boolean): void {
     if (have < u.nextPartialAt) return;
     u.nextPartialAt = have + this.interval;
     if (u.speculation) return; // silence: the speculative final stands in for the partial
@@ -70,9 +70,8 @@ export class Partials {
     const ac = new AbortController();
     u.partial = ac;
     const signal = AbortSignal.any([ac.signal, this.session.signal]);
-    const samples = read();
     this.w.queue
-      .run((runner) => this.decode(runner, u, samples, signal), { priority: STREAM_PARTIAL, signal })
+      .run((runner) => this.decode(runner, u, have, signal), { priority: STREAM_PARTIAL, signal })
       .then(
         (tokens) => this.apply(u, tokens),
         (e: unknown) => {
@@ -91,10 +90,10 @@ export class Partials {
     this.session.observer.partialDropped?.();
   }
 
-  /** One partial decode on `runner` (at the queue ticket's priority). */
-  private async decode(runner: ModelRunner, u: Utterance, samples: Float32Array, signal: AbortSignal): Promise<number[] | null> {
+  /** One partial decode of the utterance's first `length` samples on `runner` (at the queue ticket's priority). */
+  private async decode(runner: ModelRunner, u: Utterance, length: number, signal: AbortSignal): Promise<number[] | null> {
     signal.throwIfAborted();
-    const encoded = await runner.encode(this.w.features.window(samples), 1);
+    const encoded = await runner.encode(u.mel.window(length), 1);
     try {
       signal.throwIfAborted();
       if (u.language === undefined) u.language = (await detectLanguage(runner, this.w.tokenizer, encoded)).language;
@@ -103,7 +102,7 @@ export class Partials {
       const prefix = [...u.agreement.committed];
       const r = await decodeWindow(runner, this.w.tokenizer, encoded, {
         withoutTimestamps: true,
-        sampleLen: Math.max(1, tokenBudget(samples.length, this.o.sampleLen, false) - prefix.length),
+        sampleLen: Math.max(1, tokenBudget(length, this.o.sampleLen, false) - prefix.length),
         prompt: this.o.promptTokens,
         language: u.language,
         prefix,

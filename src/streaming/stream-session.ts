@@ -13,6 +13,7 @@
 import { SampleRing } from '../audio/ring-buffer.ts';
 import { encodePrompt, MAX_SAMPLE_LEN, requestedLanguage } from '../decoding/sot.ts';
 import { EarshotError, isEarshotError } from '../errors.ts';
+import { IncrementalLogMel } from '../features/index.ts';
 import { LocalAgreement } from './local-agreement.ts';
 import { VAD_SAMPLE_RATE, type SpeechEvent } from '../vad/speech-segments.ts';
 import { Finals } from './stream-finals.ts';
@@ -167,6 +168,7 @@ export class StreamSession {
       for (let at = 0; at < copy.length && !this.aborter.signal.aborted; at += SLICE) {
         const slice = copy.subarray(at, at + SLICE);
         this.ring.push(slice);
+        this.utterance?.mel.push(slice);
         this.backlog -= slice.length;
         if (this.endpointer) {
           this.handle(await this.endpointer.push(slice));
@@ -251,7 +253,7 @@ export class StreamSession {
     if (u.speculation && !this.finals.fits(u.speculation, end)) this.finals.withdraw(u);
     this.bufferStart = end;
     this.send({ type: 'speech_stopped', item: u.item, end: end / SR, forced });
-    this.finals.queue(u, end, this.ring.read(u.start, end));
+    this.finals.queue(u, end, end - u.start);
   }
 
   private send(e: StreamEvent): void {
@@ -278,10 +280,14 @@ export class StreamSession {
   }
 
   private open(start: number): Utterance {
+    const from = Math.max(start, this.ring.oldest);
+    const mel = new IncrementalLogMel(this.w.features);
+    mel.push(this.ring.read(from, this.ring.written));
     const u: Utterance = {
       item: this.nextItem++,
-      start: Math.max(start, this.ring.oldest),
+      start: from,
       end: null,
+      mel,
       agreement: new LocalAgreement((t) => this.w.tokenizer.decode(t)),
       committedText: '',
       nextPartialAt: this.partials.firstAt,
@@ -317,13 +323,13 @@ export class StreamSession {
   private maybePartial(): void {
     const u = this.utterance;
     if (!u || this.flushing || this.aborter.signal.aborted) return;
-    this.partials.maybe(u, this.ring.written - u.start, () => this.ring.read(u.start, this.ring.written), this.finals.pending > 0);
+    this.partials.maybe(u, this.ring.written - u.start, this.finals.pending > 0);
   }
 
   /** Starts, keeps or withdraws the open utterance's speculative final as the VAD's tentative end moves. */
   private speculate(): void {
     const u = this.utterance;
     if (!u || this.flushing) return;
-    this.finals.speculate(u, this.endpointer?.tentativeEnd ?? null, (end) => this.ring.read(u.start, Math.min(end, this.ring.written)));
+    this.finals.speculate(u, this.endpointer?.tentativeEnd ?? null, (end) => Math.min(end, this.ring.written) - u.start);
   }
 }

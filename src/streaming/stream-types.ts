@@ -3,13 +3,13 @@
 import type { DecodingModel } from '../decoding/transcribe.ts';
 import type { ModelRunner } from '../engine/whisper-model.ts';
 import type { WorkQueue } from '../engine/work-queue.ts';
-import type { LogMelExtractor } from '../features/index.ts';
+import type { IncrementalLogMel, LogMelExtractor } from '../features/index.ts';
 import type { EarshotError } from '../errors.ts';
 import type { LocalAgreement } from './local-agreement.ts';
 
-/** The parts of a loaded model a stream uses: decoding's, one window's mel, and the model's work queue. */
+/** The parts of a loaded model a stream uses: decoding's, the mel's frames, and the model's work queue. */
 export interface StreamModel extends DecodingModel {
-  features: Pick<LogMelExtractor, 'window'>;
+  features: Pick<LogMelExtractor, 'config' | 'melFrames'>;
   queue: WorkQueue<ModelRunner>;
 }
 
@@ -65,6 +65,8 @@ export interface Utterance {
   start: number;
   /** Set once it has ended. */
   end: number | null;
+  /** Its log-mel, computed as its audio arrives (partials and finals read prefixes of it). */
+  mel: IncrementalLogMel;
   agreement: LocalAgreement;
   committedText: string;
   /** Utterance samples at which the next partial falls due. */

@@ -14,6 +14,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testModelDir } from '../scripts/test-model/index.ts';
+import { connectRedis } from '../src/cluster/redis.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { wav16 } from '../test/audio/support.ts';
 import { jfkPcm, startServerChild, type ServerChild } from './lib/server-child.ts';
@@ -71,6 +72,23 @@ async function workersLive(api: ServerChild, n: number): Promise<void> {
   }
 }
 
+/** Redis's own counters: commands, bytes in and out, CPU seconds (user + system). */
+async function redisCounters(url: string): Promise<{ commands: number; bytesIn: number; bytesOut: number; cpuS: number }> {
+  const r = connectRedis(url, 'earshot-bench');
+  try {
+    const info = await r.info();
+    const v = (k: string): number => Number(new RegExp(`^${k}:(\\S+)`, 'm').exec(info)?.[1] ?? NaN);
+    return {
+      commands: v('total_commands_processed'),
+      bytesIn: v('total_net_input_bytes'),
+      bytesOut: v('total_net_output_bytes'),
+      cpuS: v('used_cpu_user') + v('used_cpu_sys'),
+    };
+  } finally {
+    r.disconnect();
+  }
+}
+
 async function timed(label: string, url: string, n: number, wav: Buffer, rounds: number, seconds: number): Promise<number> {
   await burst(url, 2, wav); // warm-up: first runs of the sessions
   const walls: number[] = [];
@@ -115,13 +133,24 @@ export async function run(args: string[]): Promise<void> {
   let api: ServerChild | undefined;
   let one: number;
   let two: number;
+  let perRequest: { commands: number; bytesIn: number; bytesOut: number; cpuS: number };
   try {
     api = await startServerChild(['--redis', redis.url, '--no-local-model', '--sample-len', String(budget), '--queue-size', String(n)]);
     await workersLive(api, 1);
+    const before = await redisCounters(redis.url);
     one = await timed('cluster, 1 worker', api.url, n, wav, rounds, seconds);
     workers.push(startWorker(redis.url, model, budget));
     await workersLive(api, 2);
     two = await timed('cluster, 2 workers', api.url, n, wav, rounds, seconds);
+    // Per request, idle traffic (heartbeats, BullMQ's polling, /ready probes) included: an upper bound.
+    const after = await redisCounters(redis.url);
+    const sent = 2 * (rounds * n + 2);
+    perRequest = {
+      commands: (after.commands - before.commands) / sent,
+      bytesIn: (after.bytesIn - before.bytesIn) / sent,
+      bytesOut: (after.bytesOut - before.bytesOut) / sent,
+      cpuS: (after.cpuS - before.cpuS) / sent,
+    };
   } finally {
     await Promise.all(workers.map(stopChild));
     await api?.stop();
@@ -137,5 +166,7 @@ export async function run(args: string[]): Promise<void> {
   console.log(`| cluster, 1 worker | ${one.toFixed(2)} s wall, ${(audio / one).toFixed(1)} audio s/s | |`);
   console.log(`| cluster, 2 workers | ${two.toFixed(2)} s wall, ${(audio / two).toFixed(1)} audio s/s | |`);
   console.log(`| 2 workers vs 1 | **${ratio.toFixed(2)}x** (${ratio >= TARGETS.ratio ? 'meets' : 'misses'}) | ≥ ${TARGETS.ratio}x |`);
+  const p = perRequest;
+  console.log(`| Redis, per ${seconds} s request | ${p.commands.toFixed(0)} commands, ${(p.bytesIn / 2 ** 20).toFixed(2)} MiB in, ${(p.bytesOut / 2 ** 20).toFixed(2)} MiB out, ${(p.cpuS * 1000).toFixed(2)} ms of Redis CPU: one Redis core serves about ${(1 / p.cpuS).toFixed(0)} such requests/s | |`);
   console.log(`| Redis path vs in-process, 1 worker | **${(overhead * 100).toFixed(1)}%** of wall time (${overhead <= TARGETS.overhead ? 'meets' : 'misses'}) | ≤ ${TARGETS.overhead * 100}% |`);
 }

@@ -10,7 +10,9 @@ import WebSocket from 'ws';
 import { connectRedis, KEY_PREFIX } from '../../src/cluster/redis.ts';
 import { requestQueueName } from '../../src/cluster/requests.ts';
 import { uploadIds } from '../../src/cluster/uploads.ts';
+import { EarshotError } from '../../src/errors.ts';
 import { unloadAll } from '../../src/runtime/model-cache.ts';
+import { loadServerConfig } from '../../src/server/config.ts';
 import type { RunningServer } from '../../src/server/app.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { form, isolateHome, jfkClip, metricValue, modelDir, startTestServer } from '../server/helpers.ts';
@@ -208,4 +210,12 @@ test('a node without a model refuses realtime streams with a clear 503, and stay
     assert.match(err.message, /holds no model/);
   }
   assert.equal((await fetch(`${api.url}/health`)).status, 200);
+});
+
+test('--no-local-model without --redis is refused at startup with one clear error', () => {
+  assert.throws(
+    () => loadServerConfig({ env: {}, flags: { localModel: false } }),
+    (e: unknown) => e instanceof EarshotError && e.code === 'bad_config' && /--no-local-model\) needs redis \(--redis <url>\)/.test(e.message),
+  );
+  assert.equal(loadServerConfig({ env: { EARSHOT_LOCAL_MODEL: 'false', EARSHOT_REDIS_URL: 'redis://127.0.0.1:1' } }).localModel, false);
 });

@@ -57,7 +57,12 @@ const OUTPUTS = ['max', 'arg', 'sum', 'maxTs', 'argTs', 'sumTs'] as const;
  */
 function statsGraph(vocab: number, split: number): Uint8Array {
   const g = new GraphBuilder('earshot_greedy_pick');
-  const rows = g.input('logits', 'float', ['batch', vocab]);
+  addStats(g, g.input('logits', 'float', ['batch', vocab]), vocab, split);
+  return g.toBytes('earshot');
+}
+
+/** The six row statistics of `rows` ([batch, vocab]) as outputs of `g` (device-pick.ts reuses it). */
+export function addStats(g: GraphBuilder, rows: string, vocab: number, split: number): void {
   const ts = g.op1('Slice', [rows, g.int64([split]), g.int64([vocab]), g.int64([1])]);
   const reduce = (part: string, [max, arg, sum]: readonly string[]) => {
     const m = g.op1('ReduceMax', [part], { axes: { ints: [1] }, keepdims: { i: 1 } });
@@ -68,7 +73,39 @@ function statsGraph(vocab: number, split: number): Uint8Array {
   };
   reduce(rows, OUTPUTS.slice(0, 3));
   reduce(ts, OUTPUTS.slice(3));
-  return g.toBytes('earshot');
+}
+
+/** The rows' first timestamp token (the stats' split), checked. */
+export function splitOf(masks: readonly (LogitMask | null)[], vocab: number): number {
+  // Any split gives the whole row's figures once the two parts are combined; the timestamp rule
+  // needs it at the first timestamp token.
+  const split = masks.find((m) => m?.timestampBegin !== undefined)?.timestampBegin ?? vocab >> 1;
+  for (const m of masks) {
+    const ts = m?.timestampBegin;
+    if (ts !== undefined && ts !== split) throw new RangeError(`rows of one batch disagree on the first timestamp token (${ts}, ${split})`);
+  }
+  if (!(split > 0 && split < vocab)) throw new RangeError(`timestamp tokens from ${split} are outside the vocabulary 0..${vocab - 1}`);
+  return split;
+}
+
+/** Each masked row's pick from the stats graph's outputs (null for rows without a mask). */
+export function picksFrom(out: Record<string, ort.Tensor>, masks: readonly (LogitMask | null)[], split: number): (Pick | null)[] {
+  const s = Object.fromEntries(OUTPUTS.map((k) => [k, out[k]!.data])) as unknown as RowStats;
+  // A part whose logits are all masked has no logsumexp (onnxruntime gives NaN: -inf minus -inf).
+  const lse = (max: number, sum: number) => (max === -Infinity ? -Infinity : max + Math.log(sum));
+  return masks.map((m, r) => {
+    if (!m) return null;
+    const max = s.max[r]!;
+    const token = Number(s.arg[r]!);
+    if (m.timestampBegin !== undefined) {
+      // The rule compares the timestamps' logsumexp with the best text logit, which is the row's
+      // max unless a timestamp holds it (then the timestamps win anyway: their logsumexp is at
+      // least their max, which beats every text logit, ties going to the lower, text, id).
+      const lseTs = lse(s.maxTs[r]!, s.sumTs[r]!);
+      if (token >= split || lseTs > max) return { token: split + Number(s.argTs[r]!), logprob: s.maxTs[r]! - lseTs };
+    }
+    return { token, logprob: max - lse(max, s.sum[r]!) };
+  });
 }
 
 /**
@@ -92,32 +129,10 @@ export class GreedyPicker {
     const batch = masks.length;
     if (logits.length !== batch * vocab) throw new RangeError(`${logits.length} logits are not ${batch} row(s) of ${vocab}`);
     masks.forEach((m, r) => m && maskRow(logits.subarray(r * vocab, (r + 1) * vocab), m));
-    // Any split gives the whole row's figures once the two parts are combined; the timestamp rule
-    // needs it at the first timestamp token.
-    const split = masks.find((m) => m?.timestampBegin !== undefined)?.timestampBegin ?? vocab >> 1;
-    for (const m of masks) {
-      const ts = m?.timestampBegin;
-      if (ts !== undefined && ts !== split) throw new RangeError(`rows of one batch disagree on the first timestamp token (${ts}, ${split})`);
-    }
-    if (!(split > 0 && split < vocab)) throw new RangeError(`timestamp tokens from ${split} are outside the vocabulary 0..${vocab - 1}`);
+    const split = splitOf(masks, vocab);
     const session = await this.session(split);
     const out = await session.run({ logits: new ort.Tensor('float32', logits, [batch, vocab]) });
-    const s = Object.fromEntries(OUTPUTS.map((k) => [k, out[k]!.data])) as unknown as RowStats;
-    // A part whose logits are all masked has no logsumexp (onnxruntime gives NaN: -inf minus -inf).
-    const lse = (max: number, sum: number) => (max === -Infinity ? -Infinity : max + Math.log(sum));
-    return masks.map((m, r) => {
-      if (!m) return null;
-      const max = s.max[r]!;
-      const token = Number(s.arg[r]!);
-      if (m.timestampBegin !== undefined) {
-        // The rule compares the timestamps' logsumexp with the best text logit, which is the row's
-        // max unless a timestamp holds it (then the timestamps win anyway: their logsumexp is at
-        // least their max, which beats every text logit, ties going to the lower, text, id).
-        const lseTs = lse(s.maxTs[r]!, s.sumTs[r]!);
-        if (token >= split || lseTs > max) return { token: split + Number(s.argTs[r]!), logprob: s.maxTs[r]! - lseTs };
-      }
-      return { token, logprob: max - lse(max, s.sum[r]!) };
-    });
+    return picksFrom(out, masks, split);
   }
 
   async release(): Promise<void> {

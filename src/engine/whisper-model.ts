@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { DeviceLock, deviceLock } from './device-lock.ts';
-import { DeviceTensors, gatherHostRows, onDevice, type RowOf, type Transfer, transferOf } from './device-tensors.ts';
+import { DevicePicker } from './device-pick.ts';
+import { DeviceTensors, gatherHostRows, onDevice, type RowOf, tensorBytes, type Transfer, transferOf } from './device-tensors.ts';
 import { type EngineOptions, sessionCreateError, sessionDevice, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask, type Pick } from './greedy-pick.ts';
 
@@ -187,6 +188,8 @@ export class WhisperModel {
   private readonly decoderInputs: Set<string>;
   private readonly headDim: number;
   private readonly picker: GreedyPicker;
+  /** With keepOnDevice: greedy picks of a cached step, on the device. */
+  private readonly devicePicker: DevicePicker | null;
   /** On WebGPU, the process's one-call-at-a-time lock (device-lock.ts); null elsewhere. */
   private readonly lock: DeviceLock | null;
   /** With keepOnDevice: moves and copies of the tensors kept on the device. */
@@ -208,9 +211,11 @@ export class WhisperModel {
     device: DeviceTensors | null,
     step: ort.InferenceSession,
     makeAlign: () => Promise<ort.InferenceSession>,
+    pickOptions: ort.InferenceSession.SessionOptions,
   ) {
     this.step = step;
     this.makeAlign = makeAlign;
+    this.devicePicker = device ? new DevicePicker(dims.vocabSize, pickOptions, (s, feeds) => this.run(s, 'step', feeds, undefined, false)) : null;
     this.dir = dir;
     this.lock = lock;
     this.device = device;
@@ -255,7 +260,10 @@ export class WhisperModel {
     const create = (path: string, options: ort.InferenceSession.SessionOptions) => ort.InferenceSession.create(path, options);
     const [encoder, decoder, step] = await locked(lock, async () => {
       const [encoder, decoder] = await Promise.all([create(files.encoder, placed('gpu-buffer')), create(files.decoder, placed(Object.fromEntries(present)))]);
-      return [encoder, decoder, keep ? await create(files.decoder, placed(stepLocations(decoder.outputNames, dims.decoderLayers))) : null] as const;
+      // The step session's outputs all stay on the device, the logits too (see devicePicker). One
+      // string for all also avoids 1.30's positional mix-up of locations when a run fetches a
+      // subset of the outputs (WEBGPU.md).
+      return [encoder, decoder, keep ? await create(files.decoder, placed('gpu-buffer')) : null] as const;
     }).catch((e: unknown) => {
       throw sessionCreateError(e);
     });
@@ -265,7 +273,7 @@ export class WhisperModel {
     const picker = new GreedyPicker(dims.vocabSize, { intraOpNumThreads: 1, executionProviders: ['cpu'], logSeverityLevel: 3 });
     const device = keep ? new DeviceTensors(lock, so) : null;
     const makeAlign = () => (keep ? locked(lock, () => create(files.decoder, so)) : Promise.resolve(decoder));
-    return new WhisperModel(dir, dims, encoder, decoder, picker, lock, device, step ?? decoder, makeAlign);
+    return new WhisperModel(dir, dims, encoder, decoder, picker, lock, device, step ?? decoder, makeAlign, so);
   }
 
   /**
@@ -287,11 +295,12 @@ export class WhisperModel {
     kind: keyof TransferCounts,
     feeds: Record<string, Tensor>,
     fetches?: readonly string[],
+    countRun = true,
   ): Promise<Record<string, Tensor>> {
     const out = await locked(this.lock, () => (fetches ? session.run(feeds, fetches) : session.run(feeds)));
     const t = transferOf(feeds, out);
     const c = this.transfers[kind];
-    c.runs++;
+    if (countRun) c.runs++;
     c.up += t.up;
     c.down += t.down;
     if (this.device) for (const v of Object.values(out)) this.device.track(v);
@@ -339,7 +348,25 @@ export class WhisperModel {
     // step's are kept): not fetching them saves copying the whole cross cache out of onnxruntime
     // at every step, which is most of a step's cost at large batches.
     const out = cache ? await this.run(this.step, 'step', feeds, this.cachedFetches) : await this.run(this.decoder, 'prompt', feeds, this.decoder.outputNames);
-    const logits = out.logits!;
+    const cacheOut = {
+      batch,
+      length: (cache?.length ?? 0) + seq,
+      self: this.selfNames.map(({ present }) => out[present]!),
+      // The cached branch passes the cross K/V through; keep the first step's tensors so that
+      // models whose cached branch returns empty placeholders still work.
+      cross: cache ? cache.cross : this.crossNames.map(({ present }) => out[present]!),
+    };
+    let logits = out.logits!;
+    if (onDevice(logits)) {
+      // A step's logits stay on the device (device-pick.ts): greedy rows are picked there and only
+      // their statistics come back; other rows need the logits themselves, copied back.
+      const masks = opts.greedy;
+      if (masks?.every((m) => m !== null) && opts.alsoPosition === undefined && seq === 1 && this.devicePicker) {
+        return { logits: new Float32Array(0), picks: await this.devicePicker.pick(logits, masks as LogitMask[]), cache: cacheOut };
+      }
+      logits = await this.device!.toHost(logits);
+      this.transfers.step.down += tensorBytes(logits);
+    }
     const vocab = logits.dims[2]!;
     const all = logits.data as Float32Array;
     const at = (pos: number): Float32Array => {
@@ -354,14 +381,7 @@ export class WhisperModel {
       logits: picks?.every((p) => p !== null) ? new Float32Array(0) : last,
       positionLogits,
       picks,
-      cache: {
-        batch,
-        length: (cache?.length ?? 0) + seq,
-        self: this.selfNames.map(({ present }) => out[present]!),
-        // The cached branch passes the cross K/V through; keep the first step's tensors so that
-        // models whose cached branch returns empty placeholders still work.
-        cross: cache ? cache.cross : this.crossNames.map(({ present }) => out[present]!),
-      },
+      cache: cacheOut,
     };
   }
 
@@ -439,21 +459,10 @@ export class WhisperModel {
         await Promise.all([...all].map((s) => s.release()));
       }),
       this.picker.release(),
+      this.devicePicker?.release(),
       this.device?.release(),
     ]);
   }
-}
-
-/**
- * The step session's preferredOutputLocation. onnxruntime-node 1.30's binding, when a run fetches
- * a subset of the outputs, gives the i-th fetched output (in the model's output order) the location
- * set for the model's i-th output, not its own (see WEBGPU.md): the step fetches the logits and the
- * self-attention present.*, so the locations are laid out by their position in that fetch list.
- */
-function stepLocations(outputNames: readonly string[], layers: number): Record<string, 'cpu' | 'gpu-buffer'> {
-  const self = new Set(Array.from({ length: layers }, (_, l) => [`present.${l}.decoder.key`, `present.${l}.decoder.value`]).flat());
-  const fetched = outputNames.filter((n) => n === 'logits' || self.has(n));
-  return Object.fromEntries(outputNames.map((n, i) => [n, fetched[i] !== undefined && fetched[i] !== 'logits' ? 'gpu-buffer' : 'cpu']));
 }
 
 /** Rows `rows` of a cache kept on the device, to be gathered there when next decoded from. */

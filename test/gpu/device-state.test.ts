@@ -34,12 +34,14 @@ for (const merged of MERGED_FORMS) {
       const one = (runner: ModelRunner, seed: number, opts: WindowDecodeOptions) =>
         runner.encode(features(model.dims.nMels, seed), 1).then(async (e) => (await decodeWindow(runner, tokenizer, e, opts)).tokens);
       const greedy = await one(model, 1, GREEDY);
+      const g = { ...model.transfers.step };
+      const greedyPerStep = (g.up + g.down) / g.runs;
       const beams = await one(model, 1, BEAMS);
       // Two windows at once through the scheduler: one encoder batch cut in two, prompt rows joined.
       const sched = new BatchScheduler(model, { maxBatch: 4 });
       const batched = await Promise.all([one(sched, 1, GREEDY), one(sched, 2, GREEDY)]);
       const step = model.transfers.step;
-      return { tokens: { greedy, beams, batched }, perStep: (step.up + step.down) / step.runs, steps: step.runs };
+      return { tokens: { greedy, beams, batched }, greedyPerStep, perStep: (step.up + step.down) / step.runs, steps: step.runs };
     };
     const load = async (device: 'cpu' | 'webgpu', keepOnDevice?: boolean) => {
       const model = await WhisperModel.load(dir, files, parseEngineOptions({ device }), { keepOnDevice });
@@ -64,5 +66,9 @@ for (const merged of MERGED_FORMS) {
     // of size; a step has at most 4 rows here (two windows of two beams).
     const idsAndLogits = 4 * (vocabSize * 4 + 8) + 64;
     assert.ok(kept.perStep <= idsAndLogits, `on the device: ${kept.perStep} bytes per step, at most ids and logits (${idsAndLogits})`);
+    // Greedy steps pick on the device: the token and the mask (a few hundred suppressed ids) go up,
+    // six numbers per row come back; never a row of logits (${vocabSize * 4} bytes).
+    assert.ok(kept.greedyPerStep < 4096, `greedy on the device: ${kept.greedyPerStep} bytes per step, less than 4 KiB`);
+    assert.ok(copied.greedyPerStep > vocabSize * 4, `greedy via the host: ${copied.greedyPerStep} bytes per step, more than a row of logits`);
   });
 }

@@ -15,6 +15,8 @@ export interface CallBase {
   group: string;
   rows: number;
   priority: number;
+  /** Among equal priorities, lower first: the caller's job's place in the work queue (batch-policy.ts). */
+  order: number;
   seq: number;
   arrived: number;
   /** Whether this call follows a result the scheduler handed out (the caller came back). */

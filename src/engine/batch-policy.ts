@@ -5,8 +5,10 @@
 // own.
 //
 // Rules, and why:
-// - Priority first, always: the next run is led by the highest-priority call that may run (then the
-//   oldest), whatever its kind. A full batch of lower-priority work never jumps ahead of it: on the
+// - Priority first, always: the next run is led by the highest-priority call that may run, then the
+//   one of the job queued first (then the oldest call), whatever its kind. Among equal priorities
+//   the job queued first so finishes first, as when jobs run one after another, instead of every
+//   job advancing in turn and all finishing late; the others' calls run while its caller is away. A full batch of lower-priority work never jumps ahead of it: on the
 //   CPU an encoder batch of one window is always "full", and letting full batches go first made
 //   every partial's encoder run (the costliest call there) overtake a final's decoder steps. That is
 //   what made batched streams slower than one call at a time (BENCHMARKS.md, streams).
@@ -122,13 +124,13 @@ export class DispatchPolicy {
   }
 
   /**
-   * The calls the next run takes, all of one key, led by the first unblocked call in priority and
-   * arrival order; failing one (a cohort deadline passed), the first in order, whose blockers are
+   * The calls the next run takes, all of one key, led by the first unblocked call in priority, job
+   * and arrival order; failing one (a cohort deadline passed), the first in order, whose blockers are
    * then not waited for again.
    */
   choose(pending: readonly Call[], now: number): Call[] {
     this.expire(now);
-    const ordered = [...pending].sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    const ordered = [...pending].sort((a, b) => b.priority - a.priority || a.order - b.order || a.seq - b.seq);
     const head = ordered.find((c) => this.blockedUntil(c) === 0) ?? ordered[0]!;
     for (const t of this.awaiting) if (waitsFor(head, t)) this.awaiting.delete(t);
     const limit = this.limit(head);

@@ -9,7 +9,7 @@ import { type ErrorKind, isEarshotError } from '../errors.ts';
 import { adoptDeviceLock } from './device-lock.ts';
 import type { EngineOptions } from './execution.ts';
 import type { LogitMask, Pick } from './greedy-pick.ts';
-import { type BatchRun, BatchScheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
+import { type BatchRun, BatchScheduler, type CallOptions, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
 import { type CrossAttentions, type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
 
 export interface ModelWorkerInit {
@@ -34,7 +34,7 @@ export interface WireError {
  * none); `handle` is the id under which the worker keeps what the op produced.
  */
 export interface ModelRequests {
-  encode: { features: Float32Array; batch: number; priority?: number; handle: number };
+  encode: { features: Float32Array; batch: number; handle: number } & JobFields;
   decode: {
     tokens: BigInt64Array;
     batch: number;
@@ -42,14 +42,22 @@ export interface ModelRequests {
     cache: number | null;
     alsoPosition?: number;
     greedy?: (LogitMask | null)[];
-    priority?: number;
     handle: number;
-  };
+  } & JobFields;
   select: { from: number; rows: number[]; handle: number };
   crossAttentions: { tokens: number[]; encoded: number; heads: [number, number][]; from?: number };
   free: { handles: number[] };
+  /** The job of call `target` was withdrawn: the call is dropped if it has not run yet. */
+  cancel: { target: number };
   stats: Record<string, never>;
   release: Record<string, never>;
+}
+
+/** What a model call says of its job (scheduler.ts's CallOptions): `cancellable` calls may be withdrawn by a `cancel`. */
+export interface JobFields {
+  priority?: number;
+  order?: number;
+  cancellable?: boolean;
 }
 
 /** Replies, by op (ops with no reply map to never). */
@@ -59,6 +67,7 @@ export interface ModelReplies {
   select: never;
   crossAttentions: CrossAttentions;
   free: never;
+  cancel: never;
   stats: WorkerStats;
   release: null;
 }
@@ -91,7 +100,14 @@ export function toWire(error: unknown): WireError {
 type Stored = ort.Tensor | DecoderCache;
 
 /** What each op does; an op that needs no reply returns undefined. Adding a model method is one entry here. */
-type Handlers = { [K in ModelOp]: (req: ModelRequests[K]) => Promise<{ value: ModelReplies[K]; transfer?: ArrayBuffer[] }> | undefined };
+type Handlers = {
+  [K in ModelOp]: (req: ModelRequests[K], signal?: AbortSignal) => Promise<{ value: ModelReplies[K]; transfer?: ArrayBuffer[] }> | undefined;
+};
+
+/** A call's job fields as the scheduler's call options. */
+function jobOptions({ priority, order }: JobFields, signal?: AbortSignal): CallOptions {
+  return { ...(priority === undefined ? {} : { priority }), ...(order === undefined ? {} : { order }), ...(signal ? { signal } : {}) };
+}
 
 function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handlers {
   const take = <T extends Stored>(id: number, what: string): T => {
@@ -100,16 +116,18 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
     return v as T;
   };
   return {
-    encode: async ({ features, batch, priority, handle }) => {
-      const t = await sched.encode(features, batch, priority === undefined ? {} : { priority });
+    encode: async (req, signal) => {
+      const { features, batch, handle } = req;
+      const t = await sched.encode(features, batch, jobOptions(req, signal));
       registry.set(handle, t);
       return { value: { dims: [...t.dims] } };
     },
-    decode: async ({ tokens, batch, encoded, cache, alsoPosition, greedy, priority, handle }) => {
+    decode: async (req, signal) => {
+      const { tokens, batch, encoded, cache, alsoPosition, greedy, handle } = req;
       const opts = {
         ...(alsoPosition === undefined ? {} : { alsoPosition }),
         ...(greedy === undefined ? {} : { greedy }),
-        ...(priority === undefined ? {} : { priority }),
+        ...jobOptions(req, signal),
       };
       const enc = cache === null ? take<ort.Tensor>(encoded, 'encoder output') : undefined;
       const from = cache === null ? null : take<DecoderCache>(cache, 'cache');
@@ -140,6 +158,7 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       }
       return undefined;
     },
+    cancel: () => undefined, // handled where calls are received (main below): it names a call, not a handle
     stats: async () => ({ value: { ...sched.stats(), handles: registry.size } }),
     release: async () => ({ value: null }),
   };
@@ -178,16 +197,29 @@ async function main(): Promise<void> {
     await model.release();
     return { value: null };
   };
+  /** The withdrawal of each cancellable call not yet answered, by call id. */
+  const withdrawals = new Map<number, AbortController>();
   port.on('message', (req: ModelRequest) => {
     const { op, call } = req;
+    if (req.op === 'cancel') {
+      withdrawals.get(req.target)?.abort();
+      return;
+    }
+    let withdrawal: AbortController | undefined;
+    if (call !== undefined && (req.op === 'encode' || req.op === 'decode') && req.cancellable) {
+      withdrawal = new AbortController();
+      withdrawals.set(call, withdrawal);
+    }
     let pending: ReturnType<Handlers[ModelOp]>;
     try {
-      pending = (ops[op] as (r: ModelRequest) => ReturnType<Handlers[ModelOp]>)(req);
+      pending = (ops[op] as (r: ModelRequest, signal?: AbortSignal) => ReturnType<Handlers[ModelOp]>)(req, withdrawal?.signal);
     } catch (e) {
+      if (call !== undefined) withdrawals.delete(call);
       if (call !== undefined) port.postMessage({ call, ok: false, error: toWire(e) } satisfies ModelReply);
       return;
     }
     if (!pending || call === undefined) return;
+    if (withdrawal) void pending.finally(() => withdrawals.delete(call)).catch(() => undefined);
     pending.then(
       ({ value, transfer }) => {
         try {

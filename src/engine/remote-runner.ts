@@ -7,11 +7,12 @@
 // a FinalizationRegistry tells the worker when a handle is garbage collected.
 import './telemetry-off.ts'; // first: set in this thread, so that the model worker inherits it
 import { Worker } from 'node:worker_threads';
-import { EarshotError } from '../errors.ts';
+import { EarshotError, isEarshotError } from '../errors.ts';
 import { workerBoot } from '../worker-boot.ts';
 import { deviceLock } from './device-lock.ts';
 import { chooseDevice, type DeviceChoice, type EngineOptions } from './execution.ts';
 import type {
+  JobFields,
   ModelBoot,
   ModelNotice,
   ModelOp,
@@ -158,12 +159,10 @@ export class RemoteRunner implements ModelRunner {
   }
 
   /** Runs the encoder on `batch` windows laid out [batch, nMels, frames]; the output stays in the worker. */
-  encode(features: Float32Array, batch: number, priority?: number): Promise<EncodedAudio> {
+  encode(features: Float32Array, batch: number, job: Job = {}): Promise<EncodedAudio> {
     const handle = this.nextHandle++;
     // Copied, not transferred: callers reuse their feature buffers from window to window.
-    return this.call('encode', { features, batch, handle, ...(priority === undefined ? {} : { priority }) }).then((r) =>
-      this.track(new RemoteEncoded(this, handle, r.dims)),
-    );
+    return this.call('encode', { features, batch, handle, ...jobFields(job) }, job.signal).then((r) => this.track(new RemoteEncoded(this, handle, r.dims)));
   }
 
   /** One decoder call (see WhisperModel.decode), batched in the worker with other callers' calls. */
@@ -172,7 +171,7 @@ export class RemoteRunner implements ModelRunner {
     batch: number,
     encoded: EncodedAudio,
     cache: CacheHandle | null,
-    opts: DecodeOptions & { priority?: number } = {},
+    opts: DecodeOptions & Job = {},
   ): Promise<RunnerOutput> {
     if (!(encoded instanceof RemoteEncoded) || encoded.owner !== this) {
       return Promise.reject(bad('the encoder output was not made by this model'));
@@ -184,9 +183,9 @@ export class RemoteRunner implements ModelRunner {
     const req: ModelRequests['decode'] = { tokens, batch, encoded: encoded.id, cache: cache?.id ?? null, handle };
     if (opts.alsoPosition !== undefined) req.alsoPosition = opts.alsoPosition;
     if (opts.greedy !== undefined) req.greedy = [...opts.greedy];
-    if (opts.priority !== undefined) req.priority = opts.priority;
+    Object.assign(req, jobFields(opts));
     // The caller's handles must outlive the call: the worker reads what they name.
-    return this.call('decode', req).then((r) => {
+    return this.call('decode', req, opts.signal).then((r) => {
       keepAlive(encoded, cache);
       const out: RunnerOutput = { logits: r.logits, cache: this.track(new RemoteCache(this, handle, r.batch, r.length)) };
       if (r.positionLogits) out.positionLogits = r.positionLogits;
@@ -231,12 +230,16 @@ export class RemoteRunner implements ModelRunner {
     });
   }
 
-  /** A runner whose every call carries `priority` (how a stream asks to go first). */
-  withPriority(priority: number): ModelRunner {
+  /**
+   * A runner whose every call carries `priority` (how a stream asks to go first) and what the work
+   * queue says of the job (its place, its withdrawal: see scheduler.ts's CallOptions).
+   */
+  withPriority(priority: number, job: Omit<Job, 'priority'> = {}): ModelRunner {
+    const o: Job = { ...job, priority };
     return {
       dims: this.dims,
-      encode: (features, batch) => this.encode(features, batch, priority),
-      decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, priority }),
+      encode: (features, batch) => this.encode(features, batch, o),
+      decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, ...o }),
       selectRows: (cache, rows) => this.selectRows(cache, rows),
       finish: (handle) => this.finish(handle),
       crossAttentions: (tokens, encoded, heads, from) => this.crossAttentions(tokens, encoded, heads, from),
@@ -283,15 +286,34 @@ export class RemoteRunner implements ModelRunner {
     await this.worker.terminate();
   }
 
-  private call<K extends ModelOp>(op: K, req: ModelRequests[K]): Promise<ModelReplies[K]> {
+  /**
+   * Sends a call and waits for its reply. With `signal`, a withdrawal is passed on to the worker,
+   * which drops the call if it has not run yet; it then rejects with the signal's reason, as the
+   * job's own check of its signal would.
+   */
+  private call<K extends ModelOp>(op: K, req: ModelRequests[K], signal?: AbortSignal): Promise<ModelReplies[K]> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.released) return Promise.reject(released());
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const call = this.nextCall++;
-    return new Promise<ModelReplies[K]>((resolve, reject) => {
+    const sent = new Promise<ModelReplies[K]>((resolve, reject) => {
       this.waiting.set(call, { resolve: resolve as (v: never) => void, reject });
       if (this.waiting.size === 1) this.worker.ref();
-      this.worker.postMessage({ op, call, ...req });
+      this.worker.postMessage({ op, call, ...req, ...(signal ? { cancellable: true } : {}) });
     });
+    if (!signal) return sent;
+    const withdraw = () => this.post('cancel', { target: call });
+    signal.addEventListener('abort', withdraw, { once: true });
+    return sent.then(
+      (v) => {
+        signal.removeEventListener('abort', withdraw);
+        return v;
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', withdraw);
+        throw isEarshotError(e) && e.code === 'call_cancelled' && signal.aborted ? signal.reason : e;
+      },
+    );
   }
 
   /** A message with no reply. */
@@ -347,6 +369,18 @@ export class RemoteRunner implements ModelRunner {
     this.waiting.clear();
     this.worker.unref();
   }
+}
+
+/** What a call carries of its job (scheduler.ts's CallOptions); the signal stays on this side. */
+export interface Job {
+  priority?: number;
+  order?: number;
+  signal?: AbortSignal;
+}
+
+function jobFields({ priority, order, signal }: Job): JobFields {
+  void signal; // call() passes it on as `cancellable`
+  return { ...(priority === undefined ? {} : { priority }), ...(order === undefined ? {} : { order }) };
 }
 
 /** Keeps `values` reachable up to this point (their ids are in flight to the worker until then). */

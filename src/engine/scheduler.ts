@@ -41,6 +41,18 @@ export interface SchedulerHooks {
 export interface CallOptions {
   /** Higher runs first when a run cannot take every waiting call (streams). Default 0. */
   priority?: number;
+  /**
+   * Among equal priorities, lower runs first: the caller's job's place in the work queue, so that
+   * the job queued first finishes first, as when jobs run one after another (default 0: arrival order).
+   */
+  order?: number;
+  /** The caller's job was withdrawn: a call still waiting is dropped, and rejects with `cancelled()`. */
+  signal?: AbortSignal;
+}
+
+/** What a call withdrawn before its run rejects with. */
+export function cancelled(): EarshotError {
+  return new EarshotError('invalid_argument', 'call_cancelled', 'the model call was withdrawn before it ran');
 }
 
 export interface SchedulerStats extends ExecutionCounters {
@@ -109,12 +121,13 @@ export class BatchScheduler implements ModelRunner {
     };
   }
 
-  /** A runner whose every call carries `priority` (how a stream asks to go first). */
-  withPriority(priority: number): Pick<BatchScheduler, 'dims' | 'encode' | 'decode' | 'selectRows' | 'finish'> {
+  /** A runner whose every call carries `job` (its priority, queue order, withdrawal: how a stream asks to go first). */
+  withPriority(priority: number, job: Omit<CallOptions, 'priority'> = {}): Pick<BatchScheduler, 'dims' | 'encode' | 'decode' | 'selectRows' | 'finish'> {
+    const o = { ...job, priority };
     return {
       dims: this.dims,
-      encode: (features, batch) => this.encode(features, batch, { priority }),
-      decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, priority }),
+      encode: (features, batch) => this.encode(features, batch, o),
+      decode: (tokens, batch, encoded, cache, opts = {}) => this.decode(tokens, batch, encoded, cache, { ...opts, ...o }),
       selectRows: (cache, rows) => this.selectRows(cache, rows),
       finish: (handle) => this.finish(handle),
     };
@@ -128,7 +141,7 @@ export class BatchScheduler implements ModelRunner {
     }
     const frames = features.length / (batch * nMels);
     return new Promise<Tensor>((resolve, reject) =>
-      this.enqueue({ kind: 'encode', key: `encode:${frames}`, group: 'encode', rows: batch, priority: opts.priority ?? 0, linked: false, features, resolve, reject }),
+      this.enqueue({ kind: 'encode', key: `encode:${frames}`, group: 'encode', rows: batch, priority: opts.priority ?? 0, order: opts.order ?? 0, linked: false, features, resolve, reject }, opts.signal),
     );
   }
 
@@ -167,6 +180,7 @@ export class BatchScheduler implements ModelRunner {
           group: PROMPT_GROUP,
           rows: batch,
           priority: opts.priority ?? info?.priority ?? 0,
+          order: opts.order ?? 0,
           linked: this.policy.link(info ?? null),
           tokens,
           encoded,
@@ -174,7 +188,7 @@ export class BatchScheduler implements ModelRunner {
           greedy,
           resolve,
           reject,
-        });
+        }, opts.signal);
         return;
       }
       const handle = this.adopt(cache);
@@ -188,6 +202,7 @@ export class BatchScheduler implements ModelRunner {
         group: stepGroup(handle.length),
         rows: batch,
         priority: opts.priority ?? handle.priority,
+        order: opts.order ?? 0,
         linked: this.policy.link(handle.ticket),
         tokens,
         cache: handle,
@@ -195,7 +210,7 @@ export class BatchScheduler implements ModelRunner {
         greedy,
         resolve,
         reject,
-      });
+      }, opts.signal);
     });
   }
 
@@ -237,8 +252,37 @@ export class BatchScheduler implements ModelRunner {
     if (this.pending.length > 0) this.schedule();
   }
 
-  private enqueue(call: Omit<EncodeCall, 'seq' | 'arrived'> | Omit<PromptCall, 'seq' | 'arrived'> | Omit<StepCall, 'seq' | 'arrived'>): void {
-    this.pending.push({ ...call, seq: this.seq++, arrived: performance.now() } as Call);
+  /**
+   * Adds a call to the waiting ones. A withdrawn job's call that has not run yet is dropped (a
+   * stream's speculative final withdrawn when speech resumes costs no encoder run), as the work
+   * queue drops a withdrawn job that has not started; one already running finishes.
+   */
+  private enqueue(call: Omit<EncodeCall, 'seq' | 'arrived'> | Omit<PromptCall, 'seq' | 'arrived'> | Omit<StepCall, 'seq' | 'arrived'>, signal?: AbortSignal): void {
+    if (signal?.aborted) {
+      call.reject(cancelled());
+      return;
+    }
+    const c = { ...call, seq: this.seq++, arrived: performance.now() } as Call;
+    if (signal) {
+      const drop = () => {
+        const i = this.pending.indexOf(c);
+        if (i < 0) return;
+        this.pending.splice(i, 1);
+        c.reject(cancelled());
+        this.schedule();
+      };
+      signal.addEventListener('abort', drop, { once: true });
+      const { resolve, reject } = c;
+      c.resolve = ((v: never) => {
+        signal.removeEventListener('abort', drop);
+        resolve(v);
+      }) as typeof c.resolve;
+      c.reject = (e) => {
+        signal.removeEventListener('abort', drop);
+        reject(e);
+      };
+    }
+    this.pending.push(c);
     this.schedule();
   }
 

@@ -21,20 +21,29 @@ interface Waiter {
   cancel: (e: unknown) => void;
 }
 
+/** What the queue says of a job besides its priority. */
+export interface JobPlace {
+  /** Its place in arrival order (lower came first). */
+  order: number;
+  /** Its withdrawal, when the caller gave one. */
+  signal?: AbortSignal;
+}
+
 export interface WorkQueueOptions<R> {
   maxWaiting?: number;
   concurrency?: number;
   /**
    * What a job is handed when it starts, at its priority: the model's runner with every call at
-   * that priority, so the scheduler orders the job's model calls as the queue ordered the job.
+   * that priority and place, withdrawn with the job, so the scheduler orders the job's model calls
+   * as the queue ordered the job, and drops those a withdrawn job left waiting.
    */
-  at?: (priority: number) => R;
+  at?: (priority: number, place: JobPlace) => R;
 }
 
 export class WorkQueue<R = undefined> {
   readonly maxWaiting: number;
   readonly concurrency: number;
-  private readonly at: (priority: number) => R;
+  private readonly at: (priority: number, place: JobPlace) => R;
   private running = 0;
   private seq = 0;
   private readonly waiters: Waiter[] = [];
@@ -69,24 +78,25 @@ export class WorkQueue<R = undefined> {
   async run<T>(job: (runner: R) => Promise<T>, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<T> {
     opts.signal?.throwIfAborted();
     const priority = opts.priority ?? 0;
+    const order = this.seq++;
     if (this.running >= this.concurrency) {
       if (this.waiters.length >= this.maxWaiting) {
         throw new EarshotError('overloaded', 'queue_full', `the work queue is full (${this.maxWaiting} waiting); retry later`);
       }
-      await this.wait(priority, opts.signal);
+      await this.wait(priority, order, opts.signal);
     } else {
       this.running++;
       this.emit();
     }
     try {
-      return await job(this.at(priority));
+      return await job(this.at(priority, { order, ...(opts.signal ? { signal: opts.signal } : {}) }));
     } finally {
       this.running--;
       this.next();
     }
   }
 
-  private wait(priority: number, signal?: AbortSignal): Promise<void> {
+  private wait(priority: number, seq: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -96,7 +106,7 @@ export class WorkQueue<R = undefined> {
       };
       const waiter: Waiter = {
         priority,
-        seq: this.seq++,
+        seq,
         start: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();

@@ -9,7 +9,7 @@ import { deviceBatchLimits } from '../engine/batch-policy.ts';
 import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../engine/execution.ts';
 import { RemoteRunner } from '../engine/remote-runner.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
-import { WorkQueue } from '../engine/work-queue.ts';
+import { type JobPlace, WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
 import { MelPool } from '../features/mel-pool.ts';
 import { EarshotError } from '../errors.ts';
@@ -69,7 +69,13 @@ export function loadModelHere(w: Whisper, engine: EngineOptionsInput = {}): Prom
   return WhisperModel.load(w.resolved.dir, { encoder: w.resolved.encoderPath, decoder: w.resolved.decoderPath }, parseEngineOptions(engine));
 }
 
-/** A work queue in front of `runner`: each job is handed the runner at the job's own priority. */
-export function modelQueue(runner: ModelRunner, opts: { concurrency: number; maxWaiting?: number }): WorkQueue<ModelRunner> {
-  return new WorkQueue({ ...opts, at: (priority) => runner.withPriority?.(priority) ?? runner });
+/** A runner that can carry a job's place and withdrawal too (RemoteRunner, BatchScheduler). */
+type JobRunner = ModelRunner & { withPriority?(priority: number, place?: JobPlace): ModelRunner };
+
+/**
+ * A work queue in front of `runner`: each job is handed the runner at the job's own priority and
+ * place, withdrawn with the job (engine/batch-policy.ts says why the scheduler wants both).
+ */
+export function modelQueue(runner: JobRunner, opts: { concurrency: number; maxWaiting?: number }): WorkQueue<ModelRunner> {
+  return new WorkQueue({ ...opts, at: (priority, place) => runner.withPriority?.(priority, place) ?? runner });
 }

@@ -7,7 +7,7 @@ import { deviceBatchLimits, DispatchPolicy } from '../../src/engine/batch-policy
 const limits = { maxBatch: 4, maxEncodeBatch: 2, maxWaitMs: 3, maxCohortWaitMs: 200 };
 let seq = 0;
 function step(key: string, group: string, over: Partial<Call> = {}): Call {
-  return { kind: 'step', key, group, rows: 1, priority: 0, seq: seq++, arrived: 0, linked: false, reject: () => {}, resolve: () => {}, ...over } as Call;
+  return { kind: 'step', key, group, rows: 1, priority: 0, order: 0, seq: seq++, arrived: 0, linked: false, reject: () => {}, resolve: () => {}, ...over } as Call;
 }
 
 test('a lone call waits maxWaitMs for company; a full key or a returning caller goes at once', () => {
@@ -83,4 +83,14 @@ test('batch limits per device: the CPU runs one encoder window at a time, a GPU 
     assert.ok(gpu.maxBatch >= 64 && gpu.maxBatch <= 256, `${device} decoder rows ${gpu.maxBatch}`);
     assert.ok(gpu.maxEncodeBatch > 1 && gpu.maxEncodeBatch <= gpu.maxBatch, `${device} encoder windows ${gpu.maxEncodeBatch}`);
   }
+});
+
+test('among equal priorities, the job queued first leads: its calls go before older calls of later jobs', () => {
+  const p = new DispatchPolicy(limits);
+  // Two finals at once: the second's encoder call is older than the first's step, yet the first
+  // final's step goes first, so the first finishes as soon as it would alone.
+  const secondEncode = step('encode:3000', 'encode', { kind: 'encode', priority: 20, order: 2 } as Partial<Call>);
+  const firstStep = step('s', 'step:7', { priority: 20, order: 1, linked: true });
+  assert.deepEqual(p.choose([secondEncode, firstStep], 0), [firstStep]);
+  assert.deepEqual(p.choose([secondEncode], 0), [secondEncode], 'and the second runs while the first is away');
 });

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
-import { loadModelHere, type Whisper } from '../../src/runtime/loaded-model.ts';
+import { loadModelHere, modelQueue, type Whisper } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { RemoteRunner } from '../../src/engine/remote-runner.ts';
@@ -199,4 +199,21 @@ test('release closes the model: later calls are refused, no failure is reported'
   await assert.rejects(runner.encode(features(runner.dims.nMels, 0), 1), (e) => isEarshotError(e) && e.code === 'model_released');
   assert.equal(failures.length, 0);
   assert.equal(runner.failed, null);
+});
+
+test('a job withdrawn from the work queue drops its calls waiting in the worker: they reject with its reason and never run', async (t) => {
+  const w = await loadWhisper(testModelDir({ preset: 'english' }));
+  const runner = await startFor(w, { maxWaitMs: 1 });
+  t.after(() => runner.release());
+  const queue = modelQueue(runner, { concurrency: 4 });
+  const f = (seed: number) => features(runner.dims.nMels, seed);
+  // Three jobs at once: the first's encoder run starts; the other two wait behind it in the worker.
+  const jobs = [new AbortController(), new AbortController(), new AbortController()];
+  const runs = jobs.map((ac, i) => queue.run((r) => r.encode(f(i), 1), { priority: 15, signal: ac.signal }));
+  const reason = new Error('speech resumed');
+  jobs[1]!.abort(reason);
+  await assert.rejects(runs[1]!, (e) => e === reason);
+  await Promise.all([runs[0], runs[2]]);
+  const s = await runner.stats();
+  assert.deepEqual([s.runs.encode, s.pending], [2, 0], 'two encoder runs: the withdrawn one never ran');
 });

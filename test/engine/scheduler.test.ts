@@ -421,3 +421,31 @@ test('a final waits for at most one lower-priority run: the one running when it 
   assert.deepEqual(during, ['encode', 'decode', 'decode', 'decode', 'decode', 'decode'], 'the running partial, then the final alone');
   assert.deepEqual(runs.slice(during.length), ['encode', 'encode', 'encode'], 'the other partials after it');
 });
+
+test('a withdrawn job\'s waiting calls are dropped, never run, and reject as cancelled; a running one finishes', async () => {
+  const w = await load();
+  const model = w.model;
+  let encodes = 0;
+  const counted: BatchableModel = {
+    dims: model.dims,
+    decode: (...a) => model.decode(...a),
+    encode: async (f, b) => {
+      encodes++;
+      return model.encode(f, b);
+    },
+  };
+  const sched = new BatchScheduler(counted, { maxWaitMs: 1 });
+  const running = new AbortController();
+  const first = sched.withPriority(15, { order: 1, signal: running.signal }).encode(features(model.dims.nMels, 0), 1);
+  while (encodes === 0) await new Promise((r) => setTimeout(r, 1));
+  const queued = new AbortController();
+  const second = sched.withPriority(15, { order: 2, signal: queued.signal }).encode(features(model.dims.nMels, 1), 1);
+  queued.abort();
+  running.abort(); // too late: its run has started
+  await assert.rejects(second, (e) => isEarshotError(e) && e.code === 'call_cancelled');
+  assert.deepEqual((await first).dims.slice(0, 1), [1]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(encodes, 1, 'the withdrawn call never ran');
+  await assert.rejects(sched.withPriority(15, { signal: queued.signal }).encode(features(model.dims.nMels, 2), 1), (e) => isEarshotError(e) && e.code === 'call_cancelled');
+  assert.deepEqual([sched.stats().pending, encodes], [0, 1]);
+});

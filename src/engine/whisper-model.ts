@@ -2,8 +2,6 @@
 // cache threaded between decoder steps. Everything above this file speaks in token ids, feature
 // arrays and logits; only this file knows the hub's tensor names and the cache layout.
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { EarshotError } from '../errors.ts';
 import { DeviceLock, deviceLock } from './device-lock.ts';
@@ -11,45 +9,13 @@ import { DevicePicker } from './device-pick.ts';
 import { DeviceTensors, gatherHostRows, onDevice, type RowOf, tensorBytes, type Transfer, transferOf } from './device-tensors.ts';
 import { type EngineOptions, sessionCreateError, sessionDevice, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask, type Pick } from './greedy-pick.ts';
+import { readDims, type WhisperDims } from './model-dims.ts';
+import { RowSelection, selectCacheRows } from './cache-rows.ts';
 
 type Tensor = ort.Tensor;
 
-export interface WhisperDims {
-  nMels: number;
-  dModel: number;
-  decoderLayers: number;
-  decoderHeads: number;
-  vocabSize: number;
-  /** Encoder frames per 30 s window (1500). */
-  nAudioCtx: number;
-  /** Longest decoder sequence the model was trained on (448). */
-  nTextCtx: number;
-}
-
-export function readDims(modelDir: string): WhisperDims {
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
-  } catch (e) {
-    throw new EarshotError('model_not_found', 'bad_config', `cannot read ${join(modelDir, 'config.json')}: ${(e as Error).message}`);
-  }
-  const num = (k: string, fallback?: number): number => {
-    const v = cfg[k] ?? fallback;
-    if (typeof v !== 'number') {
-      throw new EarshotError('model_not_found', 'bad_config', `config.json has no numeric "${k}"`);
-    }
-    return v;
-  };
-  return {
-    nMels: num('num_mel_bins'),
-    dModel: num('d_model'),
-    decoderLayers: num('decoder_layers'),
-    decoderHeads: num('decoder_attention_heads'),
-    vocabSize: num('vocab_size'),
-    nAudioCtx: num('max_source_positions', 1500),
-    nTextCtx: num('max_target_positions', 448),
-  };
-}
+export { readDims, type WhisperDims } from './model-dims.ts';
+export { selectCacheRows } from './cache-rows.ts';
 
 /**
  * Per-sequence decoder state: the self-attention K/V of every layer, grown by one step each call,
@@ -465,33 +431,7 @@ export class WhisperModel {
   }
 }
 
-/** Rows `rows` of a cache kept on the device, to be gathered there when next decoded from. */
-class RowSelection implements DecoderCache {
-  readonly self: Tensor[] = [];
-  readonly cross: Tensor[] = [];
-  constructor(
-    readonly from: DecoderCache,
-    readonly rows: readonly number[],
-  ) {
-    for (const r of rows) if (r < 0 || r >= from.batch) throw new RangeError(`cache row ${r} out of range 0..${from.batch - 1}`);
-  }
-
-  get batch(): number {
-    return this.rows.length;
-  }
-
-  get length(): number {
-    return this.from.length;
-  }
-}
-
 /** `fn` under `lock`, or as it is without one. */
 function locked<T>(lock: DeviceLock | null, fn: () => Promise<T>): Promise<T> {
   return lock ? lock.run(fn) : fn();
-}
-
-/** A cache holding only the rows `rows` of `cache`, in that order (beam reordering, finished rows). */
-export function selectCacheRows(cache: DecoderCache, rows: readonly number[]): DecoderCache {
-  const pick = (tensor: Tensor): Tensor => gatherHostRows(rows.map((row) => ({ tensor, row })));
-  return { batch: rows.length, length: cache.length, self: cache.self.map(pick), cross: cache.cross.map(pick) };
 }

@@ -33,15 +33,15 @@ async function perStep(dir: string, batch: number, keepOnDevice: boolean) {
   }
 }
 
-const mb = (n: number) => (n / 1e6).toFixed(3);
-console.log('| dims | batch | state | up MB/step | down MB/step | total MB/step |');
+const bytes = (n: number) => Math.round(n).toLocaleString('en');
+console.log('| dims | batch | state | up bytes/step | down bytes/step | total bytes/step |');
 console.log('|---|---:|---|---:|---:|---:|');
 for (const dims of values.dims.split(',') as DimsName[]) {
   const dir = testModelDir({ preset: 'english', dims });
   for (const batch of values.batches.split(',').map(Number)) {
     for (const keep of [false, true]) {
       const r = await perStep(dir, batch, keep);
-      console.log(`| ${dims} | ${batch} | ${keep ? 'on the device' : 'via the host'} | ${mb(r.up)} | ${mb(r.down)} | ${mb(r.up + r.down)} |`);
+      console.log(`| ${dims} | ${batch} | ${keep ? 'on the device' : 'via the host'} | ${bytes(r.up)} | ${bytes(r.down)} | ${bytes(r.up + r.down)} |`);
     }
   }
 }

@@ -20,7 +20,7 @@ import { MAX_INTERRUPTIONS } from '../jobs/recovery.ts';
 import type { Job, StoredStatus } from '../jobs/types.ts';
 import { log as rootLog } from '../log.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
-import { assertTaskSupported } from '../server/transcript-response.ts';
+import { assertTaskSupported } from '../runtime/transcriber.ts';
 import { JOB_CANCEL_CHANNEL, JobRecords, jobQueueName } from './job-records.ts';
 import { connectRedis, KEY_PREFIX, redisOptions } from './redis.ts';
 import { readUpload } from './uploads.ts';

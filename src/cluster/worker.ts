@@ -8,7 +8,7 @@
 import '../engine/telemetry-off.ts'; // first: the worker loads onnxruntime (see the module)
 import { randomUUID } from 'node:crypto';
 import type { ServerConfig } from '../server/config.ts';
-import { servedModelId } from '../server/model-registry.ts';
+import { servedModelId } from '../models/index.ts';
 import { log as rootLog } from '../log.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';

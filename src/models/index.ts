@@ -12,7 +12,7 @@ export {
   type Dtype,
 } from './dtype.ts';
 export { downloadFile, type FileProgress } from './download.ts';
-export { parseModelRef, type ModelRef } from './model-ref.ts';
+export { parseModelRef, servedModelId, type ModelRef } from './model-ref.ts';
 export { requiredFiles } from './model-files.ts';
 export { settingsFromEnv, type StoreSettings } from './settings.ts';
 export { defaultDtype, resolveModel, type ResolveOptions, type ResolvedModel } from './store.ts';

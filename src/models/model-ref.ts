@@ -4,7 +4,7 @@
 // (`<name>@<revision>` for a revision other than main).
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { EarshotError } from '../errors.ts';
 import { CATALOGUE, findCatalogueEntry, type CatalogueEntry } from './catalogue.ts';
 import { isRepoId, validateRevision } from './ids.ts';
@@ -69,5 +69,16 @@ export function checkModelFolder(dir: string): void {
       'not_a_model_folder',
       `${dir} is not a model folder: expected config.json, tokenizer.json and onnx/*.onnx (the layout of the onnx-community/whisper-* repositories)`,
     );
+  }
+}
+
+/** The id clients see: the given modelId, else the catalogue name / repository id, else the folder's name. */
+export function servedModelId(config: { model: string; modelId?: string }): string {
+  if (config.modelId) return config.modelId;
+  try {
+    const ref = parseModelRef(config.model);
+    return ref.kind === 'hub' ? ref.label : basename(ref.dir);
+  } catch {
+    return config.model;
   }
 }

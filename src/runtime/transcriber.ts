@@ -63,6 +63,12 @@ export function taskError(multilingual: boolean, task: Task, modelId: string): E
   return undefined;
 }
 
+/** taskError as a throw, for a loaded model. */
+export function assertTaskSupported(w: Whisper, task: Task, modelId: string): void {
+  const refused = taskError(w.tokenizer.isMultilingual, task, modelId);
+  if (refused) throw refused;
+}
+
 /** Runs one request on a loaded model, through its work queue at a request's priority. */
 export function runOnWhisper(w: Whisper, samples: Float32Array, options: RequestOptions, hooks: RunHooks): Promise<RunResult> {
   const { signal } = hooks;

@@ -27,7 +27,7 @@ import { ModelPolicy } from './model-policy.ts';
 import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
-import { assertTaskSupported } from './transcript-response.ts';
+import { assertTaskSupported } from '../runtime/transcriber.ts';
 import { UploadMemory } from './upload.ts';
 import { LocalTranscriber } from './local-transcriber.ts';
 import { audioRoutes } from './routes/audio.ts';

@@ -263,6 +263,7 @@ export class ServerMetrics {
       },
     });
   }
+
   queueChanged(s: QueueStats): void {
     this.queueWaiting.set(s.waiting);
     this.queueRunning.set(s.running);

@@ -7,11 +7,10 @@
 // checks that the default can serve.
 // At most `maxLoadedModels` models are loaded, or loading, or idle-unloaded (those come back on
 // their own at the next request); a load beyond that is a 409 `max_loaded_models`.
-import { basename } from 'node:path';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
-import { parseDtypeSpec, parseModelRef } from '../models/index.ts';
+import { parseDtypeSpec, parseModelRef, servedModelId } from '../models/index.ts';
 import type { ServerConfig } from './config.ts';
 import { aliasTable, DEFAULT_MODEL_NAMES, isModelName } from './model-aliases.ts';
 import { HostedModel, type HostedModelEnv, type ModelEvent, type ModelLease, type ModelSpec } from './hosted-model.ts';
@@ -27,16 +26,6 @@ export type ModelRegistryConfig = Pick<ServerConfig, 'model' | 'modelId' | 'dtyp
 
 export const DEFAULT_MAX_LOADED_MODELS = 4;
 
-/** The id clients see: the given modelId, else the catalogue name / repository id, else the folder's name. */
-export function servedModelId(config: Pick<ServerConfig, 'model' | 'modelId'>): string {
-  if (config.modelId) return config.modelId;
-  try {
-    const ref = parseModelRef(config.model);
-    return ref.kind === 'hub' ? ref.label : basename(ref.dir);
-  } catch {
-    return config.model;
-  }
-}
 
 const badModelArg = (message: string): EarshotError => new EarshotError('invalid_argument', 'bad_extra_model', message);
 

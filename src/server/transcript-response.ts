@@ -1,10 +1,7 @@
-// What /v1/audio/transcriptions and /v1/jobs share about a transcript: the check that the model
-// can do the task asked, and the response body of a finished transcription in each response_format
+// What /v1/audio/transcriptions and /v1/jobs share about a transcript: the response body of a finished transcription in each response_format
 // (formats.ts's rendering, plus OpenAI's `usage` in the JSON formats) with its content type.
 import type { Transcription } from '../decoding/transcription.ts';
-import type { Whisper } from '../runtime/loaded-model.ts';
 import { render, type RenderOptions, type ResponseFormat } from '../output/formats.ts';
-import { taskError } from '../runtime/transcriber.ts';
 
 export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = {
   json: 'application/json; charset=utf-8',
@@ -19,10 +16,4 @@ export function transcriptBody(t: Transcription, format: ResponseFormat, opts: R
   const rendered = render(t, format, opts);
   if (format !== 'json' && format !== 'verbose_json') return rendered;
   return JSON.stringify({ ...(JSON.parse(rendered) as object), usage: { type: 'duration', seconds: Math.ceil(t.duration) } });
-}
-
-/** A 400 naming `model` when the model cannot do `task` (translation needs a multilingual model). */
-export function assertTaskSupported(w: Whisper, task: 'transcribe' | 'translate', modelId: string): void {
-  const refused = taskError(w.tokenizer.isMultilingual, task, modelId);
-  if (refused) throw refused;
 }

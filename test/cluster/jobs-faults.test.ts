@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { jobQueueName } from '../../src/cluster/job-records.ts';
 import { connectRedis, KEY_PREFIX } from '../../src/cluster/redis.ts';
 import { uploadIds } from '../../src/cluster/uploads.ts';
-import { servedModelId } from '../../src/server/model-registry.ts';
+import { servedModelId } from '../../src/models/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { type ChildServer, submitJob, until } from '../jobs/child-server.ts';
 import { isolateHome, modelDir } from '../server/helpers.ts';

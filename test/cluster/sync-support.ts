@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { RunningServer } from '../../src/server/app.ts';
-import { servedModelId } from '../../src/server/model-registry.ts';
+import { servedModelId } from '../../src/models/index.ts';
 import { BIN, ROOT, startTestServer } from '../server/helpers.ts';
 
 export interface WorkerChild {

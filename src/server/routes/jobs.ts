@@ -18,7 +18,8 @@ import { RESPONSE_FORMATS } from '../../output/formats.ts';
 import { parseAudioParams } from '../audio-params.ts';
 import type { ServerContext } from '../context.ts';
 import { paramError } from '../http-errors.ts';
-import { assertTaskSupported, CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
+import { assertTaskSupported } from '../../runtime/transcriber.ts';
+import { CONTENT_TYPES, transcriptBody } from '../transcript-response.ts';
 import { type ReceivedUpload, receiveUpload } from '../upload.ts';
 
 const MAX_PAGE = 100;

@@ -11,7 +11,8 @@ import { EarshotError, isEarshotError } from '../../errors.ts';
 import { formatDtypeSpec, listModels } from '../../models/index.ts';
 import type { ApiNode } from '../../cluster/api-node.ts';
 import type { ServerContext } from '../context.ts';
-import { type HostedModel, servedModelId } from '../model-registry.ts';
+import { servedModelId } from '../../models/index.ts';
+import type { HostedModel } from '../model-registry.ts';
 import { requestName, withoutPaths } from '../model-policy.ts';
 
 export interface ModelObject {

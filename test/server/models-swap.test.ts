@@ -113,7 +113,7 @@ test('a folder swap: an English-only model becomes a multilingual one without a 
   const swap = await load(ID, { model: basename(multilingual) });
   assert.equal(swap.status, 200, JSON.stringify(swap.body));
   assert.equal(swap.body.model, basename(multilingual), 'shown by the name the request gave, not its path');
-  assert.equal(swap.body.dtype, undefined, 'a new folder without a dtype takes its default');
+  assert.equal(swap.body.dtype, 'fp32', 'a new folder without a dtype takes its default (fp32 on the CPU), not the q8 asked for before');
   const translated = await transcribe(ID, 'translations');
   assert.equal(translated.status, 200, JSON.stringify(translated.body));
 

@@ -3,7 +3,7 @@
 // so their choice is a RowSelection, gathered on the device at the model's next decode.
 import type ort from 'onnxruntime-node';
 import { gatherHostRows } from './device-tensors.ts';
-import type { DecoderCache } from './whisper-model.ts';
+import type { DecoderCache } from './model-types.ts';
 
 type Tensor = ort.Tensor;
 

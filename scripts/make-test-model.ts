@@ -1,4 +1,4 @@
-// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] [--merged if] --out DIR`:
+// `npm run make-test-model -- --preset multilingual [--dims tiny] [--dtypes fp32,int8] [--timestamped] [--merged if] [--half-io] --out DIR`:
 // writes a Whisper model with deterministic random weights in the hub's onnx-community layout.
 import '../src/engine/telemetry-off.ts'; // first, as in every entry point: onnxruntime's telemetry off
 import { Command, InvalidArgumentError } from 'commander';
@@ -19,11 +19,12 @@ const program = new Command('make-test-model')
   .option('--seed <n>', 'seed of the random weights', seedArg, 1)
   .option('--timestamped', 'decoders also output cross_attentions.N (as the hub\'s *_timestamped repositories)', false)
   .option('--merged <form>', `merged decoder form: ${MERGED_FORMS.join(', ')} (if: an If node on use_cache_branch, as optimum exports the hub's)`, 'single')
+  .option('--half-io', 'the fp16 files take and give float16 tensors (features, states, caches, logits), as an fp16 conversion without keep_io_types', false)
   .requiredOption('--out <dir>', 'folder to write')
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; timestamped: boolean; merged: string; out: string }>();
+const opts = program.opts<{ preset: string; dims: string; dtypes: string; seed: number; timestamped: boolean; merged: string; halfIo: boolean; out: string }>();
 
 try {
   const started = performance.now();
@@ -35,6 +36,7 @@ try {
     seed: opts.seed,
     timestamped: opts.timestamped,
     merged: opts.merged as MergedForm,
+    halfIo: opts.halfIo,
     outDir: opts.out,
   });
   process.stdout.write(`${files.map((f) => `${opts.out}/${f}`).join('\n')}\n`);

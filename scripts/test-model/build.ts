@@ -56,8 +56,9 @@ export function buildTestModel(options: BuildOptions): string[] {
   for (const [name, text] of configFiles(o, BUILDER_VERSION)) write(name, text);
   for (const dtype of o.dtypes) {
     const files = onnxFileNames(dtype);
-    write(files.encoder, buildEncoder(dims, spec.nMels, dtype, o.seed).toBytes(PRODUCER));
-    write(files.decoder, buildDecoder(dims, spec.vocabSize, dtype, o.seed, { crossAttentions: o.timestamped, merged: o.merged }).toBytes(PRODUCER));
+    const halfIo = o.halfIo && dtype === 'fp16';
+    write(files.encoder, buildEncoder(dims, spec.nMels, dtype, o.seed, halfIo).toBytes(PRODUCER));
+    write(files.decoder, buildDecoder(dims, spec.vocabSize, dtype, o.seed, { crossAttentions: o.timestamped, merged: o.merged, halfIo }).toBytes(PRODUCER));
   }
   return written;
 }

@@ -17,9 +17,12 @@
 // With `crossAttentions`, the graph also outputs every layer's cross-attention weights (after the
 // softmax) as `cross_attentions.N`, [batch, heads, seq, encoder positions], after the usual outputs:
 // the extra outputs of the hub's `*_timestamped` exports, which word-level timestamps read.
+// With `halfIo`, encoder_hidden_states, the past K/V, every present K/V, the logits and the
+// cross-attention weights are float16 (cast at the graph's edges; the If's outputs are cast after
+// it), the I/O of an fp16 conversion without keep_io_types (options.ts).
 import { GraphBuilder, type Dim } from '../../src/engine/onnx-graph.ts';
 import { attend, attendTwoParts, attendWithWeights, attentionOutput, feedForward, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
-import { randomParam, tiedEmbedding, type ParamContext } from './params.ts';
+import { FLOAT, FLOAT16, randomParam, tiedEmbedding, type ParamContext } from './params.ts';
 import type { Dtype, MergedForm, ModelDims } from './options.ts';
 
 /** Symbolic dimension names, as in the hub's merged decoders (transformers.js sizes all but batch_size to 0). */
@@ -45,6 +48,8 @@ export interface DecoderBuildOptions {
   crossAttentions?: boolean;
   /** The merged decoder's form (see the header); `single` by default. */
   merged?: MergedForm;
+  /** float16 inputs and outputs (see the header). */
+  halfIo?: boolean;
 }
 
 interface PastInputs {
@@ -166,16 +171,26 @@ export function buildDecoder(
   const headDim = dims.dModel / dims.heads;
   const kvShape = (seq: Dim): Dim[] => [D.batch, dims.heads, seq, headDim];
 
+  const half = opts.halfIo ?? false;
+  const ioType = half ? 'float16' : 'float';
+  /** A float input, as float32 inside. */
+  const floatInput = (name: string, shape: Dim[]) => {
+    const x = g.input(name, ioType, shape);
+    return half ? g.op1('Cast', [x], { to: { i: FLOAT } }) : x;
+  };
+  /** A float output, of the I/O type. */
+  const floatOutput = (value: string, name: string, shape: Dim[]) => g.output(half ? g.op1('Cast', [value], { to: { i: FLOAT16 } }) : value, name, ioType, shape);
+
   const ids = g.input('input_ids', 'int64', [D.batch, D.seq]);
-  const encoder = g.input('encoder_hidden_states', 'float', [D.batch, D.encoderSeq, dims.dModel]);
+  const encoder = floatInput('encoder_hidden_states', [D.batch, D.encoderSeq, dims.dModel]);
   const past: PastInputs[] = [];
   for (let l = 0; l < dims.decoderLayers; l++) {
     const p = `past_key_values.${l}`;
     past.push({
-      dk: g.input(`${p}.decoder.key`, 'float', kvShape(D.pastSeq)),
-      dv: g.input(`${p}.decoder.value`, 'float', kvShape(D.pastSeq)),
-      ek: g.input(`${p}.encoder.key`, 'float', kvShape(D.encoderOut)),
-      ev: g.input(`${p}.encoder.value`, 'float', kvShape(D.encoderOut)),
+      dk: floatInput(`${p}.decoder.key`, kvShape(D.pastSeq)),
+      dv: floatInput(`${p}.decoder.value`, kvShape(D.pastSeq)),
+      ek: floatInput(`${p}.encoder.key`, kvShape(D.encoderOut)),
+      ev: floatInput(`${p}.encoder.value`, kvShape(D.encoderOut)),
     });
   }
   const useCache = g.input('use_cache_branch', 'bool', [1]);
@@ -200,7 +215,7 @@ export function buildDecoder(
     const encoderLen = g.op1('Mul', [notCached, g.op1('Shape', [encoder], { start: { i: 1 }, end: { i: 2 } })]);
     const encoderFresh = g.op1('Slice', [encoder, g.int64([0]), encoderLen, g.int64([1])]);
     for (const o of decoderBody({ g, dtype, seed }, dims, vocabSize, io, { kind: 'two-parts', encoder: encoderFresh }, opts)) {
-      g.output(o.value, o.name, 'float', o.shape);
+      floatOutput(o.value, o.name, o.shape);
     }
     return g;
   }
@@ -221,6 +236,6 @@ export function buildDecoder(
     { then_branch: { g: withPast.graph }, else_branch: { g: withoutPast.graph } },
     withPast.outputs.length,
   );
-  withPast.outputs.forEach((o, i) => g.output(results[i]!, o.name, 'float', o.shape));
+  withPast.outputs.forEach((o, i) => floatOutput(results[i]!, o.name, o.shape));
   return g;
 }

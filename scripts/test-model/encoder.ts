@@ -1,9 +1,10 @@
 // The audio encoder graph (encoder_model*.onnx): log-mel [batch, n_mels, 3000] -> two conv1d + GELU
 // (the second with stride 2) -> sinusoidal positions -> pre-LayerNorm transformer blocks -> final
-// LayerNorm -> last_hidden_state [batch, 1500, d_model], as Whisper computes it.
+// LayerNorm -> last_hidden_state [batch, 1500, d_model], as Whisper computes it. With `halfIo` the
+// features come in and the states go out as float16 (cast at the edges; see options.ts).
 import { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import { attend, attentionOutput, feedForward, gelu, keyValueHeads, layerNorm, queryHeads } from './blocks.ts';
-import { conv1d, floatParam, type ParamContext } from './params.ts';
+import { conv1d, FLOAT, FLOAT16, floatParam, type ParamContext } from './params.ts';
 import type { Dtype, ModelDims } from './options.ts';
 
 /** Whisper's fixed sinusoidal position table [length, channels]: sines then cosines. */
@@ -21,12 +22,14 @@ export function sinusoids(length: number, channels: number): Float32Array {
   return out;
 }
 
-export function buildEncoder(dims: ModelDims, nMels: number, dtype: Dtype, seed: number): GraphBuilder {
+export function buildEncoder(dims: ModelDims, nMels: number, dtype: Dtype, seed: number, halfIo = false): GraphBuilder {
   const g = new GraphBuilder('whisper_encoder');
   const ctx: ParamContext = { g, dtype, seed };
   const d = { dModel: dims.dModel, heads: dims.heads };
 
-  const features = g.input('input_features', 'float', ['batch_size', nMels, dims.melFrames]);
+  const io = halfIo ? 'float16' : 'float';
+  const input = g.input('input_features', io, ['batch_size', nMels, dims.melFrames]);
+  const features = halfIo ? g.op1('Cast', [input], { to: { i: FLOAT } }) : input;
   let x = gelu(g, conv1d(ctx, features, 'model.encoder.conv1', nMels, dims.dModel, 1));
   x = gelu(g, conv1d(ctx, x, 'model.encoder.conv2', dims.dModel, dims.dModel, 2));
   x = g.op1('Transpose', [x], { perm: { ints: [0, 2, 1] } });
@@ -44,6 +47,6 @@ export function buildEncoder(dims: ModelDims, nMels: number, dtype: Dtype, seed:
     x = g.op1('Add', [x, feedForward(ctx, h2, p, dims.dModel, dims.ffnDim)]);
   }
   x = layerNorm(ctx, x, 'model.encoder.layer_norm', dims.dModel);
-  g.output(x, 'last_hidden_state', 'float', ['batch_size', dims.sourcePositions, dims.dModel]);
+  g.output(halfIo ? g.op1('Cast', [x], { to: { i: FLOAT16 } }) : x, 'last_hidden_state', io, ['batch_size', dims.sourcePositions, dims.dModel]);
   return g;
 }

@@ -72,6 +72,14 @@ export interface TestModelOptions {
   timestamped?: boolean;
   /** The merged decoder's form; `single` by default. */
   merged?: MergedForm;
+  /**
+   * The fp16 files take and give float16 tensors (input_features, last_hidden_state,
+   * encoder_hidden_states, the K/V caches, logits, cross_attentions) instead of keeping float32
+   * I/O: the form of an fp16 conversion without keep_io_types (onnxconverter's default) and of
+   * onnxruntime-genai's exports, whose caches transformers.js builds as float16 (`kv_cache_dtype`).
+   * Needs fp16 among the dtypes; the other formats keep float32 I/O.
+   */
+  halfIo?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -81,6 +89,7 @@ export interface ResolvedOptions {
   seed: number;
   timestamped: boolean;
   merged: MergedForm;
+  halfIo: boolean;
 }
 
 function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
@@ -107,5 +116,11 @@ export function resolveOptions(o: TestModelOptions): ResolvedOptions {
     throw new EarshotError('invalid_argument', 'bad_timestamped', `timestamped must be true or false, got ${JSON.stringify(o.timestamped)}`);
   }
   const merged = oneOf('merged', o.merged ?? 'single', MERGED_FORMS);
-  return { preset, dims, dtypes, seed, timestamped: o.timestamped ?? false, merged };
+  if (o.halfIo !== undefined && typeof o.halfIo !== 'boolean') {
+    throw new EarshotError('invalid_argument', 'bad_half_io', `halfIo must be true or false, got ${JSON.stringify(o.halfIo)}`);
+  }
+  if (o.halfIo && !dtypes.includes('fp16')) {
+    throw new EarshotError('invalid_argument', 'bad_half_io', 'float16 I/O (halfIo) is a form of the fp16 files: add fp16 to the dtypes');
+  }
+  return { preset, dims, dtypes, seed, timestamped: o.timestamped ?? false, merged, halfIo: o.halfIo ?? false };
 }

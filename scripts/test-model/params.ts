@@ -1,8 +1,10 @@
 // Parameterised layers written in the chosen weight format. The fp32 values are always drawn the
 // same way (see random.ts); the format only decides how they are stored and multiplied:
 //   fp32  plain initializers;
-//   fp16  FLOAT16 initializers cast up to float32 at use (float32 inputs and outputs, as the hub's
-//         fp16 files keep their I/O types), so compute stays float32;
+//   fp16  FLOAT16 initializers cast up to float32 at use, so compute stays float32; inputs and
+//         outputs stay float32, as transformers.js's conversion (keep_io_types) leaves the hub's
+//         fp16 files, unless the model is built with `halfIo` (float16 I/O, cast at the graph's
+//         edges: encoder.ts, decoder.ts);
 //   q8    uint8 weights, int8 the signed variant: each weight matmul/conv becomes onnxruntime's
 //         dynamic-quantisation pattern DynamicQuantizeLinear(x) -> MatMulInteger/ConvInteger ->
 //         Cast -> Mul(x_scale * w_scale), so the file really holds 8-bit weights.
@@ -10,6 +12,10 @@ import type { GraphBuilder } from '../../src/engine/onnx-graph.ts';
 import type { Dtype } from './options.ts';
 import { randomValues } from './random.ts';
 import { quantizeInt8, quantizeUint8, toFloat16Bits, type Quantized } from './precision.ts';
+
+/** ONNX's element type numbers, for Cast's `to`. */
+export const FLOAT = 1;
+export const FLOAT16 = 10;
 
 export interface ParamContext {
   g: GraphBuilder;

@@ -3,21 +3,24 @@
 // back, not batch × vocab logits. The masks go up compactly: each row's masked ids as indices
 // (padded with `vocab`, a column cut off after the scatter) and its masked ranges as [from, to)
 // pairs (padded with empty ranges); the graph scatters the ids, compares the ranges against the
-// token ids, and sets what they cover to -Infinity before greedy-pick.ts's reductions.
+// token ids, and sets what they cover to -Infinity before greedy-pick.ts's reductions. float16
+// logits (some fp16 files give them, see io-types.ts) are cast to float32 there first.
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import { addStats, type LogitMask, type Pick, picksFrom, splitOf } from './greedy-pick.ts';
+import type { FloatType } from './io-types.ts';
 import { GraphBuilder } from './onnx-graph.ts';
 
 type Tensor = ort.Tensor;
 
 /** Masking and statistics of [batch, 1, vocab] logits (a cached step's) on the device. */
-function devicePickGraph(vocab: number, split: number): Uint8Array {
+function devicePickGraph(vocab: number, split: number, type: FloatType): Uint8Array {
   const g = new GraphBuilder('earshot_device_pick');
-  const logits = g.input('logits', 'float', ['batch', 1, vocab]);
+  const logits = g.input('logits', type === 'float16' ? 'float16' : 'float', ['batch', 1, vocab]);
   const ids = g.input('ids', 'int64', ['batch', 'nIds']);
   const ranges = g.input('ranges', 'int64', ['batch', 'nRanges', 2]);
-  const rows = g.op1('Squeeze', [logits, g.int64([1])]);
+  const wide = type === 'float16' ? g.op1('Cast', [logits], { to: { i: 1 } }) : logits;
+  const rows = g.op1('Squeeze', [wide, g.int64([1])]);
   // Ids: ones scattered into zeros of [batch, vocab + 1]; the padding lands in the last column.
   const zeros = g.op1('Expand', [g.float([0]), g.op1('Concat', [g.op1('Slice', [g.op1('Shape', [ids]), g.int64([0]), g.int64([1])]), g.int64([vocab + 1])], { axis: { i: 0 } })]);
   const ones = g.op1('Expand', [g.float([1]), g.op1('Shape', [ids])]);
@@ -58,6 +61,8 @@ export class DevicePicker {
 
   constructor(
     private readonly vocab: number,
+    /** The type of the decoder's logits. */
+    private readonly logitsType: FloatType,
     /** The model's session options (the WebGPU provider). */
     private readonly options: ort.InferenceSession.SessionOptions,
     /** How the model runs a session (under its device lock, counting the bytes). */
@@ -69,7 +74,7 @@ export class DevicePicker {
     const split = splitOf(masks, this.vocab);
     let session = this.sessions.get(split);
     if (!session) {
-      session = ort.InferenceSession.create(devicePickGraph(this.vocab, split), this.options);
+      session = ort.InferenceSession.create(devicePickGraph(this.vocab, split, this.logitsType), this.options);
       this.sessions.set(split, session);
     }
     const out = await this.run(await session, { logits, ...maskFeeds(masks, this.vocab) });

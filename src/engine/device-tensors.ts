@@ -48,16 +48,17 @@ export interface RowOf {
   row: number;
 }
 
-/** A host tensor whose row i is `rows[i]` (host sources only). */
+/** A host tensor whose row i is `rows[i]` (host sources only, of one type: float32, or float16 as its bits). */
 export function gatherHostRows(rows: readonly RowOf[]): Tensor {
   const first = rows[0]!.tensor;
   const rowSize = first.dims.slice(1).reduce((a, b) => a * b, 1);
-  const dst = new Float32Array(rows.length * rowSize);
+  const dst = first.type === 'float16' ? new Uint16Array(rows.length * rowSize) : new Float32Array(rows.length * rowSize);
   rows.forEach(({ tensor, row }, i) => {
     if (row < 0 || row >= tensor.dims[0]!) throw new RangeError(`row ${row} out of range 0..${tensor.dims[0]! - 1}`);
-    dst.set((tensor.data as Float32Array).subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
+    if (tensor.type !== first.type) throw new TypeError(`rows of ${first.type} and ${tensor.type} tensors cannot be gathered into one`);
+    dst.set((tensor.data as typeof dst).subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
   });
-  return new ort.Tensor('float32', dst, [rows.length, ...first.dims.slice(1)]);
+  return first.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, [rows.length, ...first.dims.slice(1)]) : new ort.Tensor('float32', dst as Float32Array, [rows.length, ...first.dims.slice(1)]);
 }
 
 const freed = new FinalizationRegistry<() => void>((free) => free());

@@ -9,8 +9,10 @@ import { DevicePicker } from './device-pick.ts';
 import { DeviceTensors, gatherHostRows, onDevice, type RowOf, tensorBytes, transferOf } from './device-tensors.ts';
 import { type EngineOptions, sessionCreateError, sessionDevice, sessionOptions } from './execution.ts';
 import { GreedyPicker, type LogitMask } from './greedy-pick.ts';
+import { castHost, emptyTensor, floatTensor, hostFloat32, type ModelIoTypes, readIoTypes } from './io-types.ts';
 import { readDims, type WhisperDims } from './model-dims.ts';
-import { RowSelection, selectCacheRows } from './cache-rows.ts';
+import { releaseHandle, RowSelection, selectCacheRows } from './cache-rows.ts';
+import { type DeviceTensorStats, gatherEach, NO_DEVICE_TENSORS, releaseTensors, retainTensors } from './device-refs.ts';
 
 type Tensor = ort.Tensor;
 
@@ -23,6 +25,8 @@ import type { DecoderCache, DecodeOptions, DecodeOutput, CrossAttentions, ModelF
 export class WhisperModel {
   readonly dims: WhisperDims;
   readonly dir: string;
+  /** The float types its sessions take and give (io-types.ts): float32, or float16 for some fp16 files. */
+  readonly io: ModelIoTypes;
   private readonly encoder: ort.InferenceSession;
   /** The decoder for prompts (no cache), and for every call when nothing is kept on the device. */
   private readonly decoder: ort.InferenceSession;
@@ -69,7 +73,6 @@ export class WhisperModel {
   ) {
     this.step = step;
     this.makeAlign = makeAlign;
-    this.devicePicker = device ? new DevicePicker(dims.vocabSize, pickOptions, (s, feeds) => this.run(s, 'step', feeds, undefined, false)) : null;
     this.dir = dir;
     this.lock = lock;
     this.device = device;
@@ -98,6 +101,8 @@ export class WhisperModel {
         );
       }
     }
+    this.io = readIoTypes(dir, encoder, decoder);
+    this.devicePicker = device ? new DevicePicker(dims.vocabSize, this.io.logits, pickOptions, (s, feeds) => this.run(s, 'step', feeds, undefined, false)) : null;
   }
 
   static async load(dir: string, files: ModelFiles, opts: EngineOptions, load: LoadOptions = {}): Promise<WhisperModel> {
@@ -164,9 +169,14 @@ export class WhisperModel {
   /** Runs the encoder on `batch` windows of log-mel features laid out [batch, nMels, 3000]. */
   async encode(features: Float32Array, batch: number): Promise<Tensor> {
     const frames = features.length / (batch * this.dims.nMels);
-    const input = new ort.Tensor('float32', features, [batch, this.dims.nMels, frames]);
-    const out = await this.run(this.encoder, 'encode', { input_features: input });
-    return out.last_hidden_state!;
+    const input = floatTensor(this.io.features, features, [batch, this.dims.nMels, frames]);
+    const out = (await this.run(this.encoder, 'encode', { input_features: input })).last_hidden_state!;
+    if (out.type === this.io.hidden) return out;
+    // An encoder and a decoder of different I/O types (say encoder=fp32,decoder=fp16): the output
+    // is cast once here, on the host, rather than at every use.
+    const host = await this.toHost(out).finally(() => releaseTensors([out])); // the cast copy replaces it
+    if (host !== out) this.transfers.encode.down += tensorBytes(host);
+    return castHost(host, this.io.hidden);
   }
 
   /**
@@ -180,7 +190,30 @@ export class WhisperModel {
     cache: DecoderCache | null,
     opts: DecodeOptions = {},
   ): Promise<DecodeOutput> {
-    if (cache instanceof RowSelection) cache = await this.selected(cache);
+    // Ownership (device-refs.ts): the returned cache holds a reference on each of its tensors, the
+    // caller's to finish; everything else this call made on the device goes before it returns.
+    const selection = cache instanceof RowSelection ? await this.selected(cache) : null;
+    const made: Tensor[] = [];
+    let result: DecodeOutput | undefined;
+    try {
+      return (result = await this.decodeOn(tokens, batch, encoded, selection ?? cache, opts, made));
+    } finally {
+      if (result && cache) retainTensors(result.cache.cross); // a step passes its input's cross K/V on
+      const kept = new Set(result ? [...result.cache.self, ...result.cache.cross] : []);
+      releaseTensors(made.filter((t) => !kept.has(t)));
+      if (selection) releaseTensors([...selection.self, ...selection.cross]);
+    }
+  }
+
+  /** decode, on a cache of tensors; the run's outputs go into `made`. */
+  private async decodeOn(
+    tokens: BigInt64Array,
+    batch: number,
+    encoded: Tensor,
+    cache: DecoderCache | null,
+    opts: DecodeOptions,
+    made: Tensor[],
+  ): Promise<DecodeOutput> {
     const seq = tokens.length / batch;
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', tokens, [batch, seq]),
@@ -190,11 +223,11 @@ export class WhisperModel {
       // The cached branch reads the cross-attention K/V from the cache, never the encoder output,
       // so it gets a zero-length stand-in with the right batch instead of `batch` copies of it.
       feeds.encoder_hidden_states = cache
-        ? new ort.Tensor('float32', new Float32Array(0), [batch, 0, this.dims.dModel])
+        ? emptyTensor(this.io.hidden, [batch, 0, this.dims.dModel])
         : encoded;
     }
     const heads = this.dims.decoderHeads;
-    const empty = new ort.Tensor('float32', new Float32Array(0), [batch, heads, 0, this.headDim]);
+    const empty = emptyTensor(this.io.cache, [batch, heads, 0, this.headDim]);
     this.selfNames.forEach(({ past }, i) => (feeds[past] = cache ? cache.self[i]! : empty));
     this.crossNames.forEach(({ past }, i) => (feeds[past] = cache ? cache.cross[i]! : empty));
 
@@ -202,6 +235,7 @@ export class WhisperModel {
     // step's are kept): not fetching them saves copying the whole cross cache out of onnxruntime
     // at every step, which is most of a step's cost at large batches.
     const out = cache ? await this.run(this.step, 'step', feeds, this.cachedFetches) : await this.run(this.decoder, 'prompt', feeds, this.decoder.outputNames);
+    made.push(...Object.values(out));
     const cacheOut = {
       batch,
       length: (cache?.length ?? 0) + seq,
@@ -222,7 +256,7 @@ export class WhisperModel {
       this.transfers.step.down += tensorBytes(logits);
     }
     const vocab = logits.dims[2]!;
-    const all = logits.data as Float32Array;
+    const all = hostFloat32(logits); // float16 logits are read as float32 from here on
     const at = (pos: number): Float32Array => {
       const rows = new Float32Array(batch * vocab);
       for (let b = 0; b < batch; b++) rows.set(all.subarray((b * seq + pos) * vocab, (b * seq + pos + 1) * vocab), b * vocab);
@@ -246,12 +280,21 @@ export class WhisperModel {
     return cache.self.some(onDevice) ? new RowSelection(cache, rows) : selectCacheRows(cache, rows);
   }
 
-  /** A RowSelection's tensors, gathered on the device. */
+  /** A RowSelection's tensors, gathered on the device (the caller's to release). */
   private async selected(sel: RowSelection): Promise<DecoderCache> {
-    const device = this.device!;
-    const pick = (t: Tensor) => device.gather(sel.rows.map((row) => ({ tensor: t, row })));
-    const [self, cross] = await Promise.all([Promise.all(sel.from.self.map(pick)), Promise.all(sel.from.cross.map(pick))]);
-    return { batch: sel.batch, length: sel.length, self, cross };
+    const rows = (t: Tensor) => sel.rows.map((row) => ({ tensor: t, row }));
+    const all = await gatherEach((r) => this.device!.gather(r), [...sel.from.self, ...sel.from.cross].map(rows));
+    return { batch: sel.batch, length: sel.length, self: all.slice(0, sel.from.self.length), cross: all.slice(sel.from.self.length) };
+  }
+
+  /** Its caller is done with `handle` (an encoder output or a cache): its device tensors go now, not at GC. */
+  finish(handle: Tensor | DecoderCache): void {
+    releaseHandle(handle);
+  }
+
+  /** The tensors this model keeps on the device and has not freed yet (device-refs.ts). */
+  deviceTensors(): DeviceTensorStats {
+    return this.device?.stats() ?? NO_DEVICE_TENSORS;
   }
 
   /**
@@ -285,7 +328,7 @@ export class WhisperModel {
       throw new EarshotError('invalid_argument', 'bad_model_call', 'crossAttentions takes one encoded window and a start inside the tokens');
     }
     const seq = tokens.length;
-    const empty = new ort.Tensor('float32', new Float32Array(0), [1, this.dims.decoderHeads, 0, this.headDim]);
+    const empty = emptyTensor(this.io.cache, [1, this.dims.decoderHeads, 0, this.headDim]);
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, seq]),
       use_cache_branch: new ort.Tensor('bool', new Uint8Array([0]), [1]),
@@ -297,7 +340,7 @@ export class WhisperModel {
     const frames = out[names[heads[0]?.[0] ?? 0]!]?.dims[3] ?? encoded.dims[1]!;
     const rows = seq - from;
     const weights = heads.map(([l, h]) => {
-      const all = out[names[l]!]!.data as Float32Array; // [1, heads, seq, frames]
+      const all = hostFloat32(out[names[l]!]!); // [1, heads, seq, frames]
       const start = (h * seq + from) * frames;
       return all.slice(start, start + rows * frames);
     });

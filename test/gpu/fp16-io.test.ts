@@ -1,0 +1,75 @@
+// fp16 files with float16 inputs and outputs (the builder's `halfIo`) on WebGPU, with the state kept
+// on the device: float16 encoder states and K/V caches stay there between runs (gathered there for
+// beams and batches), float16 logits are picked from there (device-pick.ts casts them) or copied
+// back and read as float32. The tokens are the same model's on the CPU (but for near-ties), in both
+// merged-decoder forms; a greedy step still moves under 4 KiB. Small dims and short budgets:
+// lavapipe is slow.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { MERGED_FORMS, testModelDir } from '../../scripts/test-model/index.ts';
+import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
+import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
+import { parseEngineOptions } from '../../src/engine/execution.ts';
+import { hostFloat32 } from '../../src/engine/io-types.ts';
+import { BatchScheduler } from '../../src/engine/scheduler.ts';
+import { type ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import { sameTokensButNearTies } from '../engine/near-tie.ts';
+import { type Recorded, recording, relDiff } from '../engine/recording.ts';
+
+const FP16 = { encoder: 'onnx/encoder_model_fp16.onnx', decoder: 'onnx/decoder_model_merged_fp16.onnx' };
+
+/** Deterministic log-mel-like features, different for every seed. */
+function features(nMels: number, seed: number): Float32Array {
+  const f = new Float32Array(nMels * 3000);
+  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
+  return f;
+}
+
+const GREEDY: WindowDecodeOptions = { language: 'en', withoutTimestamps: true, sampleLen: 6 };
+const TIMESTAMPS: WindowDecodeOptions = { language: 'en', sampleLen: 6 };
+const BEAMS: WindowDecodeOptions = { language: 'en', withoutTimestamps: true, sampleLen: 4, beamSize: 2 };
+
+for (const merged of MERGED_FORMS) {
+  test(`float16 I/O on WebGPU (merged decoder: ${merged}), state on the device: the CPU's tokens`, async () => {
+    const dir = testModelDir({ preset: 'english', dtypes: ['fp16'], merged, halfIo: true });
+    const files = { encoder: join(dir, FP16.encoder), decoder: join(dir, FP16.decoder) };
+    const tokenizer = await loadWhisperTokenizer(dir);
+    const load = async (device: 'cpu' | 'webgpu') => {
+      const model = await WhisperModel.load(dir, files, parseEngineOptions({ device }));
+      try {
+        const encoded = await model.encode(features(model.dims.nMels, 1), 1);
+        const window = (runner: ModelRunner, opts: WindowDecodeOptions, e = encoded) => decodeWindow(runner, tokenizer, e, opts).then((r) => r.tokens);
+        // Logits back to the host (the recording drops the masks): compared with the CPU's.
+        const r = recording(model, { logits: true });
+        await window(r.runner, TIMESTAMPS);
+        const rec: Recorded = r.rec;
+        // Greedy picks next to the model (on the device on WebGPU), with and without timestamps.
+        const before = { ...model.transfers.step };
+        const greedy = [await window(model, GREEDY), await window(model, TIMESTAMPS)];
+        const after = model.transfers.step;
+        const greedyPerStep = (after.up + after.down - before.up - before.down) / (after.runs - before.runs);
+        const beams = await window(model, BEAMS);
+        const sched = new BatchScheduler(model, { maxBatch: 4 });
+        const two = async (seed: number) => window(sched, GREEDY, await sched.encode(features(model.dims.nMels, seed), 1));
+        const batched = await Promise.all([two(1), two(2)]);
+        const host = await model.toHost(encoded);
+        return { io: model.io, encodedType: encoded.type, encoded: hostFloat32(host), rec, greedy, greedyPerStep, beams, batched };
+      } finally {
+        await model.release();
+      }
+    };
+    const cpu = await load('cpu');
+    const gpu = await load('webgpu');
+    assert.equal(gpu.io.cache, 'float16');
+    assert.equal(gpu.io.logits, 'float16');
+    assert.equal(gpu.encodedType, 'float16');
+    assert.ok(relDiff(gpu.encoded, cpu.encoded) < 1e-2, `encoder outputs differ by ${relDiff(gpu.encoded, cpu.encoded)} relative`);
+    assert.ok(cpu.rec.inputs.length >= 5, 'a few decoder calls to compare');
+    sameTokensButNearTies(gpu.rec, cpu.rec, 'logits via the host');
+    assert.deepEqual(gpu.greedy, cpu.greedy, 'greedy, picked on the device');
+    assert.deepEqual(gpu.beams, cpu.beams, 'beams, rows gathered on the device');
+    assert.deepEqual(gpu.batched, cpu.batched, 'two windows batched, rows gathered on the device');
+    assert.ok(gpu.greedyPerStep < 4096, `greedy on the device: ${gpu.greedyPerStep} bytes per step, less than 4 KiB`);
+  });
+}

@@ -146,12 +146,17 @@ export async function decodeWindow(
     for (let r = 0; r < nGroup; r++) logits.set(first.logits, r * vocab);
   }
 
+  // Caches whose rows were selected into `cache`: finished once the next decode on the selection
+  // has been made (finishing one before would tell a batching runner that this caller is done;
+  // after, their tickets are back and finishing them only frees them), or at the end.
+  let selectedFrom: CacheHandle[] = [];
   try {
     for (let step = 0; step < sampleLen; step++) {
       const { next, done, sources } = decoder.update(logits, picks);
-      // The reordered cache goes on with this caller, so the old one is not finished here (a
-      // batching runner would stop waiting for the caller); it is freed when collected.
-      if (sources) cache = model.selectRows(cache, sources);
+      if (sources) {
+        selectedFrom.push(cache);
+        cache = model.selectRows(cache, sources);
+      }
       // The prefix goes in after the first timestamp, in the same call as that timestamp.
       const forcing = step === 0 && forceAfter === 1;
       if (forcing) decoder.force(prefix);
@@ -162,6 +167,8 @@ export async function decodeWindow(
       // Each step's cache replaces the last: free it now rather than when the garbage collector
       // notices (which, with picks and no logits to allocate, can be many steps later).
       model.finish?.(cache);
+      for (const c of selectedFrom) model.finish?.(c);
+      selectedFrom = [];
       cache = out.cache;
       logits = out.logits;
       picks = out.picks;
@@ -169,6 +176,7 @@ export async function decodeWindow(
   } finally {
     // No more steps on this cache: a batching runner need not wait for this caller.
     model.finish?.(cache);
+    for (const c of selectedFrom) model.finish?.(c);
   }
 
   const candidates = decoder.finalize();

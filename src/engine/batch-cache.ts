@@ -6,8 +6,15 @@
 // order differs from the state it reads; cross-attention rows (1500 frames each, the big ones) are
 // kept as they are whenever the new layout needs the same encoder rows in the same order, which is
 // what beam reordering within one window gives (every beam of a window reads the same audio).
+//
+// Ownership (device-refs.ts): a KvState holds a reference on each of its tensors (cross tensors
+// are often shared by several states); the ScheduledCaches naming its rows hold the state, and the
+// last one's `release` frees what only it held. The model worker releases a cache when its caller
+// finishes it (model-worker.ts); the batch execution releases its own temporaries.
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import type ort from 'onnxruntime-node';
+import { gatherEach, releaseTensors, retainTensors } from './device-refs.ts';
+import { RowSelection } from './cache-rows.ts';
 import { gatherHostRows, type RowOf } from './device-tensors.ts';
 import type { DecoderCache } from './whisper-model.ts';
 
@@ -24,6 +31,9 @@ export function newOrigin(): number {
 /** The caches of every row of one decoder run. Never mutated once built. */
 export class KvState {
   readonly id = nextState++;
+  /** ScheduledCaches (and calls in flight) holding this state. */
+  private holders = 0;
+  private released = false;
   constructor(
     /** Tokens in the self-attention cache of every row. */
     readonly length: number,
@@ -33,10 +43,25 @@ export class KvState {
     readonly cross: readonly Tensor[],
     /** Per row: which encoder output its cross-attention K/V were computed from. */
     readonly origins: readonly number[],
-  ) {}
+  ) {
+    retainTensors([...self, ...cross]);
+  }
 
   get batch(): number {
     return this.origins.length;
+  }
+
+  /** One more holder. A state whose holders all left is gone: holding it again is a bug. */
+  hold(): void {
+    if (this.released) throw new Error('a decoder cache was used after it was released');
+    this.holders++;
+  }
+
+  /** One holder fewer; the last one's leaving lets go of the tensors. */
+  drop(): void {
+    if (this.holders === 0 || --this.holders > 0) return;
+    this.released = true;
+    releaseTensors([...this.self, ...this.cross]);
   }
 }
 
@@ -58,6 +83,7 @@ export interface Ticket {
  * rows out.
  */
 export class ScheduledCache implements DecoderCache {
+  private held = true;
   constructor(
     readonly state: KvState,
     readonly rows: readonly number[],
@@ -65,7 +91,16 @@ export class ScheduledCache implements DecoderCache {
     readonly ticket: Ticket | null,
     /** Priority inherited by calls on this cache that give none. */
     readonly priority: number,
-  ) {}
+  ) {
+    state.hold();
+  }
+
+  /** Lets go of the state (once; later calls do nothing). */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.state.drop();
+  }
 
   get batch(): number {
     return this.rows.length;
@@ -82,6 +117,21 @@ export class ScheduledCache implements DecoderCache {
   get cross(): Tensor[] {
     return this.state.cross.map((t) => gatherHostRows(this.rows.map((row) => ({ tensor: t, row }))));
   }
+}
+
+/**
+ * Holds what `handle` (an encoder output, or a decoder cache) names for a call in flight, so that
+ * its caller finishing it meanwhile frees nothing the call still reads; returns the letting go.
+ */
+export function holdHandle(handle: Tensor | DecoderCache): () => void {
+  if (handle instanceof ScheduledCache) {
+    handle.state.hold();
+    return () => handle.state.drop();
+  }
+  const cache = handle instanceof RowSelection ? handle.from : handle;
+  const tensors = 'location' in cache ? [cache] : [...cache.self, ...cache.cross];
+  retainTensors(tensors);
+  return () => releaseTensors(tensors);
 }
 
 /** One row of some [batch, heads, len, headDim] tensor. */
@@ -106,6 +156,8 @@ export interface AssembledCache {
   /** Whether the self-attention / cross-attention tensors had to be copied for this layout. */
   selfCopied: boolean;
   crossCopied: boolean;
+  /** The copies: the caller's to release once the run has read them (device-refs.ts). */
+  copies: Tensor[];
 }
 
 /**
@@ -123,18 +175,24 @@ export async function assembleCache(layout: readonly StateRow[], gather: Gather 
       origins,
       selfCopied: false,
       crossCopied: false,
+      copies: [],
     };
   }
-  const self = await Promise.all(first.self.map((_, i) => gather(layout.map(({ state, row }) => ({ tensor: state.self[i]!, row })))));
+  const self = await gatherEach(gather, first.self.map((_, i) => layout.map(({ state, row }) => ({ tensor: state.self[i]!, row }))));
   const states = new Set(layout.map((r) => r.state));
   const sameOrigins = [...states].find((s) => s.batch === origins.length && s.origins.every((o, i) => o === origins[i]));
-  const cross = sameOrigins
-    ? [...sameOrigins.cross]
-    : await Promise.all(first.cross.map((_, i) => gather(layout.map(({ state, row }) => ({ tensor: state.cross[i]!, row })))));
+  let cross: Tensor[];
+  try {
+    cross = sameOrigins ? [...sameOrigins.cross] : await gatherEach(gather, first.cross.map((_, i) => layout.map(({ state, row }) => ({ tensor: state.cross[i]!, row }))));
+  } catch (e) {
+    releaseTensors(self);
+    throw e;
+  }
   return {
     cache: { batch: layout.length, length: first.length, self, cross },
     origins,
     selfCopied: true,
     crossCopied: !sameOrigins,
+    copies: sameOrigins ? self : [...self, ...cross],
   };
 }

@@ -7,7 +7,8 @@
 // their self-attention caches have the same length (no padding): that is what a call's key says.
 // A group's rows keep their KV tensors between steps (batch-cache.ts): the same rows in the same
 // order feed the last run's present tensors straight back; rows are copied only when membership or
-// order changes.
+// order changes. What a run makes for itself (a joined encoder batch, gathered rows, the batched
+// encoder output once cut) is released as soon as the run is done with it (device-refs.ts).
 //
 // Each successful run is reported to an optional observer (what it ran, how many rows, how long
 // each call waited, how long the model call took): the engine declares the interface, and whoever
@@ -16,6 +17,7 @@ import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the li
 import ort from 'onnxruntime-node';
 import { concatFloat32 } from '../audio/chunks.ts';
 import { assembleCache, type Gather, hostGather, KvState, newOrigin, ScheduledCache, type StateRow, type Ticket } from './batch-cache.ts';
+import { gatherEach, releaseTensors } from './device-refs.ts';
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
 import type { LogitMask } from './greedy-pick.ts';
 import type { DecodeOutput, WhisperModel } from './whisper-model.ts';
@@ -146,7 +148,14 @@ export class BatchExecution {
     this.counters.rows.encode += total;
     // Each call's windows, cut where the model keeps them (the device or the host).
     let at = 0;
-    const parts = calls.length === 1 ? [out] : await Promise.all(calls.map((c) => this.gather(range((at += c.rows) - c.rows, c.rows).map((row) => ({ tensor: out, row })))));
+    let parts = [out];
+    if (calls.length > 1) {
+      try {
+        parts = await gatherEach(this.gather, calls.map((c) => range((at += c.rows) - c.rows, c.rows).map((row) => ({ tensor: out, row }))));
+      } finally {
+        releaseTensors([out]); // each caller holds its own part
+      }
+    }
     return () => {
       calls.forEach((c, i) => {
         const t = parts[i]!;
@@ -161,10 +170,16 @@ export class BatchExecution {
     const tokens = calls.length === 1 ? calls[0]!.tokens : concatBigInt(calls.map((c) => c.tokens));
     const encoded =
       calls.length === 1 ? calls[0]!.encoded : await this.gather(calls.flatMap((c) => range(0, c.rows).map((row) => ({ tensor: c.encoded, row }))));
-    const out = await this.timed(() => this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) }));
+    let out: DecodeOutput;
+    try {
+      out = await this.timed(() => this.model.decode(tokens, total, encoded, null, { alsoPosition: calls[0]!.alsoPosition, greedy: greedyRows(calls) }));
+    } finally {
+      if (encoded !== calls[0]!.encoded) releaseTensors([encoded]);
+    }
     this.counters.runs.prompt++;
     this.counters.rows.prompt += total;
     const state = new KvState(out.cache.length, out.cache.self, out.cache.cross, range(0, total).map(newOrigin));
+    releaseTensors([...out.cache.self, ...out.cache.cross]); // the state holds them now
     return () => this.deliver(calls, out, state);
   }
 
@@ -176,7 +191,12 @@ export class BatchExecution {
     const asm = await assembleCache(layout, this.gather);
     const total = layout.length;
     const tokens = laid.length === 1 ? laid[0]!.tokens : concatBigInt(laid.map((c) => c.tokens));
-    const out = await this.timed(() => this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) }));
+    let out: DecodeOutput;
+    try {
+      out = await this.timed(() => this.model.decode(tokens, total, this.noEncoder, asm.cache, { alsoPosition: laid[0]!.alsoPosition, greedy: greedyRows(laid) }));
+    } finally {
+      releaseTensors(asm.copies);
+    }
     const c = this.counters;
     c.runs.step++;
     c.rows.step += total;
@@ -184,6 +204,7 @@ export class BatchExecution {
     else c.reused++;
     if (asm.crossCopied) c.crossCopies++;
     const state = new KvState(out.cache.length, out.cache.self, asm.cache.cross, asm.origins);
+    releaseTensors([...out.cache.self, ...out.cache.cross]); // the state holds them now
     return () => this.deliver(laid, out, state);
   }
 

@@ -8,11 +8,14 @@
 // the device (Concat + Gather; Identity with a CPU output), and nothing here ever calls getData().
 //
 // The binding also gives such a tensor no finalizer: its buffer is freed only by tensor.dispose().
-// `track` frees it when the tensor is garbage collected, under the device lock (the provider's
-// buffer manager is the shared context's, see device-lock.ts); nothing else here disposes tensors.
+// `track` counts each output kept on the device with one reference, its caller's, and the last
+// holder's release frees it under the device lock (the provider's buffer manager is the shared
+// context's, see device-lock.ts): device-refs.ts, which also keeps the garbage collector as a
+// counted safety net.
 import './telemetry-off.ts'; // first: onnxruntime's telemetry off before the library loads
 import ort from 'onnxruntime-node';
 import type { DeviceLock } from './device-lock.ts';
+import { DeviceRefs, type DeviceTensorStats } from './device-refs.ts';
 import { GraphBuilder } from './onnx-graph.ts';
 
 type Tensor = ort.Tensor;
@@ -61,43 +64,35 @@ export function gatherHostRows(rows: readonly RowOf[]): Tensor {
   return first.type === 'float16' ? new ort.Tensor('float16', dst as Uint16Array, [rows.length, ...first.dims.slice(1)]) : new ort.Tensor('float32', dst as Float32Array, [rows.length, ...first.dims.slice(1)]);
 }
 
-const freed = new FinalizationRegistry<() => void>((free) => free());
-let nextId = 0;
-
 export class DeviceTensors {
   private readonly gathers = new Map<string, Promise<ort.InferenceSession>>();
   private readonly hosts = new Map<string, Promise<ort.InferenceSession>>();
-  /** The disposers of the tracked tensors not yet freed, by tracking id. */
-  private readonly live = new Map<number, () => void>();
+  /** The reference counts of the tensors kept on the device, and their freeing. */
+  private readonly refs: DeviceRefs;
 
   constructor(
     private readonly lock: DeviceLock,
     /** The model's session options (its providers, threads). */
     private readonly options: ort.InferenceSession.SessionOptions,
-  ) {}
+  ) {
+    this.refs = new DeviceRefs(lock);
+  }
 
-  /** Frees `t`'s device buffer once `t` is garbage collected; returns `t`. Host tensors pass through. */
+  /** Counts `t` with one reference, the caller's (device-refs.ts); returns `t`. Host tensors pass through. */
   track<T extends Tensor>(t: T): T {
     const dispose = (t as unknown as { disposer?: () => void }).disposer;
-    if (onDevice(t) && dispose) {
-      const id = nextId++;
-      const { lock, live } = this;
-      live.set(id, dispose);
-      freed.register(t, () => {
-        if (live.delete(id)) void lock.run(async () => dispose()).catch(() => {});
-      });
-    }
+    if (onDevice(t) && dispose) this.refs.own(t, tensorBytes(t), dispose);
     return t;
   }
 
-  /**
-   * Frees every tracked tensor still alive: before the sessions are released, because a buffer
-   * freed after the session whose provider allocated it crashes the process.
-   */
+  /** The tensors kept on the device and not yet freed. */
+  stats(): DeviceTensorStats {
+    return this.refs.stats();
+  }
+
+  /** Frees every tracked tensor still alive, and waits for it (before the sessions go: see device-refs.ts). */
   async disposeAll(): Promise<void> {
-    const all = [...this.live.values()];
-    this.live.clear();
-    if (all.length > 0) await this.lock.run(async () => all.forEach((dispose) => dispose()));
+    await this.refs.disposeAll();
   }
 
   /**

@@ -1,12 +1,17 @@
 // Worker-thread side of remote-runner.ts: one loaded WhisperModel and the BatchScheduler in front
 // of it live here, so onnxruntime's blocking `session.run` never stalls the main event loop. Encoder
 // outputs and decoder caches stay in this thread, in a registry keyed by ids the main thread picks;
-// only features and tokens come in, and logits go out (transferred, not copied).
+// only features and tokens come in, and logits go out (transferred, not copied). The registry
+// holds what it keeps: a `free` (the caller's finish, or its handle collected on the main thread)
+// lets go of it, and on WebGPU the last holder's letting go frees the device buffers (device-refs.ts).
 import './telemetry-off.ts'; // first: checks this worker inherited onnxruntime's telemetry off
 import { parentPort, workerData } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { type ErrorKind, isEarshotError } from '../errors.ts';
+import { holdHandle } from './batch-cache.ts';
+import { releaseHandle } from './cache-rows.ts';
 import { adoptDeviceLock } from './device-lock.ts';
+import type { DeviceTensorStats } from './device-refs.ts';
 import type { EngineOptions } from './execution.ts';
 import type { LogitMask, Pick } from './greedy-pick.ts';
 import { type BatchRun, BatchScheduler, type CallOptions, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
@@ -89,6 +94,8 @@ export type ModelBoot =
 export interface WorkerStats extends SchedulerStats {
   /** Encoder outputs and caches the worker keeps for the main thread. */
   handles: number;
+  /** The tensors the model keeps on the device (zeros elsewhere). */
+  deviceTensors: DeviceTensorStats;
 }
 
 export function toWire(error: unknown): WireError {
@@ -109,7 +116,7 @@ function jobOptions({ priority, order }: JobFields, signal?: AbortSignal): CallO
   return { ...(priority === undefined ? {} : { priority }), ...(order === undefined ? {} : { order }), ...(signal ? { signal } : {}) };
 }
 
-function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handlers {
+function handlers(sched: BatchScheduler, registry: Map<number, Stored>, model: { deviceTensors(): DeviceTensorStats }): Handlers {
   const take = <T extends Stored>(id: number, what: string): T => {
     const v = registry.get(id);
     if (!v) throw new Error(`the ${what} handle ${id} is unknown to the model worker (freed, or its call failed)`);
@@ -132,8 +139,12 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       const enc = cache === null ? take<ort.Tensor>(encoded, 'encoder output') : undefined;
       const from = cache === null ? null : take<DecoderCache>(cache, 'cache');
       // Step calls never read the encoder output (the cache holds the cross-attention K/V), so a
-      // freed one is no error there.
-      const out = await sched.decode(tokens, batch, enc ?? (registry.get(encoded) as ort.Tensor | undefined) ?? placeholder(batch), from, opts);
+      // freed one is no error there. What the call reads is held until it is done, should its
+      // handle be freed meanwhile.
+      const letGo = holdHandle((from ?? enc)!);
+      const out = await sched
+        .decode(tokens, batch, enc ?? (registry.get(encoded) as ort.Tensor | undefined) ?? placeholder(batch), from, opts)
+        .finally(letGo);
       registry.set(handle, out.cache);
       const logits = own(out.logits);
       const positionLogits = out.positionLogits && own(out.positionLogits);
@@ -147,19 +158,24 @@ function handlers(sched: BatchScheduler, registry: Map<number, Stored>): Handler
       return undefined;
     },
     crossAttentions: async ({ tokens, encoded, heads, from }) => {
-      const value = await sched.crossAttentions(tokens, take<ort.Tensor>(encoded, 'encoder output'), heads, from);
+      const enc = take<ort.Tensor>(encoded, 'encoder output');
+      const letGo = holdHandle(enc);
+      const value = await sched.crossAttentions(tokens, enc, heads, from).finally(letGo);
       return { value, transfer: value.weights.map((w) => own(w).buffer as ArrayBuffer) };
     },
     free: ({ handles }) => {
       for (const h of handles) {
         const stored = registry.get(h);
-        if (stored) sched.finish(stored);
+        if (stored) {
+          sched.finish(stored);
+          releaseHandle(stored);
+        }
         registry.delete(h);
       }
       return undefined;
     },
     cancel: () => undefined, // handled where calls are received (main below): it names a call, not a handle
-    stats: async () => ({ value: { ...sched.stats(), handles: registry.size } }),
+    stats: async () => ({ value: { ...sched.stats(), handles: registry.size, deviceTensors: model.deviceTensors() } }),
     release: async () => ({ value: null }),
   };
 }
@@ -188,7 +204,7 @@ async function main(): Promise<void> {
     return;
   }
   const registry = new Map<number, Stored>();
-  const ops = handlers(sched, registry);
+  const ops = handlers(sched, registry, model);
   ops.release = async () => {
     // Closing a session under a run (or ending the thread during one) aborts the whole process in
     // onnxruntime's native code: let the scheduler finish what it has first.

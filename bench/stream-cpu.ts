@@ -127,7 +127,7 @@ export async function run(args: string[]): Promise<void> {
   const base = await loadWhisper(testModelDir({ preset: 'multilingual', dims: 'tiny' }), {});
   const vad = await loadSileroVad();
   const audio = await speechWithPauses(seconds);
-  const fresh = (): Whisper => ({ ...base, queue: modelQueue(base.runner, { concurrency: base.queue.concurrency, maxWaiting: 10000 }) });
+  const fresh = (): Whisper => ({ ...base, queue: modelQueue(base.runner, { concurrency: base.queue.concurrency, lane: base.queue.lane, maxWaiting: 10000 }) });
   const clips = await Promise.all(STREAM_CLIPS.map(async (c) => (await decodeAudio(`${CLIPS_DIR}${c}.wav`)).samples));
   frontEnd(base.features, clips); // warm-up
   const fe = frontEnd(base.features, [...clips, ...clips]);

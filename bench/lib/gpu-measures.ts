@@ -68,7 +68,7 @@ export async function runMeasure(measure: Measure, dims: string, device: Device,
   }
   const w = await loadWhisper(modelDir(dims), { engine });
   // The model's own queue, as a server has it (as many jobs at once as a decoder run takes rows), unbounded.
-  const queued = () => ({ ...w, queue: modelQueue(w.runner, { concurrency: w.queue.concurrency, maxWaiting: 10000 }) });
+  const queued = () => ({ ...w, queue: modelQueue(w.runner, { concurrency: w.queue.concurrency, lane: w.queue.lane, maxWaiting: 10000 }) });
   try {
     if (measure === 'throughput') {
       const long = await speech(30 + s.requests * 7, ...clips);

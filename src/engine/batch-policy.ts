@@ -39,7 +39,10 @@ export interface PolicyLimits {
   maxCohortWaitMs: number;
 }
 
-export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'>;
+export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'> & {
+  /** Jobs of one stream kind (partial, speculation, final) running at once (priority.ts, `laneOf`). */
+  streamJobs: number;
+};
 
 /**
  * The batch limits of each device, in one place (the model's work queue also runs as many jobs at
@@ -48,12 +51,14 @@ export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'
  *   (BENCHMARKS.md, streams), and more rows only make each caller wait longer. One window per
  *   encoder run: a batch of windows costs each window as much as a run alone (measured: the
  *   encoder is compute-bound there), so batching only makes a short request wait behind others.
+ *   One job of each stream kind at a time: streams' steps rarely share a run there (see `laneOf`).
  * - GPU (CUDA, WebGPU): 128 decoder rows, in the 64-256 a GPU needs before a step costs more than
  *   its launch overheads, and 32 encoder windows: a GPU runs a batch of windows in about the time
- *   of one, so the encoder batches there too (`bench gpu` measures both at 1/8/32 and 1/16/64/256).
+ *   of one, so the encoder batches there too (`bench gpu` measures both at 1/8/32 and 1/16/64/256),
+ *   and streams' partials and finals run as many at once as the decoder takes rows.
  */
 export function deviceBatchLimits(device: Device): DeviceBatchLimits {
-  return device === 'cpu' ? { maxBatch: 16, maxEncodeBatch: 1 } : { maxBatch: 128, maxEncodeBatch: 32 };
+  return device === 'cpu' ? { maxBatch: 16, maxEncodeBatch: 1, streamJobs: 1 } : { maxBatch: 128, maxEncodeBatch: 32, streamJobs: 128 };
 }
 
 export class DispatchPolicy {

@@ -11,6 +11,20 @@ export const STREAM_SPECULATION = 15;
 /** A stream's partial hypothesis: nice to have, dropped when late. */
 export const STREAM_PARTIAL = 10;
 
+/**
+ * How many jobs of `priority` run at once, given how many of one stream kind the device runs
+ * (`streamJobs`, batch-policy.ts's deviceBatchLimits) and the queue's `concurrency`. Streams' kinds
+ * (partials, speculations, finals) get a lane each, so a final never waits for a queue full of
+ * partials and a new partial never starts while another one runs where that does not pay: on the
+ * CPU two streams' decoder steps almost never share a run (each forces its own committed prefix,
+ * so their cache lengths differ) and the encoder takes one window a run, so running two partials
+ * at once only interleaves them, and each holds the model while its audio goes stale.
+ * Requests and jobs keep the queue's whole concurrency: their windows start alike and step together.
+ */
+export function laneOf(priority: number, streamJobs: number, concurrency: number): number {
+  return priority >= STREAM_PARTIAL ? Math.min(streamJobs, concurrency) : concurrency;
+}
+
 /** Durable jobs come after every interactive request, whatever their lengths. */
 const JOB_FLOOR = -1_000_000;
 

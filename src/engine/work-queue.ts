@@ -4,7 +4,10 @@
 // by more work than a batch. It is bounded: when it is full, callers get a typed `overloaded`
 // error at once (the server answers 429 with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
 // priorities are served in arrival order. A job is handed the model's runner at its own priority,
-// so its model calls are scheduled as it was queued (the rules are in priority.ts).
+// so its model calls are scheduled as it was queued (the rules are in priority.ts). A priority can
+// also have a lane of its own, fewer jobs at once than the queue's concurrency (`lane`): on the CPU
+// a stream's kind of work runs one job at a time (priority.ts says why), while a job of another
+// priority may start beside it.
 import { EarshotError } from '../errors.ts';
 
 export interface QueueStats {
@@ -38,13 +41,18 @@ export interface WorkQueueOptions<R> {
    * as the queue ordered the job, and drops those a withdrawn job left waiting.
    */
   at?: (priority: number, place: JobPlace) => R;
+  /** Most jobs of `priority` running at once (default: `concurrency` for every priority). */
+  lane?: (priority: number) => number;
 }
 
 export class WorkQueue<R = undefined> {
   readonly maxWaiting: number;
   readonly concurrency: number;
+  readonly lane: (priority: number) => number;
   private readonly at: (priority: number, place: JobPlace) => R;
   private running = 0;
+  /** Jobs running now, by priority. */
+  private readonly runningAt = new Map<number, number>();
   private seq = 0;
   private readonly waiters: Waiter[] = [];
   private readonly listeners = new Set<(s: QueueStats) => void>();
@@ -53,6 +61,7 @@ export class WorkQueue<R = undefined> {
     this.maxWaiting = opts.maxWaiting ?? 64;
     this.concurrency = opts.concurrency ?? 1;
     this.at = opts.at ?? (() => undefined as R);
+    this.lane = opts.lane ?? (() => this.concurrency);
   }
 
   /** True when a new job would be refused right now. */
@@ -79,21 +88,33 @@ export class WorkQueue<R = undefined> {
     opts.signal?.throwIfAborted();
     const priority = opts.priority ?? 0;
     const order = this.seq++;
-    if (this.running >= this.concurrency) {
+    // A job waits when the queue or its lane is full, or when one of its own priority already waits
+    // (that one's lane is full: it keeps its place).
+    if (!this.mayStart(priority) || this.waiters.some((w) => w.priority === priority)) {
       if (this.waiters.length >= this.maxWaiting) {
         throw new EarshotError('overloaded', 'queue_full', `the work queue is full (${this.maxWaiting} waiting); retry later`);
       }
       await this.wait(priority, order, opts.signal);
     } else {
-      this.running++;
+      this.begin(priority);
       this.emit();
     }
     try {
       return await job(this.at(priority, { order, ...(opts.signal ? { signal: opts.signal } : {}) }));
     } finally {
       this.running--;
+      this.runningAt.set(priority, this.runningAt.get(priority)! - 1);
       this.next();
     }
+  }
+
+  private mayStart(priority: number): boolean {
+    return this.running < this.concurrency && (this.runningAt.get(priority) ?? 0) < this.lane(priority);
+  }
+
+  private begin(priority: number): void {
+    this.running++;
+    this.runningAt.set(priority, (this.runningAt.get(priority) ?? 0) + 1);
   }
 
   private wait(priority: number, seq: number, signal?: AbortSignal): Promise<void> {
@@ -122,10 +143,16 @@ export class WorkQueue<R = undefined> {
     });
   }
 
+  /** Starts the waiting jobs that may start now, in queue order (a job whose lane is full keeps its place). */
   private next(): void {
-    const w = this.waiters.shift();
-    if (w) {
-      this.running++;
+    for (let i = 0; i < this.waiters.length && this.running < this.concurrency; ) {
+      const w = this.waiters[i]!;
+      if (!this.mayStart(w.priority)) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      this.begin(w.priority);
       w.start();
     }
     this.emit();

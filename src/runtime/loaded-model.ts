@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deviceBatchLimits } from '../engine/batch-policy.ts';
 import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../engine/execution.ts';
+import { laneOf } from '../engine/priority.ts';
 import { RemoteRunner } from '../engine/remote-runner.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
 import { type JobPlace, WorkQueue } from '../engine/work-queue.ts';
@@ -50,13 +51,15 @@ export async function loadWhisperFrom(id: string, resolved: ResolvedModel, engin
       dir: resolved.dir,
       files: { encoder: resolved.encoderPath, decoder: resolved.decoderPath },
       engine: engineOpts,
-      scheduler: limits,
+      scheduler: { maxBatch: limits.maxBatch, maxEncodeBatch: limits.maxEncodeBatch },
     }),
     loadWhisperTokenizer(resolved.dir),
     readFile(join(resolved.dir, 'preprocessor_config.json'), 'utf8').then((s) => JSON.parse(s) as unknown),
   ]);
   const features = new LogMelExtractor(parsePreprocessorConfig(preprocessor));
-  const queue = modelQueue(model, { concurrency: model.maxBatch, ...(maxWaiting !== undefined ? { maxWaiting } : {}) });
+  const concurrency = model.maxBatch;
+  const lane = (priority: number) => laneOf(priority, limits.streamJobs, concurrency);
+  const queue = modelQueue(model, { concurrency, lane, ...(maxWaiting !== undefined ? { maxWaiting } : {}) });
   const mel = new MelPool(features);
   return { id, resolved, model, runner: model, tokenizer, features, mel, queue, loadMs: performance.now() - started };
 }
@@ -74,8 +77,9 @@ type JobRunner = ModelRunner & { withPriority?(priority: number, place?: JobPlac
 
 /**
  * A work queue in front of `runner`: each job is handed the runner at the job's own priority and
- * place, withdrawn with the job (engine/batch-policy.ts says why the scheduler wants both).
+ * place, withdrawn with the job (engine/batch-policy.ts says why the scheduler wants both). `lane`:
+ * jobs of one priority at once (a loaded model's: each stream kind the device's, priority.ts's `laneOf`).
  */
-export function modelQueue(runner: JobRunner, opts: { concurrency: number; maxWaiting?: number }): WorkQueue<ModelRunner> {
+export function modelQueue(runner: JobRunner, opts: { concurrency: number; lane?: (priority: number) => number; maxWaiting?: number }): WorkQueue<ModelRunner> {
   return new WorkQueue({ ...opts, at: (priority, place) => runner.withPriority?.(priority, place) ?? runner });
 }

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeAudio } from '../../src/audio/index.ts';
 import { transcribeAll } from '../../src/decoding/transcribe.ts';
-import { jobPriority, requestPriority, STREAM_FINAL, STREAM_PARTIAL, STREAM_SPECULATION } from '../../src/engine/priority.ts';
+import { deviceBatchLimits } from '../../src/engine/batch-policy.ts';
+import { jobPriority, laneOf, requestPriority, STREAM_FINAL, STREAM_PARTIAL, STREAM_SPECULATION } from '../../src/engine/priority.ts';
 import type { ModelRunner } from '../../src/engine/whisper-model.ts';
 import { modelQueue } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
@@ -46,4 +47,37 @@ test("a queued job's model calls carry the priority it was queued at", async () 
     assert.equal(t.language, 'en');
   }
   assert.deepEqual(asked, [-1, -3, STREAM_FINAL, jobPriority(audio.length)]);
+});
+
+test("on the CPU a loaded model's queue runs one job of each stream kind at a time; on a GPU as many as a batch", async () => {
+  const cpu = deviceBatchLimits('cpu');
+  const gpu = deviceBatchLimits('webgpu');
+  for (const kind of [STREAM_PARTIAL, STREAM_SPECULATION, STREAM_FINAL]) {
+    assert.equal(laneOf(kind, cpu.streamJobs, cpu.maxBatch), 1);
+    assert.equal(laneOf(kind, gpu.streamJobs, gpu.maxBatch), gpu.maxBatch);
+  }
+  assert.equal(laneOf(requestPriority(S), cpu.streamJobs, cpu.maxBatch), cpu.maxBatch, 'requests keep the whole batch: their steps share runs');
+  assert.equal(laneOf(jobPriority(S), cpu.streamJobs, cpu.maxBatch), cpu.maxBatch);
+
+  const w = await loadWhisper(testModelDir({ preset: 'english' }), { engine: { device: 'cpu' } });
+  const gates = [0, 1].map(() => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  const started: string[] = [];
+  const partial = (i: number) => w.queue.run(async () => {
+    started.push(`partial ${i}`);
+    await gates[i]!.promise;
+  }, { priority: STREAM_PARTIAL });
+  const a = partial(0);
+  const b = partial(1);
+  const final = w.queue.run(async () => started.push('final'), { priority: STREAM_FINAL });
+  await final;
+  assert.deepEqual(started, ['partial 0', 'final'], 'a second partial waits for the first; a final does not');
+  gates[0]!.resolve();
+  await a;
+  gates[1]!.resolve();
+  await b;
+  assert.deepEqual(started, ['partial 0', 'final', 'partial 1']);
 });

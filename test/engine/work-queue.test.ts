@@ -72,3 +72,43 @@ test('aborting while waiting removes the job before it starts', async () => {
   await first;
   assert.equal(ran, false);
 });
+
+test("a priority's lane: its jobs run one at a time while other priorities start beside them", async () => {
+  const q = new WorkQueue({ concurrency: 4, lane: (p) => (p >= 10 ? 1 : 4) });
+  const gates = { p1: gate(), p2: gate(), f: gate() };
+  const log: string[] = [];
+  const job = (name: keyof typeof gates) => async () => {
+    log.push(`start ${name}`);
+    await gates[name].opened;
+    log.push(`end ${name}`);
+  };
+  const p1 = q.run(job('p1'), { priority: 10 });
+  const p2 = q.run(job('p2'), { priority: 10 });
+  const f = q.run(job('f'), { priority: 20 });
+  const r = q.run(async () => log.push('request'), { priority: -1 });
+  await r;
+  assert.deepEqual(log, ['start p1', 'start f', 'request'], 'the second partial waits; a final and a request start beside the first');
+  assert.deepEqual(q.stats(), { waiting: 1, running: 2 });
+  // A new job of the waiting one's priority queues behind it, even with room in the queue.
+  gates.f.open();
+  await f;
+  assert.deepEqual(q.stats(), { waiting: 1, running: 1 }, 'the partial lane is still full');
+  gates.p1.open();
+  await p1;
+  assert.equal(log.at(-1), 'start p2', 'the lane\'s next job starts when its running one ends');
+  gates.p2.open();
+  await p2;
+  assert.deepEqual(q.stats(), { waiting: 0, running: 0 });
+});
+
+test('a job of a lane that is not full does not overtake one of its own priority already waiting', async () => {
+  const q = new WorkQueue({ concurrency: 1, lane: () => 1 });
+  const g = gate();
+  const order: string[] = [];
+  const first = q.run(() => g.opened, { priority: 10 });
+  const second = q.run(async () => order.push('second'), { priority: 10 });
+  const third = q.run(async () => order.push('third'), { priority: 10 });
+  g.open();
+  await Promise.all([first, second, third]);
+  assert.deepEqual(order, ['second', 'third']);
+});

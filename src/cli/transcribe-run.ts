@@ -11,6 +11,7 @@ import { type Whisper } from '../runtime/loaded-model.ts';
 import { loadWhisper } from '../runtime/model-cache.ts';
 import { describeDevice } from '../engine/execution.ts';
 import { EarshotError } from '../errors.ts';
+import { formatDtypeSpec } from '../models/index.ts';
 import { convertTranscription } from '../output/chinese.ts';
 import { render } from '../output/formats.ts';
 import { progressReporter } from './models.ts';
@@ -69,6 +70,8 @@ export async function loadModel(o: Pick<TranscribeCliOptions, 'model' | 'dtype' 
   }
   // Which device was chosen and why, when there was a choice (the CPU is the default, unasked).
   if (o.device !== 'cpu') process.stderr.write(`earshot: device ${describeDevice(w.model.device)}\n`);
+  // On a GPU, the dtype too: its default there is fp16 where the model has it (models/dtype.ts).
+  if (w.model.device.device !== 'cpu') process.stderr.write(`earshot: dtype ${formatDtypeSpec(w.resolved.dtype)}: ${w.resolved.dtypeReason}\n`);
   return w;
 }
 

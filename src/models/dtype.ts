@@ -80,6 +80,25 @@ export function formatDtypeSpec(d: ComponentDtypes): string {
   return d.encoder === d.decoder ? d.encoder : `encoder=${d.encoder},decoder=${d.decoder}`;
 }
 
+/** A dtype choice and why it was made, for the logs. */
+export interface DtypeChoice {
+  dtype: ComponentDtypes;
+  reason: string;
+}
+
+/**
+ * The dtype of a load when none is asked for: on a GPU (webgpu, cuda), fp16 where the model offers
+ * it, since half the bytes per weight and per cache entry is what a GPU's memory bandwidth wants
+ * (the usual precision of Whisper on GPUs); on the CPU, or for a model without fp16 files, the
+ * model's own default. `--dtype fp32` keeps full precision anywhere.
+ */
+export function defaultDtypeChoice(modelDefault: Dtype, gpu: boolean, offersFp16: boolean): DtypeChoice {
+  const own = { encoder: modelDefault, decoder: modelDefault };
+  if (!gpu) return { dtype: own, reason: "the model's default" };
+  if (offersFp16) return { dtype: { encoder: 'fp16', decoder: 'fp16' }, reason: 'the GPU default (--dtype fp32 for full precision)' };
+  return { dtype: own, reason: "the model's default: it has no fp16 files for the GPU default" };
+}
+
 /** Repository path of a component's graph, e.g. `onnx/decoder_model_merged_quantized.onnx`. */
 export function onnxFile(component: Component, dtype: Dtype): string {
   return `onnx/${COMPONENT_BASENAME[component]}${DTYPE_SUFFIX[dtype]}.onnx`;

@@ -4,6 +4,7 @@ export {
   COMPONENTS,
   DTYPES,
   DTYPE_SUFFIX,
+  defaultDtypeChoice,
   formatDtypeSpec,
   onnxFile,
   parseDtypeSpec,
@@ -15,5 +16,5 @@ export { downloadFile, type FileProgress } from './download.ts';
 export { parseModelRef, servedModelId, type ModelRef } from './model-ref.ts';
 export { requiredFiles } from './model-files.ts';
 export { settingsFromEnv, type StoreSettings } from './settings.ts';
-export { defaultDtype, resolveModel, type ResolveOptions, type ResolvedModel } from './store.ts';
+export { defaultDtype, offersFp16, resolveModel, type ResolveOptions, type ResolvedModel } from './store.ts';
 export { listModels, removeModel, type ListedModel } from './cache.ts';

@@ -8,15 +8,17 @@ import { join } from 'node:path';
 import { EarshotError, isEarshotError } from '../errors.ts';
 import { checkDtypesAvailable } from './catalogue.ts';
 import { downloadFile, type FileProgress } from './download.ts';
-import { formatDtypeSpec, onnxFile, parseDtypeSpec, type ComponentDtypes } from './dtype.ts';
+import { COMPONENTS, defaultDtypeChoice, type DtypeChoice, formatDtypeSpec, onnxFile, parseDtypeSpec, type ComponentDtypes } from './dtype.ts';
 import { validateRepoFilePath } from './ids.ts';
 import { checkModelFolder, DEFAULT_REVISION, modelDir, parseModelRef, type ModelRef } from './model-ref.ts';
 import { requiredFiles } from './model-files.ts';
 import { settingsFromEnv, type StoreSettings } from './settings.ts';
 
 export interface ResolveOptions {
-  /** `q8` or `encoder=fp32,decoder=q8`, or already parsed; default: the catalogue entry's, else fp32. */
+  /** `q8` or `encoder=fp32,decoder=q8`, or already parsed; default: see `gpu`, else the catalogue entry's, else fp32. */
   dtype?: string | ComponentDtypes;
+  /** The model will run on a GPU (webgpu, cuda): with no dtype asked, fp16 where the model offers it (dtype.ts). */
+  gpu?: boolean;
   revision?: string;
   /** Fetch missing files (default true). Offline mode never fetches, whatever this says. */
   download?: boolean;
@@ -32,6 +34,8 @@ export interface ResolvedModel {
   /** Folder that holds the files at their repository paths. */
   dir: string;
   dtype: ComponentDtypes;
+  /** Why that dtype: asked for, or which default (for the logs). */
+  dtypeReason: string;
   /** Absolute paths of the two graphs (their external data sits beside them). */
   encoderPath: string;
   decoderPath: string;
@@ -43,6 +47,23 @@ export interface ResolvedModel {
 export function defaultDtype(ref: ModelRef): ComponentDtypes {
   const d = (ref.kind === 'hub' && ref.entry?.defaultDtype) || 'fp32';
   return { encoder: d, decoder: d };
+}
+
+/**
+ * Whether the model has fp16 graphs for both components: a catalogue entry's repository holds
+ * them, or the folder (a local one, or the hub cache) has both files already.
+ */
+export function offersFp16(ref: ModelRef, dir: string): boolean {
+  if (ref.kind === 'hub' && ref.entry) return COMPONENTS.every((c) => ref.entry!.sizesMB[c].fp16 !== undefined);
+  return COMPONENTS.every((c) => existsSync(join(dir, onnxFile(c, 'fp16'))));
+}
+
+/** The dtype asked for, or the default for where the model runs (defaultDtypeChoice), and why. */
+function chooseDtype(ref: ModelRef, dir: string, opts: ResolveOptions): DtypeChoice {
+  const own = defaultDtype(ref);
+  if (typeof opts.dtype === 'object') return { dtype: opts.dtype, reason: 'asked' };
+  if (opts.dtype !== undefined) return { dtype: parseDtypeSpec(opts.dtype, own), reason: 'asked' };
+  return defaultDtypeChoice(own.decoder, opts.gpu ?? false, (opts.gpu ?? false) && offersFp16(ref, dir));
 }
 
 function pullCommand(ref: ModelRef, dtype: ComponentDtypes): string {
@@ -62,13 +83,14 @@ function readConfig(dir: string): unknown {
 export async function resolveModel(spec: string, opts: ResolveOptions = {}): Promise<ResolvedModel> {
   const settings = opts.settings ?? settingsFromEnv();
   const ref = parseModelRef(spec, opts.revision);
-  const dtype = typeof opts.dtype === 'object' ? opts.dtype : parseDtypeSpec(opts.dtype ?? formatDtypeSpec(defaultDtype(ref)), defaultDtype(ref));
-  if (ref.kind === 'hub' && ref.entry) checkDtypesAvailable(ref.entry, dtype);
   const dir = modelDir(settings, ref);
+  const { dtype, reason: dtypeReason } = chooseDtype(ref, dir, opts);
+  if (ref.kind === 'hub' && ref.entry) checkDtypesAvailable(ref.entry, dtype);
   const done = (files: string[]): ResolvedModel => ({
     ref,
     dir,
     dtype,
+    dtypeReason,
     encoderPath: join(dir, onnxFile('encoder', dtype.encoder)),
     decoderPath: join(dir, onnxFile('decoder', dtype.decoder)),
     files,

@@ -2,7 +2,7 @@
 // options, so every request and stream in the process shares the same sessions;
 // `acquireWhisper` / `releaseWhisper` count holders, so a server can unload or swap a model it no
 // longer needs.
-import { type EngineOptionsInput, parseEngineOptions } from '../engine/execution.ts';
+import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../engine/execution.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { resolveModel, type ResolveOptions } from '../models/index.ts';
@@ -35,7 +35,9 @@ const entryOf = new WeakMap<Whisper, Cached>();
 
 async function cached(spec: string, opts: LoadOptions, how: { fresh: boolean; hold: boolean }): Promise<Cached> {
   const engine = parseEngineOptions(opts.engine ?? {});
-  const resolved = await resolveModel(spec, { ...opts, dtype: opts.dtype });
+  // On a GPU the default dtype is fp16 where the model has it (models/dtype.ts says why).
+  const gpu = engine.device !== 'cpu' && resolveDevice(engine.device) !== 'cpu';
+  const resolved = await resolveModel(spec, { ...opts, dtype: opts.dtype, gpu });
   const key = JSON.stringify([resolved.encoderPath, resolved.decoderPath, engine]);
   let c = loaded.get(key);
   if (c && how.fresh) {

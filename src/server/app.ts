@@ -15,6 +15,7 @@ import { RedisJobs } from '../cluster/redis-jobs.ts';
 import { EarshotError } from '../errors.ts';
 import { log } from '../log.ts';
 import { settingsFromEnv } from '../models/settings.ts';
+import { formatDtypeSpec } from '../models/dtype.ts';
 import { deviceLog } from '../engine/execution.ts';
 import { ApiKeys } from './auth.ts';
 import { isLoopback, type ServerConfig } from './config.ts';
@@ -216,7 +217,11 @@ export async function startServer(config: ServerConfig, opts: { host?: ModelRegi
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   // A node without a model loads none: it is ready when a worker is (routes/status.ts).
   const loaded = !config.localModel ? Promise.resolve() : built.ctx.host.load().then(
-    (w) => built.app.log.info({ model: built.ctx.host.id, loadMs: Math.round(w.loadMs), ...deviceLog(w.model.device) }, 'model loaded'),
+    (w) =>
+      built.app.log.info(
+        { model: built.ctx.host.id, loadMs: Math.round(w.loadMs), ...deviceLog(w.model.device), dtype: formatDtypeSpec(w.resolved.dtype), dtypeReason: w.resolved.dtypeReason },
+        'model loaded',
+      ),
     (e: unknown) => {
       built.app.log.error({ err: e, model: built.ctx.host.id }, 'model failed to load');
       throw e;

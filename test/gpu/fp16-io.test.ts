@@ -2,10 +2,14 @@
 // on the device: float16 encoder states and K/V caches stay there between runs (gathered there for
 // beams and batches), float16 logits are picked from there (device-pick.ts casts them) or copied
 // back and read as float32. The tokens are the same model's on the CPU (but for near-ties), in both
-// merged-decoder forms; a greedy step still moves under 4 KiB. Small dims and short budgets:
-// lavapipe is slow.
-import { test } from 'node:test';
+// merged-decoder forms; a greedy step still moves under 4 KiB. And `earshot transcribe --device
+// webgpu` without --dtype picks the fp16 files (the GPU default, gpu-dtype.test.ts) and says so.
+// Small dims and short budgets: lavapipe is slow.
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MERGED_FORMS, testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
@@ -73,3 +77,36 @@ for (const merged of MERGED_FORMS) {
     assert.ok(gpu.greedyPerStep < 4096, `greedy on the device: ${gpu.greedyPerStep} bytes per step, less than 4 KiB`);
   });
 }
+
+const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
+const JFK = new URL('../../samples/jfk.wav', import.meta.url).pathname;
+let home: string;
+before(() => {
+  home = mkdtempSync(join(tmpdir(), 'earshot-gpu-fp16-'));
+});
+after(() => rmSync(home, { recursive: true, force: true }));
+
+function earshot(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { PATH: process.env.PATH ?? '', HOME: home, EARSHOT_HOME: home, XDG_RUNTIME_DIR: home };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, cwd: home, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('earshot transcribe --device webgpu loads the fp16 files unasked, says why, and gives the CPU\'s fp16 transcript', async () => {
+  const model = testModelDir({ preset: 'english', dtypes: ['fp16'], halfIo: true });
+  const args = (...more: string[]) => ['transcribe', '--model', model, '--temperature', '0', '--sample-len', '8', '--format', 'verbose_json', ...more, JFK];
+  const gpu = await earshot(args('--device', 'webgpu'));
+  const cpu = await earshot(args('--device', 'cpu', '--dtype', 'fp16'));
+  assert.equal(gpu.code, 0, gpu.stderr);
+  assert.equal(cpu.code, 0, cpu.stderr);
+  const own = gpu.stderr.split('\n').filter((l) => l.startsWith('earshot:'));
+  assert.match(own[0] ?? '', /^earshot: device webgpu \(.+\): requested$/);
+  assert.equal(own[1], 'earshot: dtype fp16: the GPU default (--dtype fp32 for full precision)');
+  type Segment = { text: string; tokens: number[] };
+  const segments = (out: string) => (JSON.parse(out) as { segments: Segment[] }).segments.map(({ text, tokens }) => ({ text, tokens }));
+  assert.ok(segments(cpu.stdout).some((s) => s.tokens.length > 0), 'the CPU transcript has tokens');
+  assert.deepEqual(segments(gpu.stdout), segments(cpu.stdout));
+});

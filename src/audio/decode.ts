@@ -2,10 +2,10 @@
 // WAV is read in-process; anything else, and WAV codecs we do not decode ourselves, go through
 // ffmpeg. Both stream mono chunks at the source rate into the one resampler, so the audio is only
 // ever held whole at 16 kHz.
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EarshotError, isEarshotError } from '../errors.ts';
+import { makePrivateDir } from '../private-temp.ts';
 import { decodeWithFfmpeg } from './ffmpeg.ts';
 import { StreamResampler } from './resample.ts';
 import { concatFloat32 } from './chunks.ts';
@@ -114,7 +114,7 @@ async function decodeBytes(
   if (kind.kind === 'other' && kind.needsSeek) {
     // MP4's index may sit at the end of the file, which ffmpeg cannot reach on a pipe: give it a
     // private temporary file instead, removed whatever happens.
-    const dir = await mkdtemp(join(tmpdir(), 'earshot-audio-'));
+    const dir = await makePrivateDir('audio');
     try {
       const path = join(dir, 'input');
       await writeFile(path, bytes, { mode: 0o600 });

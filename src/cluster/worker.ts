@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerConfig } from '../server/config.ts';
 import { servedModelId } from '../models/index.ts';
 import { log as rootLog } from '../log.ts';
+import { sweepDeadLeftovers } from '../private-temp.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { acquireWhisper, releaseWhisper } from '../runtime/model-cache.ts';
 import { Heartbeat } from './heartbeats.ts';
@@ -51,6 +52,8 @@ const log = rootLog.child({ component: 'worker' });
 
 export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
   const started = performance.now();
+  const swept = await sweepDeadLeftovers(); // temporary audio of earshot processes that died
+  if (swept > 0) log.info({ swept }, 'deleted the temporary audio of earshot processes that died');
   // As the server's model registry loads it: a worker in the same process shares the instance.
   const whisper = await acquireWhisper(config.model, {
     ...(config.dtype !== undefined ? { dtype: config.dtype } : {}),

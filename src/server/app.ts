@@ -29,6 +29,7 @@ import { installRateLimits, RateLimits, retryAfterOf } from './rate-limit.ts';
 import { loadTls } from './tls.ts';
 import { trackModels } from './model-metrics.ts';
 import { assertTaskSupported } from '../runtime/transcriber.ts';
+import { sweepDeadLeftovers } from '../private-temp.ts';
 import { UploadMemory } from './upload.ts';
 import { LocalTranscriber } from './local-transcriber.ts';
 import { audioRoutes } from './routes/audio.ts';
@@ -212,6 +213,9 @@ export interface RunningServer extends BuiltApp {
 export async function startServer(config: ServerConfig, opts: { host?: ModelRegistry } = {}): Promise<RunningServer> {
   const built = await buildApp(config, opts);
   await built.app.listen({ host: config.host, port: config.port });
+  // Audio a killed earshot left in the temporary directory goes before anything else is served.
+  const swept = await sweepDeadLeftovers();
+  if (swept > 0) built.app.log.info({ swept }, 'deleted the temporary audio of earshot processes that died');
   const addr = built.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -4,16 +4,17 @@
 // uploads together stay under one cap (`UploadMemory`, --max-upload-memory); an upload that would
 // pass it goes to a private temporary file instead (a 0600 file in a fresh 0700 directory of the
 // system temp dir), which the decoder reads in chunks (or a job copies into the data directory) and
-// which is deleted as soon as the upload is released. So however many large uploads arrive at
+// which is deleted as soon as the upload is released (or, if the process dies first, when the next
+// earshot starts: private-temp.ts). So however many large uploads arrive at
 // once, the raw bytes they hold in memory stay under the cap. Uploads stop at the configured size
 // limit (@fastify/multipart truncates there).
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EarshotError } from '../errors.ts';
 import { diskFull } from '../jobs/storage-faults.ts';
+import { makePrivateDir } from '../private-temp.ts';
 import { paramError } from './http-errors.ts';
 
 export interface UploadLimits {
@@ -25,9 +26,6 @@ export interface UploadLimits {
 
 export const DEFAULT_MAX_FIELD_BYTES = 64 * 1024;
 export const DEFAULT_MAX_FIELDS = 32;
-
-/** Where spool directories are made (tests look for leftovers by this prefix). */
-export const SPOOL_PREFIX = 'earshot-upload-';
 
 /** Raw upload bytes held in memory by one server, all requests together, against a cap. */
 export class UploadMemory {
@@ -134,7 +132,7 @@ class Spool {
   ) {}
 
   static async create(): Promise<Spool> {
-    const dir = await mkdtemp(join(tmpdir(), SPOOL_PREFIX)); // mkdtemp makes it 0700
+    const dir = await makePrivateDir('upload'); // 0700; swept by the next start if this process dies
     const path = join(dir, 'upload');
     try {
       return new Spool(dir, path, await open(path, 'wx', 0o600));

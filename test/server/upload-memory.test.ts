@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { unloadAll } from '../../src/runtime/model-cache.ts';
 import type { RunningServer } from '../../src/server/app.ts';
-import { SPOOL_PREFIX } from '../../src/server/upload.ts';
+import { tempPrefix } from '../../src/private-temp.ts';
 import { form, isolateHome, jfkClip, metricValue, modelDir, startTestServer, until } from './helpers.ts';
 
 const CAP = 200_000;
@@ -37,7 +37,7 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-const spools = (): string[] => readdirSync(spoolRoot).filter((n) => n.startsWith(SPOOL_PREFIX));
+const spools = (): string[] => readdirSync(spoolRoot).filter((n) => n.startsWith(tempPrefix('upload')));
 const metric = async (name: string): Promise<number> => metricValue(await (await fetch(`${server.url}/metrics`)).text(), name);
 
 /** A multipart upload sent in two steps: `first` bytes of the file now, the rest on `finish()`. */

@@ -2,6 +2,7 @@
 // can run several apps in one process. Node's default process metrics (event-loop lag, heap, CPU,
 // handles) are included.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DeviceTensorStats } from '../engine/device-refs.ts';
 import type { DeviceChoice } from '../engine/execution.ts';
 import type { BatchRun } from '../engine/scheduler.ts';
 import type { QueueStats } from '../engine/work-queue.ts';
@@ -262,6 +263,37 @@ export class ServerMetrics {
         for (const [model, g] of await once()) this.set({ model }, g.workers);
       },
     });
+  }
+
+  /**
+   * Per loaded model: the tensors it keeps on its device (WebGPU: encoder outputs and K/V caches)
+   * and their bytes, and how many the garbage collector had to free, read from each model's worker
+   * at each scrape (engine/device-refs.ts).
+   */
+  watchDeviceTensors(read: () => Promise<Map<string, DeviceTensorStats>>): void {
+    let last: Promise<Map<string, DeviceTensorStats>> | undefined;
+    const once = (): Promise<Map<string, DeviceTensorStats>> => {
+      last ??= read().catch(() => new Map()).finally(() => setImmediate(() => (last = undefined)));
+      return last;
+    };
+    const gauge = (name: string, help: string, value: (s: DeviceTensorStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model'] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const [model, s] of await once()) this.set({ model }, value(s));
+        },
+      });
+    gauge('earshot_device_tensors', 'Tensors a model keeps on its device (WebGPU: encoder outputs, K/V caches) and has not freed yet, by model; back to 0 when the model is idle', (s) => s.live);
+    gauge('earshot_device_tensor_bytes', 'Bytes of the tensors a model keeps on its device and has not freed yet, by model', (s) => s.bytes);
+    gauge(
+      'earshot_device_tensors_gc_freed',
+      'Device tensors no holder released, freed late by the garbage collector instead, since the model loaded, by model (0 in normal work; more is a leak)',
+      (s) => s.gcFreed,
+    );
   }
 
   queueChanged(s: QueueStats): void {

@@ -1,7 +1,9 @@
 // Keeps the model metrics in step with the registry of hosted models: loaded (a gauge by id),
 // loads and unloads (counters), the default model's readiness and load time, the queue gauges
 // summed over every loaded model's queue, the device each model runs on, and each loaded version's
-// batched runs (the engine reports them to whoever subscribes: RemoteRunner.onBatch).
+// batched runs (the engine reports them to whoever subscribes: RemoteRunner.onBatch), and the
+// tensors each keeps on its device (asked of its worker at each scrape).
+import type { DeviceTensorStats } from '../engine/device-refs.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ModelRegistry } from './model-registry.ts';
@@ -46,4 +48,25 @@ export function trackModels(host: ModelRegistry, metrics: ServerMetrics): void {
     refresh();
   });
   refresh();
+  metrics.watchDeviceTensors(async () => {
+    const out = new Map<string, DeviceTensorStats>();
+    await Promise.all(
+      host.models().map(async (h) => {
+        const w = h.current?.whisper;
+        const s = w && (await within(STATS_TIMEOUT_MS, w.model.stats()).catch(() => null));
+        if (s) out.set(h.id, s.deviceTensors);
+      }),
+    );
+    return out;
+  });
+}
+
+/** How long a scrape waits for a model's worker (busy in a long run, it answers after it); then that model is left out. */
+const STATS_TIMEOUT_MS = 2000;
+
+/** `p`, or null once `ms` have passed. */
+function within<T>(ms: number, p: Promise<T>): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -95,6 +95,24 @@ test('on WebGPU, /metrics names the adapter as Dawn reports it, with its limits,
       assert.equal(metricValue(text, 'earshot_webgpu_adapter_limit', { model, limit }), value, limit);
     }
     for (const kind of KINDS) assert.ok(metricValue(text, 'earshot_batch_run_seconds_count', { model, kind }) > 0, `${kind} runs timed on WebGPU`);
+
+    // The tensors kept on the device are freed by their holders as the request ends, not at some
+    // later garbage collection (engine/device-refs.ts): none live now, none left to the collector.
+    const line = (t: string, name: string) => t.split('\n').find((l) => l.startsWith(`${name}{model="${model}"} `));
+    for (const name of ['earshot_device_tensors', 'earshot_device_tensor_bytes', 'earshot_device_tensors_gc_freed']) {
+      assert.equal(line(text, name), `${name}{model="${model}"} 0`, `${name} is 0 once the request is done`);
+    }
+    // An encoder output held by a caller shows, with its bytes as the worker counts them, until finished.
+    const runner = gpu.ctx.host.ready().model;
+    const encoded = await runner.encode(new Float32Array(runner.dims.nMels * 3000), 1);
+    const held = await (await fetch(`${gpu.url}/metrics`)).text();
+    const { deviceTensors } = await runner.stats();
+    assert.ok(deviceTensors.bytes > 0);
+    assert.equal(line(held, 'earshot_device_tensors'), `earshot_device_tensors{model="${model}"} 1`);
+    assert.equal(line(held, 'earshot_device_tensor_bytes'), `earshot_device_tensor_bytes{model="${model}"} ${deviceTensors.bytes}`);
+    runner.finish(encoded);
+    const freed = await (await fetch(`${gpu.url}/metrics`)).text();
+    assert.equal(line(freed, 'earshot_device_tensors'), `earshot_device_tensors{model="${model}"} 0`, 'finished, it is freed');
   } finally {
     await gpu.app.close();
   }

@@ -88,3 +88,27 @@ for (const merged of MERGED_FORMS) {
 test('the builder refuses float16 I/O without the fp16 files', () => {
   assert.throws(() => testModelDir({ preset: 'english', halfIo: true }), /add fp16 to the dtypes/);
 });
+
+test('an fp32 encoder before a float16-I/O decoder (encoder=fp32,decoder=fp16): the encoder output is cast once for the decoder', async () => {
+  const half = testModelDir({ preset: 'english', dtypes: ['fp16'], halfIo: true });
+  const plain = testModelDir({ preset: 'english', dtypes: ['fp16'] });
+  const tokenizer = await loadWhisperTokenizer(half);
+  const run = async (dir: string) => {
+    const model = await WhisperModel.load(dir, { encoder: join(dir, 'onnx/encoder_model.onnx'), decoder: join(dir, FP16.decoder) }, parseEngineOptions({ device: 'cpu' }));
+    try {
+      const encoded = await model.encode(features(model.dims.nMels, 3), 1);
+      const r = recording(model, { logits: true });
+      await decodeWindow(r.runner, tokenizer, encoded, CASES[0]!);
+      return { io: model.io, encodedType: encoded.type, rec: r.rec };
+    } finally {
+      await model.release();
+    }
+  };
+  const got = await run(half);
+  const want = await run(plain);
+  assert.equal(got.io.encoded, 'float32');
+  assert.equal(got.io.hidden, 'float16');
+  assert.equal(got.encodedType, 'float16', 'encode hands out what the decoder takes');
+  assert.ok(want.rec.inputs.length >= 5, 'a few decoder calls to compare');
+  sameTokensButNearTies(got.rec, want.rec, 'mixed');
+});

@@ -2,7 +2,8 @@
 // on the device: float16 encoder states and K/V caches stay there between runs (gathered there for
 // beams and batches), float16 logits are picked from there (device-pick.ts casts them) or copied
 // back and read as float32. The tokens are the same model's on the CPU (but for near-ties), in both
-// merged-decoder forms; a greedy step still moves under 4 KiB. And `earshot transcribe --device
+// merged-decoder forms; a greedy step still moves under 4 KiB; word timing's float16 cross-attention
+// weights come back as the CPU's. And `earshot transcribe --device
 // webgpu` without --dtype picks the fp16 files (the GPU default, gpu-dtype.test.ts) and says so.
 // Small dims and short budgets: lavapipe is slow.
 import { after, before, test } from 'node:test';
@@ -36,7 +37,7 @@ const BEAMS: WindowDecodeOptions = { language: 'en', withoutTimestamps: true, sa
 
 for (const merged of MERGED_FORMS) {
   test(`float16 I/O on WebGPU (merged decoder: ${merged}), state on the device: the CPU's tokens`, async () => {
-    const dir = testModelDir({ preset: 'english', dtypes: ['fp16'], merged, halfIo: true });
+    const dir = testModelDir({ preset: 'english', dtypes: ['fp16'], merged, halfIo: true, timestamped: true });
     const files = { encoder: join(dir, FP16.encoder), decoder: join(dir, FP16.decoder) };
     const tokenizer = await loadWhisperTokenizer(dir);
     const load = async (device: 'cpu' | 'webgpu') => {
@@ -58,7 +59,9 @@ for (const merged of MERGED_FORMS) {
         const two = async (seed: number) => window(sched, GREEDY, await sched.encode(features(model.dims.nMels, seed), 1));
         const batched = await Promise.all([two(1), two(2)]);
         const host = await model.toHost(encoded);
-        return { io: model.io, encodedType: encoded.type, encoded: hostFloat32(host), rec, greedy, greedyPerStep, beams, batched };
+        // Word timing's float16 cross-attention weights, read as float32.
+        const cross = await model.crossAttentions(rec.inputs.flat().map(Number).slice(0, 6), encoded, [[0, 1], [1, 2]], 2);
+        return { io: model.io, encodedType: encoded.type, encoded: hostFloat32(host), rec, greedy, greedyPerStep, beams, batched, cross };
       } finally {
         await model.release();
       }
@@ -74,6 +77,8 @@ for (const merged of MERGED_FORMS) {
     assert.deepEqual(gpu.greedy, cpu.greedy, 'greedy, picked on the device');
     assert.deepEqual(gpu.beams, cpu.beams, 'beams, rows gathered on the device');
     assert.deepEqual(gpu.batched, cpu.batched, 'two windows batched, rows gathered on the device');
+    assert.equal(gpu.io.crossAttentions, 'float16');
+    gpu.cross.weights.forEach((w, i) => assert.ok(relDiff(w, cpu.cross.weights[i]!) < 1e-2, `cross-attention head ${i}: ${relDiff(w, cpu.cross.weights[i]!)} relative`));
     assert.ok(gpu.greedyPerStep < 4096, `greedy on the device: ${gpu.greedyPerStep} bytes per step, less than 4 KiB`);
   });
 }

@@ -128,7 +128,7 @@ export function evalCommand(): Command {
     .description('word/character error rate and real-time factor of a model on manifests of audio with reference text')
     .argument('<manifests...>', 'JSON Lines manifests (path, text, language per line), as shared/audio/*/manifest.jsonl')
     .option('--model <model>', 'catalogue name, hub repository "owner/name", or a local model folder', DEFAULTS.model)
-    .option('--dtype <spec>', 'weights precision, as for transcribe (default: the model\'s)')
+    .option('--dtype <spec>', 'weights precision, as for transcribe (default: the model\'s; on a GPU, fp16 where the model has it)')
     .option('--language <lang>', "decode every file in this language, or auto to detect it (default: each manifest line's language)")
     .option('--beam-size <n>', 'beam search with n beams at temperature 0 (default: greedy)')
     .option('--temperature <t>', 'one sampling temperature from 0 to 1, with no fallback (default: 0, then 0.2 … 1.0 on a repetitive or unsure window)')

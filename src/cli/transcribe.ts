@@ -29,7 +29,7 @@ export function transcribeCommand(): Command {
     .description('transcribe (or translate to English) audio files; the model is pulled on first use')
     .argument('<files...>', 'audio files: WAV, MP3, M4A/AAC, WebM/Opus, FLAC, Ogg… (anything ffmpeg reads)')
     .option('--model <model>', 'catalogue name (tiny, base, small, …, see `earshot models list`), hub repository "owner/name", or a local model folder such as ./my-model', DEFAULTS.model)
-    .option('--dtype <spec>', "weights precision: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4, or per graph \"encoder=fp32,decoder=q8\" (default: the model's, fp32 for tiny/base/small)")
+    .option('--dtype <spec>', "weights precision: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4, or per graph \"encoder=fp32,decoder=q8\" (default: the model's, fp32 for tiny/base/small; on a GPU, fp16 where the model has it)")
     .option('--language <lang>', 'spoken language as a code ("en") or name ("english"), or auto to detect it from the first 30 s', DEFAULTS.language)
     .option('--task <task>', 'transcribe (keep the language) or translate (into English)', DEFAULTS.task)
     .option('--format <format>', `output format: ${CLI_FORMATS.join(', ')} (verbose_json has segments with timings, as OpenAI's API)`, DEFAULTS.format)

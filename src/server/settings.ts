@@ -80,7 +80,7 @@ export const SETTINGS = {
   allowPull: setting(list.default([]), 'EARSHOT_ALLOW_PULL', '--allow-pull <pattern>', "hub repositories an admin load may download, as glob patterns such as 'onnx-community/whisper-*' (repeatable; the catalogue's are always allowed)", { shownDefault: "the catalogue's repositories" }),
   modelsDir: setting(text().optional(), 'EARSHOT_MODELS_DIR', '--models-dir <dir>', 'folder whose model folders an admin load may name (by their name in it); requests never name paths'),
   maxLoadedModels: setting(number(1, 1000, true).default(4), 'EARSHOT_MAX_LOADED_MODELS', '--max-loaded-models <n>', 'most models loaded at once; an admin load beyond it gets 409'),
-  dtype: setting(text().optional(), 'EARSHOT_DTYPE', '--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8" (default: the model\'s)'),
+  dtype: setting(text().optional(), 'EARSHOT_DTYPE', '--dtype <spec>', 'weights precision, e.g. fp32, q8 or "encoder=fp32,decoder=q8" (default: the model\'s; on a GPU, fp16 where the model has it)'),
   device: setting(z.enum(DEVICES).default('cpu'), 'EARSHOT_DEVICE', '--device <device>', 'cpu; cuda (needs the CUDA provider); webgpu (any GPU with a Vulkan driver); or auto (CUDA if installed, else WebGPU on a hardware GPU, else the CPU)'),
   threads: setting(number(0, 1024, true).default(0), 'EARSHOT_THREADS', '--threads <n>', 'threads per operator; 0 lets onnxruntime pick'),
   maxUploadBytes: setting(number(1, 2 ** 40, true).default(200 * 1000 * 1000), 'EARSHOT_MAX_UPLOAD_BYTES', '--max-upload-bytes <n>', 'largest accepted upload, bytes'),

@@ -40,7 +40,7 @@ export interface PolicyLimits {
 }
 
 export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'> & {
-  /** Jobs of one stream kind (partial, speculation, final) running at once (priority.ts, `laneOf`). */
+  /** Streams' jobs (partials, speculations, finals together) running at once (priority.ts, `laneOf`). */
   streamJobs: number;
 };
 
@@ -51,7 +51,7 @@ export type DeviceBatchLimits = Pick<PolicyLimits, 'maxBatch' | 'maxEncodeBatch'
  *   (BENCHMARKS.md, streams), and more rows only make each caller wait longer. One window per
  *   encoder run: a batch of windows costs each window as much as a run alone (measured: the
  *   encoder is compute-bound there), so batching only makes a short request wait behind others.
- *   One job of each stream kind at a time: streams' steps rarely share a run there (see `laneOf`).
+ *   One stream job at a time: streams' steps practically never share a run there (see `laneOf`).
  * - GPU (CUDA, WebGPU): 128 decoder rows, in the 64-256 a GPU needs before a step costs more than
  *   its launch overheads, and 32 encoder windows: a GPU runs a batch of windows in about the time
  *   of one, so the encoder batches there too (`bench gpu` measures both at 1/8/32 and 1/16/64/256),

@@ -3,6 +3,7 @@
 // scheduler orders that job's model calls by it too: a queue ticket and its model calls can never
 // disagree. Every rule is here.
 import { TARGET_SAMPLE_RATE } from '../audio/types.ts';
+import type { Lane } from './work-queue.ts';
 
 /** A stream's final: someone is waiting for the end of what they said. */
 export const STREAM_FINAL = 20;
@@ -12,17 +13,19 @@ export const STREAM_SPECULATION = 15;
 export const STREAM_PARTIAL = 10;
 
 /**
- * How many jobs of `priority` run at once, given how many of one stream kind the device runs
- * (`streamJobs`, batch-policy.ts's deviceBatchLimits) and the queue's `concurrency`. Streams' kinds
- * (partials, speculations, finals) get a lane each, so a final never waits for a queue full of
- * partials and a new partial never starts while another one runs where that does not pay: on the
- * CPU two streams' decoder steps almost never share a run (each forces its own committed prefix,
- * so their cache lengths differ) and the encoder takes one window a run, so running two partials
- * at once only interleaves them, and each holds the model while its audio goes stale.
+ * The work queue's lane for a job of `priority` (null: none, only the queue's concurrency), given
+ * how many stream jobs the device runs at once (`streamJobs`, batch-policy.ts's deviceBatchLimits).
+ * Streams' work (partials, speculations, finals) shares one lane. On the CPU it holds one job: two
+ * streams' decoder steps almost never share a run there (each forces its own committed prefix, so
+ * their cache lengths differ) and the encoder takes one window a run, so stream jobs run side by
+ * side only interleave: a partial's encoder run (which cannot be interrupted) lands in the gaps of
+ * a final's job and delays it by that run. One at a time, a final waits at most for the job
+ * running when it came, and not even that when it is a partial: the final withdraws it (the
+ * partial says so with `preempt`, stream-partials.ts), so it waits for one model run at most.
  * Requests and jobs keep the queue's whole concurrency: their windows start alike and step together.
  */
-export function laneOf(priority: number, streamJobs: number, concurrency: number): number {
-  return priority >= STREAM_PARTIAL ? Math.min(streamJobs, concurrency) : concurrency;
+export function laneOf(priority: number, streamJobs: number, concurrency: number): Lane | null {
+  return priority >= STREAM_PARTIAL ? { name: 'streams', size: Math.min(streamJobs, concurrency) } : null;
 }
 
 /** Durable jobs come after every interactive request, whatever their lengths. */

@@ -2,12 +2,14 @@
 // Up to `concurrency` of them run at once (as many as one batched decoder run takes rows: their
 // model calls share runs in the scheduler); the rest wait, so the cores are never oversubscribed
 // by more work than a batch. It is bounded: when it is full, callers get a typed `overloaded`
-// error at once (the server answers 429 with Retry-After) instead of waiting without limit. Higher priority (streams) goes first; equal
-// priorities are served in arrival order. A job is handed the model's runner at its own priority,
-// so its model calls are scheduled as it was queued (the rules are in priority.ts). A priority can
-// also have a lane of its own, fewer jobs at once than the queue's concurrency (`lane`): on the CPU
-// a stream's kind of work runs one job at a time (priority.ts says why), while a job of another
-// priority may start beside it.
+// error at once (the server answers 429 with Retry-After) instead of waiting without limit. Higher
+// priority (streams) goes first; equal priorities are served in arrival order. A job is handed the
+// model's runner at its own priority, so its model calls are scheduled as it was queued (the rules
+// are in priority.ts). Priorities can also share a lane that runs fewer jobs at once than the queue
+// (`lane`: on the CPU, streams' work runs one job at a time while requests batch beside it;
+// priority.ts says why). A job that must wait for its lane may have a running lower-priority job of
+// the lane withdrawn to make room, when that job said it may be (`preempt`: a stream's partial,
+// which is worthless late).
 import { EarshotError } from '../errors.ts';
 
 export interface QueueStats {
@@ -17,11 +19,24 @@ export interface QueueStats {
   running: number;
 }
 
-interface Waiter {
+/** A set of priorities that run at most `size` jobs at once between them. */
+export interface Lane {
+  name: string;
+  size: number;
+}
+
+/** A job running, or admitted to run. */
+interface Running {
   priority: number;
+  lane: Lane | null;
+  /** Withdraws the job (given by a job that may make room for higher-priority work of its lane). */
+  preempt?: () => void;
+}
+
+interface Waiter {
+  job: Running;
   seq: number;
   start: () => void;
-  cancel: (e: unknown) => void;
 }
 
 /** What the queue says of a job besides its priority. */
@@ -41,18 +56,26 @@ export interface WorkQueueOptions<R> {
    * as the queue ordered the job, and drops those a withdrawn job left waiting.
    */
   at?: (priority: number, place: JobPlace) => R;
-  /** Most jobs of `priority` running at once (default: `concurrency` for every priority). */
-  lane?: (priority: number) => number;
+  /** The lane of a job of `priority`, or null (the default): only the queue's concurrency bounds it. */
+  lane?: (priority: number) => Lane | null;
+}
+
+export interface RunOptions {
+  priority?: number;
+  signal?: AbortSignal;
+  /**
+   * The job may be withdrawn, while it runs, for a higher-priority job waiting for its lane: the
+   * queue calls this at most once, and the job is expected to end soon after (through its signal).
+   */
+  preempt?: () => void;
 }
 
 export class WorkQueue<R = undefined> {
   readonly maxWaiting: number;
   readonly concurrency: number;
-  readonly lane: (priority: number) => number;
+  readonly lane: (priority: number) => Lane | null;
   private readonly at: (priority: number, place: JobPlace) => R;
-  private running = 0;
-  /** Jobs running now, by priority. */
-  private readonly runningAt = new Map<number, number>();
+  private readonly active = new Set<Running>();
   private seq = 0;
   private readonly waiters: Waiter[] = [];
   private readonly listeners = new Set<(s: QueueStats) => void>();
@@ -61,16 +84,16 @@ export class WorkQueue<R = undefined> {
     this.maxWaiting = opts.maxWaiting ?? 64;
     this.concurrency = opts.concurrency ?? 1;
     this.at = opts.at ?? (() => undefined as R);
-    this.lane = opts.lane ?? (() => this.concurrency);
+    this.lane = opts.lane ?? (() => null);
   }
 
   /** True when a new job would be refused right now. */
   get full(): boolean {
-    return this.running >= this.concurrency && this.waiters.length >= this.maxWaiting;
+    return this.active.size >= this.concurrency && this.waiters.length >= this.maxWaiting;
   }
 
   stats(): QueueStats {
-    return { waiting: this.waiters.length, running: this.running };
+    return { waiting: this.waiters.length, running: this.active.size };
   }
 
   /** Called with the new stats whenever a job is queued, starts or ends (metrics). */
@@ -84,40 +107,52 @@ export class WorkQueue<R = undefined> {
    * `at` gives for that priority. Rejects at once with `overloaded` when the queue is full, and
    * with the signal's reason if `signal` aborts while waiting (the job then never starts).
    */
-  async run<T>(job: (runner: R) => Promise<T>, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<T> {
+  async run<T>(job: (runner: R) => Promise<T>, opts: RunOptions = {}): Promise<T> {
     opts.signal?.throwIfAborted();
     const priority = opts.priority ?? 0;
+    const me: Running = { priority, lane: this.lane(priority), ...(opts.preempt ? { preempt: opts.preempt } : {}) };
     const order = this.seq++;
-    // A job waits when the queue or its lane is full, or when one of its own priority already waits
-    // (that one's lane is full: it keeps its place).
-    if (!this.mayStart(priority) || this.waiters.some((w) => w.priority === priority)) {
+    // A job waits when the queue or its lane is full, or when a job of its lane that goes before it
+    // already waits (that one keeps its place).
+    if (!this.mayStart(me) || this.waiters.some((w) => sameLane(w.job, me) && w.job.priority >= priority)) {
       if (this.waiters.length >= this.maxWaiting) {
         throw new EarshotError('overloaded', 'queue_full', `the work queue is full (${this.maxWaiting} waiting); retry later`);
       }
-      await this.wait(priority, order, opts.signal);
+      this.makeRoom(me);
+      await this.wait(me, order, opts.signal);
     } else {
-      this.begin(priority);
+      this.active.add(me);
       this.emit();
     }
     try {
       return await job(this.at(priority, { order, ...(opts.signal ? { signal: opts.signal } : {}) }));
     } finally {
-      this.running--;
-      this.runningAt.set(priority, this.runningAt.get(priority)! - 1);
+      this.active.delete(me);
       this.next();
     }
   }
 
-  private mayStart(priority: number): boolean {
-    return this.running < this.concurrency && (this.runningAt.get(priority) ?? 0) < this.lane(priority);
+  private mayStart(job: Running): boolean {
+    if (this.active.size >= this.concurrency) return false;
+    if (job.lane === null) return true;
+    let inLane = 0;
+    for (const r of this.active) if (sameLane(r, job)) inLane++;
+    return inLane < job.lane.size;
   }
 
-  private begin(priority: number): void {
-    this.running++;
-    this.runningAt.set(priority, (this.runningAt.get(priority) ?? 0) + 1);
+  /** Withdraws the lowest-priority preemptible job of `me`'s lane below `me`'s priority, if there is one. */
+  private makeRoom(me: Running): void {
+    let victim: Running | undefined;
+    for (const r of this.active) {
+      if (sameLane(r, me) && r.preempt && r.priority < me.priority && (!victim || r.priority < victim.priority)) victim = r;
+    }
+    if (!victim) return;
+    const preempt = victim.preempt!;
+    delete victim.preempt; // once
+    preempt();
   }
 
-  private wait(priority: number, seq: number, signal?: AbortSignal): Promise<void> {
+  private wait(me: Running, seq: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -126,33 +161,32 @@ export class WorkQueue<R = undefined> {
         reject(signal!.reason);
       };
       const waiter: Waiter = {
-        priority,
+        job: me,
         seq,
         start: () => {
           signal?.removeEventListener('abort', onAbort);
+          this.active.add(me);
           resolve();
         },
-        cancel: reject,
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       // Keep the list sorted: higher priority first, then arrival order.
       let at = this.waiters.length;
-      while (at > 0 && this.waiters[at - 1]!.priority < priority) at--;
+      while (at > 0 && this.waiters[at - 1]!.job.priority < me.priority) at--;
       this.waiters.splice(at, 0, waiter);
       this.emit();
     });
   }
 
-  /** Starts the waiting jobs that may start now, in queue order (a job whose lane is full keeps its place). */
+  /** Starts the waiting jobs that may start now, in queue order (one whose lane is full keeps its place). */
   private next(): void {
-    for (let i = 0; i < this.waiters.length && this.running < this.concurrency; ) {
+    for (let i = 0; i < this.waiters.length && this.active.size < this.concurrency; ) {
       const w = this.waiters[i]!;
-      if (!this.mayStart(w.priority)) {
+      if (!this.mayStart(w.job)) {
         i++;
         continue;
       }
       this.waiters.splice(i, 1);
-      this.begin(w.priority);
       w.start();
     }
     this.emit();
@@ -162,4 +196,8 @@ export class WorkQueue<R = undefined> {
     const s = this.stats();
     for (const l of this.listeners) l(s);
   }
+}
+
+function sameLane(a: Running, b: Running): boolean {
+  return a.lane !== null && b.lane !== null && a.lane.name === b.lane.name;
 }

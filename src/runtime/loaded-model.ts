@@ -10,7 +10,7 @@ import { type EngineOptionsInput, parseEngineOptions, resolveDevice } from '../e
 import { laneOf } from '../engine/priority.ts';
 import { RemoteRunner } from '../engine/remote-runner.ts';
 import { type ModelRunner, WhisperModel } from '../engine/whisper-model.ts';
-import { type JobPlace, WorkQueue } from '../engine/work-queue.ts';
+import { type JobPlace, type Lane, WorkQueue } from '../engine/work-queue.ts';
 import { LogMelExtractor, parsePreprocessorConfig } from '../features/index.ts';
 import { MelPool } from '../features/mel-pool.ts';
 import { EarshotError } from '../errors.ts';
@@ -78,8 +78,8 @@ type JobRunner = ModelRunner & { withPriority?(priority: number, place?: JobPlac
 /**
  * A work queue in front of `runner`: each job is handed the runner at the job's own priority and
  * place, withdrawn with the job (engine/batch-policy.ts says why the scheduler wants both). `lane`:
- * jobs of one priority at once (a loaded model's: each stream kind the device's, priority.ts's `laneOf`).
+ * the lane of each priority (a loaded model's: streams share one, as wide as the device runs them: priority.ts's `laneOf`).
  */
-export function modelQueue(runner: JobRunner, opts: { concurrency: number; lane?: (priority: number) => number; maxWaiting?: number }): WorkQueue<ModelRunner> {
+export function modelQueue(runner: JobRunner, opts: { concurrency: number; lane?: (priority: number) => Lane | null; maxWaiting?: number }): WorkQueue<ModelRunner> {
   return new WorkQueue({ ...opts, at: (priority, place) => runner.withPriority?.(priority, place) ?? runner });
 }

@@ -18,7 +18,8 @@
 // Load rules, so that latency never grows without bound: a stream never has two partials queued or
 // running: a partial that falls due meanwhile is dropped (and counted), as is one due while an
 // earlier utterance's final is still pending, and a queued partial whose utterance has ended is
-// withdrawn (its abort). Partials are not decoded while a speculative final is out (it is a better
+// withdrawn (its abort), and so is a running one when a final waits for the model (the work
+// queue's `preempt`, engine/priority.ts). Partials are not decoded while a speculative final is out (it is a better
 // partial, and the stream is silent). Partials fall due by audio time, not wall time: live audio
 // arrives in real time, so that is every `partialIntervalMs` of wall time, and audio pushed faster
 // than real time gives the same decisions on any machine.
@@ -70,11 +71,18 @@ export class Partials {
     const ac = new AbortController();
     u.partial = ac;
     const signal = AbortSignal.any([ac.signal, this.session.signal]);
+    let preempted = false;
+    // A final or speculation (any stream's) waiting for the model withdraws a running partial: late, it is worthless.
+    const preempt = () => {
+      preempted = true;
+      ac.abort();
+    };
     this.w.queue
-      .run((runner) => this.decode(runner, u, have, signal), { priority: STREAM_PARTIAL, signal })
+      .run((runner) => this.decode(runner, u, have, signal), { priority: STREAM_PARTIAL, signal, preempt })
       .then(
         (tokens) => this.apply(u, tokens),
         (e: unknown) => {
+          if (preempted) this.dropped();
           if (signal.aborted) return;
           if (isEarshotError(e) && e.kind === 'overloaded') this.dropped();
           else this.session.fail(u.item, e);

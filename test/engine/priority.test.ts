@@ -49,35 +49,38 @@ test("a queued job's model calls carry the priority it was queued at", async () 
   assert.deepEqual(asked, [-1, -3, STREAM_FINAL, jobPriority(audio.length)]);
 });
 
-test("on the CPU a loaded model's queue runs one job of each stream kind at a time; on a GPU as many as a batch", async () => {
+test("on the CPU a loaded model's queue runs one stream job at a time, and a final withdraws a running partial; on a GPU a batch of them", async () => {
   const cpu = deviceBatchLimits('cpu');
   const gpu = deviceBatchLimits('webgpu');
   for (const kind of [STREAM_PARTIAL, STREAM_SPECULATION, STREAM_FINAL]) {
-    assert.equal(laneOf(kind, cpu.streamJobs, cpu.maxBatch), 1);
-    assert.equal(laneOf(kind, gpu.streamJobs, gpu.maxBatch), gpu.maxBatch);
+    assert.deepEqual(laneOf(kind, cpu.streamJobs, cpu.maxBatch), { name: 'streams', size: 1 });
+    assert.deepEqual(laneOf(kind, gpu.streamJobs, gpu.maxBatch), { name: 'streams', size: gpu.maxBatch });
   }
-  assert.equal(laneOf(requestPriority(S), cpu.streamJobs, cpu.maxBatch), cpu.maxBatch, 'requests keep the whole batch: their steps share runs');
-  assert.equal(laneOf(jobPriority(S), cpu.streamJobs, cpu.maxBatch), cpu.maxBatch);
+  assert.equal(laneOf(requestPriority(S), cpu.streamJobs, cpu.maxBatch), null, 'requests keep the whole batch: their steps share runs');
+  assert.equal(laneOf(jobPriority(S), cpu.streamJobs, cpu.maxBatch), null);
 
   const w = await loadWhisper(testModelDir({ preset: 'english' }), { engine: { device: 'cpu' } });
-  const gates = [0, 1].map(() => {
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    return { promise, resolve };
-  });
   const started: string[] = [];
-  const partial = (i: number) => w.queue.run(async () => {
-    started.push(`partial ${i}`);
-    await gates[i]!.promise;
-  }, { priority: STREAM_PARTIAL });
-  const a = partial(0);
-  const b = partial(1);
+  const withdrawn: string[] = [];
+  const partial = (name: string) => {
+    let release!: () => void;
+    const done = new Promise<void>((r) => (release = r));
+    const job = w.queue.run(async () => {
+      started.push(name);
+      await done;
+    }, { priority: STREAM_PARTIAL, preempt: () => { withdrawn.push(name); release(); } });
+    return { job, release };
+  };
+  const a = partial('partial a');
+  const b = partial('partial b');
+  const request = w.queue.run(async () => started.push('request'), { priority: requestPriority(S) });
+  await request;
+  assert.deepEqual(started, ['partial a', 'request'], 'a second partial waits for the first; a request does not');
   const final = w.queue.run(async () => started.push('final'), { priority: STREAM_FINAL });
-  await final;
-  assert.deepEqual(started, ['partial 0', 'final'], 'a second partial waits for the first; a final does not');
-  gates[0]!.resolve();
-  await a;
-  gates[1]!.resolve();
-  await b;
-  assert.deepEqual(started, ['partial 0', 'final', 'partial 1']);
+  await Promise.all([a.job, final]);
+  assert.deepEqual(withdrawn, ['partial a'], 'the final withdrew the running partial');
+  assert.deepEqual(started.slice(0, 3), ['partial a', 'request', 'final'], 'and ran before the waiting partial');
+  b.release();
+  await b.job;
+  assert.deepEqual(started, ['partial a', 'request', 'final', 'partial b']);
 });

@@ -73,8 +73,9 @@ test('aborting while waiting removes the job before it starts', async () => {
   assert.equal(ran, false);
 });
 
-test("a priority's lane: its jobs run one at a time while other priorities start beside them", async () => {
-  const q = new WorkQueue({ concurrency: 4, lane: (p) => (p >= 10 ? 1 : 4) });
+test('a lane: its jobs run one at a time while jobs outside it start beside them; the lane serves by priority', async () => {
+  const streams = { name: 'streams', size: 1 };
+  const q = new WorkQueue({ concurrency: 4, lane: (p) => (p >= 10 ? streams : null) });
   const gates = { p1: gate(), p2: gate(), f: gate() };
   const log: string[] = [];
   const job = (name: keyof typeof gates) => async () => {
@@ -85,30 +86,55 @@ test("a priority's lane: its jobs run one at a time while other priorities start
   const p1 = q.run(job('p1'), { priority: 10 });
   const p2 = q.run(job('p2'), { priority: 10 });
   const f = q.run(job('f'), { priority: 20 });
-  const r = q.run(async () => log.push('request'), { priority: -1 });
-  await r;
-  assert.deepEqual(log, ['start p1', 'start f', 'request'], 'the second partial waits; a final and a request start beside the first');
-  assert.deepEqual(q.stats(), { waiting: 1, running: 2 });
-  // A new job of the waiting one's priority queues behind it, even with room in the queue.
-  gates.f.open();
-  await f;
-  assert.deepEqual(q.stats(), { waiting: 1, running: 1 }, 'the partial lane is still full');
+  await q.run(async () => log.push('request'), { priority: -1 });
+  assert.deepEqual(log, ['start p1', 'request'], 'the lane is full: a second partial and a final wait; a request starts beside');
+  assert.deepEqual(q.stats(), { waiting: 2, running: 1 });
   gates.p1.open();
   await p1;
-  assert.equal(log.at(-1), 'start p2', 'the lane\'s next job starts when its running one ends');
+  assert.equal(log.at(-1), 'start f', 'the final goes before the partial that waited longer');
+  gates.f.open();
+  await f;
+  assert.equal(log.at(-1), 'start p2');
   gates.p2.open();
   await p2;
   assert.deepEqual(q.stats(), { waiting: 0, running: 0 });
 });
 
-test('a job of a lane that is not full does not overtake one of its own priority already waiting', async () => {
-  const q = new WorkQueue({ concurrency: 1, lane: () => 1 });
-  const g = gate();
+test('a higher-priority job waiting for its lane withdraws a running job that allows it, once; one that does not is waited for', async () => {
+  const streams = { name: 'streams', size: 1 };
+  const q = new WorkQueue({ concurrency: 4, lane: () => streams });
+  const partial = gate();
+  let preempted = 0;
+  const log: string[] = [];
+  const p = q.run(async () => {
+    log.push('partial');
+    await partial.opened;
+  }, { priority: 10, preempt: () => { preempted++; partial.open(); } });
+  const spec = q.run(async () => log.push('speculation'), { priority: 15 });
+  const fin = q.run(async () => log.push('final'), { priority: 20 });
+  await Promise.all([p, spec, fin]);
+  assert.equal(preempted, 1, 'withdrawn once, though two jobs above it waited');
+  assert.deepEqual(log, ['partial', 'final', 'speculation']);
+
+  // A speculation is not preemptible: a final waits for it to end.
+  const s2 = gate();
   const order: string[] = [];
-  const first = q.run(() => g.opened, { priority: 10 });
-  const second = q.run(async () => order.push('second'), { priority: 10 });
-  const third = q.run(async () => order.push('third'), { priority: 10 });
-  g.open();
-  await Promise.all([first, second, third]);
-  assert.deepEqual(order, ['second', 'third']);
+  const sp = q.run(async () => {
+    await s2.opened;
+    order.push('speculation');
+  }, { priority: 15 });
+  const f2 = q.run(async () => order.push('final'), { priority: 20 });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(order, [], 'the final waits');
+  s2.open();
+  await Promise.all([sp, f2]);
+  assert.deepEqual(order, ['speculation', 'final']);
+  // Nor does a job of equal priority preempt.
+  let eq = 0;
+  const g3 = gate();
+  const a = q.run(() => g3.opened, { priority: 10, preempt: () => eq++ });
+  const b = q.run(async () => {}, { priority: 10 });
+  g3.open();
+  await Promise.all([a, b]);
+  assert.equal(eq, 0);
 });

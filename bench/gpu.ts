@@ -1,4 +1,4 @@
-// `npm run bench -- gpu [--out DIR] [--dims tiny,base] [--time-limit S] [--device webgpu] ...`: earshot
+// `npm run bench -- gpu [--out DIR] [--dims tiny,base] [--time-limit S] [--device webgpu] [--dtype fp32] ...`: earshot
 // on a GPU against the same machine's CPU provider (every core), in the same run, on test models of
 // whisper-tiny's and whisper-base's sizes (random weights, built here by the test-model builder;
 // `--dims small` for the builder's smallest):
@@ -9,6 +9,9 @@
 // - the most concurrent real-time streams (bench/streams.ts's code) whose end-of-speech → final
 //   p95 stays ≤ 300 ms.
 // The GPU is `webgpu` (onnxruntime's bundled Dawn), and `cuda` too when its provider is installed.
+// Each device runs at the dtype a user gets there by default: the GPU at fp16, the CPU at fp32, from
+// one test model folder that holds both (`--dtype fp32` puts every device at fp32, like for like);
+// each figure's dtype per device is in the JSON and in the printed lines.
 // Each measure on each device runs in a child process of its own (bench/lib/gpu-measures.ts): a
 // driver crash costs that measure only, and the time limit is a hard one (a child still running at
 // the limit is killed). Results go to DIR/gpu-bench.json, rewritten after every figure, so a run
@@ -24,8 +27,9 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { chooseDevice, cudaProviderInstalled, describeDevice, type Device } from '../src/engine/execution.ts';
 import { log } from '../src/log.ts';
-import { type Measure, MEASURES, type MeasureSettings, modelDir, runMeasure, STREAMS_NAME, throughputName } from './lib/gpu-measures.ts';
-import { Results } from './lib/gpu-results.ts';
+import { formatDtypeSpec, parseDtypeSpec } from '../src/models/dtype.ts';
+import { benchModel, type Measure, MEASURES, type MeasureSettings, modelDir, runMeasure, STREAMS_NAME, throughputName } from './lib/gpu-measures.ts';
+import { figureLine, Results } from './lib/gpu-results.ts';
 
 const TARGETS = { throughputVsCpu: 5, streams: 100 };
 
@@ -35,6 +39,8 @@ const OPTIONS = {
   out: { type: 'string', default: 'bench/out' },
   dims: { type: 'string', default: 'tiny,base' },
   device: { type: 'string', default: 'webgpu' },
+  /** Every device at this dtype; without it, each device's default (GPU fp16, CPU fp32). */
+  dtype: { type: 'string' },
   'time-limit': { type: 'string', default: '480' },
   'cpu-threads': { type: 'string', default: String(availableParallelism()) },
   'encoder-batches': { type: 'string', default: '1,8,32' },
@@ -69,6 +75,15 @@ export async function run(args: string[]): Promise<void> {
   const given = parseArgs({ args, options: Object.fromEntries(Object.entries(OPTIONS).map(([k, v]) => [k, { type: v.type }])) }).values;
   const v = { ...parsed, ...(parsed.dry ? DRY : {}), ...given } as typeof parsed;
   const dims = v.dims.split(',').filter(Boolean);
+  if (v.dtype !== undefined) {
+    try {
+      parseDtypeSpec(v.dtype);
+    } catch (e) {
+      console.error(`bench gpu: --dtype: ${(e as Error).message}`);
+      process.exitCode = 1;
+      return;
+    }
+  }
   const s: MeasureSettings = {
     encoderBatches: list(v['encoder-batches']),
     decoderBatches: list(v['decoder-batches']),
@@ -80,10 +95,11 @@ export async function run(args: string[]): Promise<void> {
     sampleLen: Number(v['sample-len']),
     cpuThreads: Number(v['cpu-threads']),
     ...(v.clips ? { clips: v.clips } : {}),
+    ...(v.dtype ? { dtype: v.dtype } : {}),
   };
   log.level = 'warn';
   mkdirSync(v.out, { recursive: true });
-  const r = new Results(v.out, Number(v['time-limit']), { ...v, dims });
+  const r = new Results(v.out, Number(v['time-limit']), { ...v, dims, dtype: v.dtype ?? "each device's default (GPU fp16, CPU fp32)" });
 
   if (v.only) {
     const [measure, d, device] = v.only.split(':') as [Measure, string, Device];
@@ -119,10 +135,22 @@ export async function run(args: string[]): Promise<void> {
   r.doc.devices.cpu = { device: 'cpu', intraOpThreads: s.cpuThreads };
   r.save();
   const devices: Device[] = [...gpus, 'cpu'];
+  /** The dtype each device loads, per dims, as the children will (the model store's choice). */
+  const dtypeOf: Record<string, Record<string, string>> = {};
   for (const d of dims) {
     const t = performance.now();
-    modelDir(d); // built once here, found in the cache by the children
-    console.log(`${d}-dims test model ready (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    modelDir(d, v.dtype); // built once here (fp32 and fp16), found in the cache by the children
+    dtypeOf[d] = {};
+    try {
+      for (const device of devices) dtypeOf[d][device] = formatDtypeSpec((await benchModel(d, device, v.dtype)).dtype);
+    } catch (e) {
+      // A --dtype the test-model builder does not write (it writes fp32, fp16, q8, int8).
+      console.error(`bench gpu: ${(e as Error).message}`);
+      process.exitCode = 1;
+      return;
+    }
+    const at = devices.map((device) => `${device} ${dtypeOf[d]![device]}`).join(', ');
+    console.log(`${d}-dims test model ready (${((performance.now() - t) / 1000).toFixed(1)} s): ${at}`);
   }
 
   // What the targets need first (base-dims throughput, then streams on the smallest dims asked),
@@ -140,7 +168,7 @@ export async function run(args: string[]): Promise<void> {
   const entry = [...process.execArgv, ...process.argv.slice(1, process.argv.length - args.length)];
   for (const [measure, d] of plan) {
     for (const device of devices) {
-      const what = `${d} ${measure} on ${device}`;
+      const what = `${d} ${measure} on ${device} at ${dtypeOf[d]![device]}`;
       if (r.leftS < 20) {
         r.note(`skipped (time limit): ${what}`);
         continue;
@@ -172,10 +200,12 @@ export async function run(args: string[]): Promise<void> {
     r.doc.targets[g] = {
       [`base throughput ≥ ${TARGETS.throughputVsCpu}x CPU (${s.requests} requests)`]: verdict(thr?.vsCpu[g], TARGETS.throughputVsCpu),
       [`≥ ${TARGETS.streams} streams at p95 ≤ 300 ms`]: verdict(Math.max(-1, ...streams.map((f) => f.values[g] ?? -1)), TARGETS.streams),
+      dtypes: `${g} ${thr?.dtypes[g] ?? dtypeOf[byTarget]![g]}, cpu ${thr?.dtypes.cpu ?? dtypeOf[byTarget]!.cpu}`,
     };
   }
   r.finish();
-  console.log(JSON.stringify({ figures: r.doc.figures.map((f) => [f.dims, f.measure, f.values, f.vsCpu]), targets: r.doc.targets }, null, 1));
+  for (const f of r.doc.figures) console.log(figureLine(f));
+  console.log(JSON.stringify({ targets: r.doc.targets }, null, 1));
 }
 
 /** Runs one measure in a child; kills it at the time limit. Resolves how it ended. */

@@ -48,11 +48,13 @@ export async function encoderMs(model: WhisperModel, batch: number, maxMs: numbe
  */
 export async function decoderStepMs(model: WhisperModel, batch: number, steps: number): Promise<{ ms: number; promptMs: number; steps: number }> {
   const one = await model.encode(features(model.dims.nMels, 1), 1);
-  const row = (await model.toHost(one)).data as Float32Array; // on WebGPU the encoder output stays on the device
-  model.finish(one);
-  const rows = new Float32Array(row.length * batch);
+  const host = await model.toHost(one); // on WebGPU the encoder output stays on the device
+  // The model's own type (float32, or float16 for fp16 files with float16 I/O), copied as it is.
+  const row = host.data as Float32Array | Uint16Array;
+  const rows = new (row.constructor as new (n: number) => typeof row)(row.length * batch);
   for (let b = 0; b < batch; b++) rows.set(row, b * row.length);
-  const encoded = new ort.Tensor('float32', rows, [batch, ...one.dims.slice(1)]);
+  const encoded = new ort.Tensor(host.type as 'float32', rows as Float32Array, [batch, ...one.dims.slice(1)]);
+  model.finish(one);
   const greedy = Array.from({ length: batch }, () => TEXT_ONLY);
   const prompt = BigInt64Array.from({ length: batch * PROMPT.length }, (_, i) => BigInt(PROMPT[i % PROMPT.length]!));
   let t = performance.now();

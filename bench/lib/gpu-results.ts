@@ -12,6 +12,11 @@ export interface Figure {
   unit: string;
   /** Value per device (`cpu`, `webgpu`, `cuda`); a device whose run failed or was skipped is absent. */
   values: Record<string, number>;
+  /**
+   * The dtype each device's value was measured at (`fp16`, `fp32`, or `encoder=…,decoder=…`): by
+   * default the GPU's is fp16 and the CPU's fp32, so vsCpu compares what a user gets on each.
+   */
+  dtypes: Record<string, string>;
   /** Per GPU device: how many times better than the CPU (CPU time / GPU time, or GPU rate / CPU rate). */
   vsCpu: Record<string, number>;
   /** Anything the figure needs to be read right (batch size, requests, token budget, p95s...). */
@@ -64,14 +69,15 @@ export class Results {
     return (this.deadline - performance.now()) / 1000;
   }
 
-  /** Records `value` of `device` for a figure (created on first use) and saves. */
-  put(dims: string, measure: string, unit: string, device: string, value: number, detail?: Record<string, unknown>): void {
+  /** Records `value` of `device`, measured at `dtype`, for a figure (created on first use) and saves. */
+  put(dims: string, measure: string, unit: string, device: string, dtype: string, value: number, detail?: Record<string, unknown>): void {
     let f = this.doc.figures.find((x) => x.dims === dims && x.measure === measure);
     if (!f) {
-      f = { dims, measure, unit, values: {}, vsCpu: {} };
+      f = { dims, measure, unit, values: {}, dtypes: {}, vsCpu: {} };
       this.doc.figures.push(f);
     }
     f.values[device] = round(value);
+    f.dtypes[device] = dtype;
     if (detail) f.detail = { ...f.detail, [device]: detail };
     const cpu = f.values.cpu;
     for (const [d, v] of Object.entries(f.values)) {
@@ -84,7 +90,7 @@ export class Results {
   /** Takes in the figures and notes of another run's document (a child's, bench/gpu.ts). */
   merge(part: Results['doc']): void {
     for (const f of part.figures) {
-      for (const [device, value] of Object.entries(f.values)) this.put(f.dims, f.measure, f.unit, device, value, f.detail?.[device] as Record<string, unknown> | undefined);
+      for (const [device, value] of Object.entries(f.values)) this.put(f.dims, f.measure, f.unit, device, f.dtypes[device] ?? 'unknown', value, f.detail?.[device] as Record<string, unknown> | undefined);
     }
     this.doc.notes.push(...part.notes); // the child printed them already
     this.save();
@@ -106,6 +112,13 @@ export class Results {
     writeFileSync(`${this.file}.tmp`, `${JSON.stringify(this.doc, null, 2)}\n`);
     renameSync(`${this.file}.tmp`, this.file);
   }
+}
+
+/** One printed line per figure: `tiny encoder ms per run, batch 1: webgpu fp16 3.2 ms, cpu fp32 41 ms; webgpu 12.8x cpu`. */
+export function figureLine(f: Figure): string {
+  const values = Object.entries(f.values).map(([d, v]) => `${d} ${f.dtypes[d] ?? '?'} ${v} ${f.unit}`);
+  const ratios = Object.entries(f.vsCpu).map(([d, v]) => `${d} ${v}x cpu`);
+  return `${f.dims} ${f.measure}: ${values.join(', ')}${ratios.length ? `; ${ratios.join(', ')}` : ''}`;
 }
 
 const round = (v: number): number => (Number.isFinite(v) ? Math.round(v * 1000) / 1000 : v);

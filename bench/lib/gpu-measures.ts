@@ -40,6 +40,9 @@ export interface MeasureSettings {
   dtype?: string;
 }
 
+/** On a GPU, encoder runs queued back to back per wait for the device (gpu-kernels.ts's encoderMs). */
+const ENCODER_RUNS_PER_SYNC = 8;
+
 export const MEASURES = ['kernels', 'throughput', 'streams'] as const;
 export type Measure = (typeof MEASURES)[number];
 
@@ -77,8 +80,9 @@ export async function runMeasure(measure: Measure, dims: string, device: Device,
       // One failed size (a buffer over the adapter's limits, say) is noted; the others still run.
       for (const b of s.encoderBatches) {
         await attempt(r, `${dims} encoder batch ${b} on ${device}`, async () => {
-          const e = await encoderMs(model, b, Math.max(1000, (r.leftS - 10) * 100));
-          r.put(dims, `encoder ms per run, batch ${b}`, 'ms', device, dtype, e.ms, { runs: e.runs, msPerWindow: e.ms / b });
+          const perSync = device === 'cpu' ? 1 : ENCODER_RUNS_PER_SYNC;
+          const e = await encoderMs(model, b, Math.max(1000, (r.leftS - 10) * 100), perSync);
+          r.put(dims, `encoder ms per run, batch ${b}`, 'ms', device, dtype, e.ms, { runs: e.runs, msPerWindow: e.ms / b, runsPerSync: perSync });
         });
       }
       for (const b of s.decoderBatches) {

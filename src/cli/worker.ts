@@ -1,7 +1,8 @@
 // `earshot worker`: a cluster worker (src/cluster/worker.ts) with no HTTP API. The options it shares
 // with `earshot serve` (--redis, --model, --device, --threads...) are that command's own, made from
 // the one table of settings (src/server/settings.ts) with the same EARSHOT_* variables; its own are
-// --concurrency and the job lock's timings. SIGTERM or SIGINT hands its running jobs back and exits.
+// --concurrency and the job lock's timings. SIGTERM or SIGINT hands its running jobs back and exits
+// (0), or exits 1 after --shutdown-timeout when it cannot (Redis away).
 import '../engine/telemetry-off.ts'; // first: onnxruntime's telemetry off (see the module)
 import { Command, Option } from 'commander';
 import { z } from 'zod';
@@ -12,7 +13,7 @@ import { SETTINGS, type SettingName } from '../server/settings.ts';
 import { optionOf } from './serve.ts';
 
 /** The serve settings a worker takes too. */
-const SHARED = ['redis', 'model', 'modelId', 'dtype', 'device', 'threads', 'queueSize', 'sampleLen', 'maxAudioSeconds'] as const satisfies readonly SettingName[];
+const SHARED = ['redis', 'model', 'modelId', 'dtype', 'device', 'threads', 'queueSize', 'sampleLen', 'maxAudioSeconds', 'shutdownTimeoutS'] as const satisfies readonly SettingName[];
 
 const port = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(0).max(65535));
 const ms = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(100).max(3_600_000));
@@ -32,7 +33,7 @@ function invalid(flag: string, message: string): EarshotError {
 }
 
 /** Flags over variables over defaults, each validated by its schema. */
-export function workerConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+export function workerConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): WorkerConfig & { shutdownTimeoutS: number } {
   const out: Record<string, unknown> = {};
   const take = (name: string, flag: string, envName: string, schema: z.ZodType, attr: string): void => {
     const given = flags[attr] ?? (env[envName]?.trim() ? env[envName] : undefined);
@@ -46,7 +47,7 @@ export function workerConfig(flags: Record<string, unknown>, env: NodeJS.Process
   }
   for (const [name, o] of Object.entries(OWN)) take(name, o.flag, o.env, o.schema, new Option(o.flag).attributeName());
   if (!out.redis) throw new EarshotError('invalid_argument', 'bad_config', `earshot worker needs the cluster's Redis: --redis <url> or ${SETTINGS.redis.env}`);
-  return out as WorkerConfig;
+  return out as WorkerConfig & { shutdownTimeoutS: number };
 }
 
 export function workerCommand(): Command {
@@ -56,19 +57,28 @@ export function workerCommand(): Command {
   return cmd.action(async (flags: Record<string, unknown>) => {
     const config = workerConfig(flags);
     const worker = await startWorker(config);
-    await new Promise<void>((resolve) => {
+    const clean = await new Promise<boolean>((resolve) => {
       const stop = (signal: string): void => {
         log.info({ signal }, 'worker stopping: handing its jobs back');
-        worker.close().then(resolve, (e: unknown) => {
-          log.error({ err: e }, 'worker stop failed');
-          resolve();
-        });
+        // Handing jobs back needs Redis: without it the stop would wait for Redis. Past the deadline
+        // the worker exits anyway; its jobs go to another worker when their locks lapse, as after a kill.
+        const deadline = setTimeout(() => {
+          log.warn({ shutdownTimeoutS: config.shutdownTimeoutS }, 'worker stop timed out (is Redis reachable?): exiting without handing its jobs back');
+          resolve(false);
+        }, config.shutdownTimeoutS * 1000);
+        worker.close().then(
+          () => resolve(true),
+          (e: unknown) => {
+            log.error({ err: e }, 'worker stop failed');
+            resolve(false);
+          },
+        ).finally(() => clearTimeout(deadline));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
-    log.info('worker stopped');
+    if (clean) log.info('worker stopped');
     // Open handles of the model's threads must not keep a stopped worker alive.
-    process.exit(0);
+    process.exit(clean ? 0 : 1);
   });
 }

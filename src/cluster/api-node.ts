@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { LiveWorkers, type ServedModel } from './heartbeats.ts';
 import { ClusterTranscriber } from './cluster-transcriber.ts';
-import { connectRedis } from './redis.ts';
+import { clusterUnavailable, connected, connectRedis } from './redis.ts';
 
 export interface ApiNodeOptions {
   redisUrl: string;
@@ -55,6 +55,7 @@ export class ApiNode {
 
   /** Live workers serving the default model (0: not ready). A Redis that cannot be read counts as none. */
   async defaultWorkers(): Promise<number> {
+    if (!connected(this.redis)) return 0; // a read would wait for Redis to come back
     try {
       return (await this.workers.serving(this.opts.defaultModel)).length;
     } catch {
@@ -68,12 +69,14 @@ export class ApiNode {
   }
 
   /** The models the live workers serve. */
-  models(): Promise<ServedModel[]> {
+  async models(): Promise<ServedModel[]> {
+    if (!connected(this.redis)) throw clusterUnavailable();
     return this.workers.models();
   }
 
   /** Per model (the default one always, and every one a live worker serves): live workers and queued requests. */
   async gauges(): Promise<Map<string, ModelGauges>> {
+    if (!connected(this.redis)) throw clusterUnavailable(); // the scrape goes on without these gauges
     const live = await this.workers.list();
     const ids = new Set([this.opts.defaultModel, ...live.flatMap((w) => w.models.map((m) => m.id))]);
     const out = new Map<string, ModelGauges>();

@@ -14,7 +14,7 @@ import { EarshotError } from '../errors.ts';
 import { log as rootLog } from '../log.ts';
 import { taskError, type RequestOptions, type RunHooks, type RunResult, type Task, type Transcriber, type TranscriptionTarget } from '../runtime/transcriber.ts';
 import type { LiveWorkers } from './heartbeats.ts';
-import { KEY_PREFIX } from './redis.ts';
+import { clusterUnavailable, connected, KEY_PREFIX } from './redis.ts';
 import { deleteUpload, putUpload } from './uploads.ts';
 import { CANCEL_CHANNEL, replyChannel, replyError, requestQueueName, samplesToBytes, type Reply, type RequestData } from './requests.ts';
 
@@ -47,7 +47,7 @@ export class ClusterTranscriber implements Transcriber {
     // Messages published while the subscriber was away are lost: the requests waiting on them fail
     // now (503, the client may retry) instead of hanging until their timeout.
     opts.subscriber.on('close', () => {
-      for (const fail of this.lost) fail(new EarshotError('not_ready', 'cluster_unavailable', 'the connection to Redis was lost while the request ran; retry'));
+      for (const fail of this.lost) fail(clusterUnavailable());
     });
   }
 
@@ -62,12 +62,14 @@ export class ClusterTranscriber implements Transcriber {
   }
 
   async admit(): Promise<void> {
+    if (!connected(this.opts.redis) || !connected(this.opts.subscriber)) throw clusterUnavailable();
     if ((await this.opts.workers.list()).length === 0) {
       throw new EarshotError('not_ready', 'no_workers', 'no worker is alive in the cluster; retry shortly');
     }
   }
 
   async open(model: string | undefined, task: Task): Promise<TranscriptionTarget> {
+    if (!connected(this.opts.redis) || !connected(this.opts.subscriber)) throw clusterUnavailable();
     const id = this.opts.idOf(model);
     const workers = await this.opts.workers.serving(id);
     if (workers.length === 0) {
@@ -112,16 +114,21 @@ export class ClusterTranscriber implements Transcriber {
     const onAbort = (): void => settle.reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      // Listening before the request exists, so no answer can come before we hear it.
-      await subscriber.subscribe(channel);
-      await putUpload(redis, requestId, samplesToBytes(samples), this.opts.audioTtlMs);
-      await this.queue(modelId).add('request', { options, stream: hooks.onSegment !== undefined }, {
-        jobId: requestId,
-        // BullMQ runs lower numbers first: shorter audio first, as requestPriority orders them in one process.
-        priority: -requestPriority(samples.length),
-        removeOnComplete: true,
-        removeOnFail: true,
-      });
+      const submitted = (async () => {
+        // Listening before the request exists, so no answer can come before we hear it.
+        await subscriber.subscribe(channel);
+        await putUpload(redis, requestId, samplesToBytes(samples), this.opts.audioTtlMs);
+        await this.queue(modelId).add('request', { options, stream: hooks.onSegment !== undefined }, {
+          jobId: requestId,
+          // BullMQ runs lower numbers first: shorter audio first, as requestPriority orders them in one process.
+          priority: -requestPriority(samples.length),
+          removeOnComplete: true,
+          removeOnFail: true,
+        });
+      })();
+      // Redis lost (or the client gone) while submitting: answer now, not when Redis is back.
+      submitted.catch(() => {});
+      await Promise.race([submitted, answered]);
       return await answered;
     } catch (e) {
       if (signal.aborted) await this.cancel(modelId, requestId);
@@ -130,8 +137,10 @@ export class ClusterTranscriber implements Transcriber {
       signal.removeEventListener('abort', onAbort);
       this.lost.delete(settle.reject);
       this.waiting.delete(channel);
-      await subscriber.unsubscribe(channel).catch(() => {});
-      await deleteUpload(redis, requestId).catch(() => {});
+      // Not awaited: with Redis away these wait for it to come back, and the client's answer must
+      // not. The upload's key expires by itself if the delete never runs.
+      void subscriber.unsubscribe(channel).catch(() => {});
+      void deleteUpload(redis, requestId).catch(() => {});
     }
   }
 

@@ -60,7 +60,6 @@ export class JobConsumer {
   static async start(opts: JobConsumerOptions): Promise<JobConsumer> {
     const redis = connectRedis(opts.redisUrl, 'earshot-worker-jobs');
     const cancels = connectRedis(opts.redisUrl, 'earshot-worker-job-cancels');
-    for (const r of [redis, cancels]) r.on('error', (e: Error) => log.debug({ err: { message: e.message } }, 'redis connection error'));
     const c = new JobConsumer(opts, new JobRecords(redis), cancels);
     // Subscribed before taking any job, so no cancellation of one it runs can be missed.
     await cancels.subscribe(JOB_CANCEL_CHANNEL);

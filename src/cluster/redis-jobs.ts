@@ -43,8 +43,6 @@ export class RedisJobs implements JobQueue {
 
   async start(): Promise<void> {
     this.redis = connectRedis(this.opts.redisUrl, 'earshot-api-jobs');
-    // Logged by ioredis's reconnect loop otherwise unhandled: a Redis restart is ridden out.
-    this.redis.on('error', (e: Error) => log.debug({ err: { message: e.message } }, 'redis connection error'));
     this.records = new JobRecords(this.redis);
     // Serve from the first request on when Redis is there; when it is not, the node starts anyway
     // and its job routes answer 503 until it is.

@@ -32,6 +32,14 @@ export interface RequestConsumerOptions {
 }
 
 const log = rootLog.child({ component: 'requests' });
+
+/**
+ * A request's lock, and how often a worker looks for requests whose lock lapsed (ms): a client is
+ * waiting, so a dead worker's request moves to another worker within about 2 × this, not BullMQ's
+ * 30 s + 30 s default that durable jobs keep (`--lock-duration`). The lock is renewed every half of
+ * it by the worker's event loop, which the model's thread never blocks.
+ */
+export const REQUEST_LOCK_MS = 5000;
 const CANCELLED = (): EarshotError => new EarshotError('internal', 'client_closed', 'the client closed the connection');
 
 export class RequestConsumer {
@@ -58,7 +66,13 @@ export class RequestConsumer {
         requestQueueName(id),
         // Three parameters: BullMQ hands the signal only to a processor that declares it.
         (job: Job<RequestData, void>, _token: string | undefined, signal: AbortSignal | undefined) => c.process(id, whisper, job, signal),
-        { connection: redisOptions(opts.redisUrl), prefix: KEY_PREFIX, concurrency: opts.concurrency ?? whisper.queue.concurrency },
+        {
+          connection: redisOptions(opts.redisUrl),
+          prefix: KEY_PREFIX,
+          concurrency: opts.concurrency ?? whisper.queue.concurrency,
+          lockDuration: REQUEST_LOCK_MS,
+          stalledInterval: REQUEST_LOCK_MS,
+        },
       );
       worker.on('error', (e) => log.warn({ err: e, model: id }, 'request consumer error'));
       c.workers.push(worker);

@@ -31,11 +31,11 @@ async function freePort(): Promise<number> {
  * Starts `earshot worker` on `dir` (1 thread, its /metrics on a free port) with a constant
  * Math.random (constant-random.mjs), and resolves once its /metrics answers.
  */
-export async function startWorker(redisUrl: string, dir: string, heartbeatTtlMs: number): Promise<WorkerChild> {
+export async function startWorker(redisUrl: string, dir: string, heartbeatTtlMs: number, extraArgs: readonly string[] = []): Promise<WorkerChild> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--import', join(ROOT, 'test/cluster/constant-random.mjs'), BIN, 'worker', '--redis', redisUrl, '--model', dir, '--threads', '1', '--metrics-port', String(port), '--heartbeat-ttl', String(heartbeatTtlMs)],
+    ['--import', join(ROOT, 'test/cluster/constant-random.mjs'), BIN, 'worker', '--redis', redisUrl, '--model', dir, '--threads', '1', '--metrics-port', String(port), '--heartbeat-ttl', String(heartbeatTtlMs), ...extraArgs],
     { env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', EARSHOT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';

@@ -246,6 +246,9 @@ export class BatchScheduler implements ModelRunner {
    * stops waiting for it. Safe to call more than once, and on handles the scheduler did not make.
    */
   finish(handle: DecoderCache | Tensor): void {
+    // Its hold on the cache's tensors goes now (on a device, their buffers), not at GC; the model
+    // worker's own release of the handle after this is then a no-op.
+    if (handle instanceof ScheduledCache) handle.release();
     const ticket = handle instanceof ScheduledCache ? handle.ticket : this.encodedInfo.get(handle as Tensor);
     if (!ticket || ticket.done) return;
     this.policy.link(ticket);

@@ -101,14 +101,18 @@ test('/v1/models lists the hosted models (the default also as whisper-1), then t
   assert.ok(!JSON.stringify(body).includes(multilingual), 'no server path in the list');
   assert.equal(byId.get(CACHED)?.loaded, false, 'a cached model is listed, not loaded');
   assert.equal((await call('GET', `/v1/models/${CACHED}`)).body.id, CACHED);
-  assert.equal((await call('GET', '/v1/models/nope')).status, 404);
+  const nope = await call('GET', '/v1/models/nope');
+  assert.equal(nope.status, 404);
+  for (const id of ['files', 'whisper-1', 'multi', CACHED]) assert.ok(nope.body.error.message.includes(`"${id}"`), `the 404 names "${id}": ${nope.body.error.message}`);
 });
 
 test('the admin routes need the key; unknown ids are a 404; a bad body is a 400', async () => {
   assert.equal((await call('POST', '/v1/models/multi/load', { key: false })).status, 401);
   assert.equal((await call('DELETE', '/v1/models/multi', { key: false })).status, 401);
   assert.equal(server.ctx.host.get('multi').state, 'ready', 'nothing happened without the key');
-  assert.equal((await call('DELETE', '/v1/models/nope')).status, 404);
+  const deleted = await call('DELETE', '/v1/models/nope');
+  assert.equal(deleted.status, 404);
+  assert.match(deleted.body.error.message, /its models: .*"multi"/);
   const unknownModel = await call('POST', '/v1/models/nope/load');
   assert.equal(unknownModel.status, 404);
   assert.equal(server.ctx.host.find('nope'), undefined, 'a failed load of a new id leaves nothing behind');

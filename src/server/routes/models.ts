@@ -103,14 +103,17 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return out;
   }
 
-  const notFound = (id: string) => new EarshotError('model_not_found', 'model_not_found', `the model "${id}" does not exist on this server`);
+  /** 404 for `id`, naming the ids that exist (`known`), as a transcription's unknown model does. */
+  const notFound = (id: string, known: readonly string[]) =>
+    new EarshotError('model_not_found', 'model_not_found', `the model "${id.slice(0, 100)}" does not exist on this server; its models: ${known.map((k) => `"${k}"`).join(', ') || 'none'}`);
 
   app.get('/v1/models', async () => ({ object: 'list', data: await all() }));
 
   app.get<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
     const id = request.params['*'];
-    const found = (await all()).find((m) => m.id === id);
-    if (!found) throw notFound(id);
+    const models = await all();
+    const found = models.find((m) => m.id === id);
+    if (!found) throw notFound(id, models.map((m) => m.id));
     return found;
   });
 
@@ -146,7 +149,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.delete<{ Params: { '*': string } }>('/v1/models/*', adminOnly, async (request) => {
     const id = request.params['*'];
-    if (!host.byId(id)) throw notFound(id);
+    if (!host.byId(id)) throw notFound(id, host.models().map((h) => h.id));
     const h = await host.unloadModel(id);
     request.log.info({ model: h.id }, 'model unloaded by request');
     return { id, object: 'model', deleted: true, state: h.state };

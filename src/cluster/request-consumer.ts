@@ -4,9 +4,11 @@
 // work queue at a request's priority, so on a worker that also runs jobs, requests go first
 // (engine/priority.ts). The answer goes to the request's API node on its reply channel.
 //
-// A request stops decoding when its client leaves: the API node broadcasts a cancellation, or a
-// publish to the reply channel reaches nobody (the API node itself is gone). Its BullMQ job then
-// fails and is removed, and no answer is sent.
+// A request stops decoding when its client leaves: the API node broadcasts a cancellation, or its
+// reply channel has no listener any more (the API node itself is gone): a publish that reaches
+// nobody, or the channel's subscriber count, read every LISTENER_CHECK_MS while it decodes (a plain
+// request publishes nothing between its start and its answer). Its BullMQ job then fails and is
+// removed, and no answer is sent.
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { EarshotError } from '../errors.ts';
@@ -40,6 +42,9 @@ const log = rootLog.child({ component: 'requests' });
  * it by the worker's event loop, which the model's thread never blocks.
  */
 export const REQUEST_LOCK_MS = 5000;
+
+/** How often a running request checks that its API node still listens (ms). */
+export const LISTENER_CHECK_MS = 1000;
 const CANCELLED = (): EarshotError => new EarshotError('internal', 'client_closed', 'the client closed the connection');
 
 export class RequestConsumer {
@@ -113,6 +118,14 @@ export class RequestConsumer {
     }
     const audioSeconds = samples.length / 16000;
     this.setRunning(1);
+    const watch = setInterval(() => {
+      void this.redis.pubsub('NUMSUB', channel).then(
+        (r) => {
+          if (Number((r as [string, number])[1]) === 0) gone.abort(CANCELLED());
+        },
+        () => {}, // Redis away: the lock, not this check, decides then
+      );
+    }, LISTENER_CHECK_MS);
     try {
       const result = await runOnWhisper(whisper, samples, job.data.options, {
         signal,
@@ -131,6 +144,7 @@ export class RequestConsumer {
       await send(errorReply(e)).catch(() => {});
       throw e;
     } finally {
+      clearInterval(watch);
       this.setRunning(-1);
       await deleteUpload(this.redis, id).catch(() => {});
     }

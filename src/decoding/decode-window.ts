@@ -7,7 +7,7 @@
 // with given tokens: they go through the decoder in one call, as if they had been sampled.
 // Hand-written because it is the product's core: no library decodes Whisper on onnxruntime-node.
 import { EarshotError } from '../errors.ts';
-import type { CacheHandle, EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
+import type { CacheHandle, EncodedAudio, ModelRunner } from '../engine/model-types.ts';
 import { compressionRatio } from './compression.ts';
 import type { Pick } from '../engine/greedy-pick.ts';
 import { buildLogitFilters, maskFor } from './logit-filters.ts';

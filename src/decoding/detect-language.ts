@@ -1,7 +1,7 @@
 // Spoken-language detection, as openai/whisper's detect_language: one decoder step from
 // <|startoftranscript|>, the logits restricted to the language tokens, softmax over those.
 import { EarshotError } from '../errors.ts';
-import type { EncodedAudio, ModelRunner } from '../engine/whisper-model.ts';
+import type { EncodedAudio, ModelRunner } from '../engine/model-types.ts';
 import type { WhisperTokenizer } from './tokenizer.ts';
 
 export interface DetectedLanguage {

@@ -3,7 +3,7 @@
 // at timestamp pairs, and the window moves to the last complete segment. Segments come out as an
 // async iterator, one window at a time, so callers can stream them.
 import { TARGET_SAMPLE_RATE } from '../audio/index.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { ModelRunner } from '../engine/model-types.ts';
 import { EarshotError } from '../errors.ts';
 import type { MelPool } from '../features/mel-pool.ts';
 import { decodeWindow, type WindowDecodeOptions, type WindowDecodeResult } from './decode-window.ts';

@@ -9,7 +9,7 @@
 // Unlike openai, no per-word probability is computed (the run fetches attention weights only), words
 // are split and punctuation merged within each segment (never across two), and word times are
 // finally kept inside their segment and in order.
-import type { ModelRunner, EncodedAudio } from '../engine/whisper-model.ts';
+import type { ModelRunner, EncodedAudio } from '../engine/model-types.ts';
 import { EarshotError } from '../errors.ts';
 import { dtw } from './dtw.ts';
 import { medianFilterRows } from './median-filter.ts';

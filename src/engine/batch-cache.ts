@@ -16,7 +16,7 @@ import type ort from 'onnxruntime-node';
 import { gatherEach, releaseTensors, retainTensors } from './device-refs.ts';
 import { RowSelection } from './cache-rows.ts';
 import { gatherHostRows, type RowOf } from './device-tensors.ts';
-import type { DecoderCache } from './whisper-model.ts';
+import type { DecoderCache } from './model-types.ts';
 
 type Tensor = ort.Tensor;
 

@@ -4,7 +4,7 @@
 import type ort from 'onnxruntime-node';
 import type { ScheduledCache } from './batch-cache.ts';
 import type { LogitMask } from './greedy-pick.ts';
-import type { DecodeOutput } from './whisper-model.ts';
+import type { DecodeOutput } from './model-types.ts';
 
 type Tensor = ort.Tensor;
 

@@ -20,7 +20,8 @@ import { assembleCache, type Gather, hostGather, KvState, newOrigin, ScheduledCa
 import { gatherEach, releaseTensors } from './device-refs.ts';
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
 import type { LogitMask } from './greedy-pick.ts';
-import type { DecodeOutput, WhisperModel } from './whisper-model.ts';
+import type { WhisperModel } from './whisper-model.ts';
+import type { DecodeOutput } from './model-types.ts';
 
 type Tensor = ort.Tensor;
 

@@ -15,7 +15,9 @@ import type { DeviceTensorStats } from './device-refs.ts';
 import type { EngineOptions } from './execution.ts';
 import type { LogitMask, Pick } from './greedy-pick.ts';
 import { type BatchRun, BatchScheduler, type CallOptions, type SchedulerOptions, type SchedulerStats } from './scheduler.ts';
-import { type CrossAttentions, type DecoderCache, type ModelFiles, WhisperModel, type WhisperDims } from './whisper-model.ts';
+import { WhisperModel } from './whisper-model.ts';
+import type { CrossAttentions, DecoderCache, ModelFiles } from './model-types.ts';
+import { type WhisperDims } from './model-dims.ts';
 
 export interface ModelWorkerInit {
   dir: string;

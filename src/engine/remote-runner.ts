@@ -24,16 +24,8 @@ import type {
   WorkerStats,
 } from './model-worker.ts';
 import type { BatchObserver, SchedulerOptions } from './scheduler.ts';
-import type {
-  CacheHandle,
-  CrossAttentions,
-  DecodeOptions,
-  EncodedAudio,
-  ModelFiles,
-  ModelRunner,
-  RunnerOutput,
-  WhisperDims,
-} from './whisper-model.ts';
+import type { CacheHandle, CrossAttentions, DecodeOptions, EncodedAudio, ModelFiles, ModelRunner, RunnerOutput } from './model-types.ts';
+import type { WhisperDims } from './model-dims.ts';
 
 export type { WorkerStats } from './model-worker.ts';
 

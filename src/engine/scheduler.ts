@@ -15,7 +15,8 @@ import { KvState, newOrigin, ScheduledCache, type Ticket } from './batch-cache.t
 import { type Call, type EncodeCall, PROMPT_GROUP, type PromptCall, type StepCall, stepGroup } from './batch-calls.ts';
 import { type BatchableModel, BatchExecution, type BatchObserver, type ExecutionCounters, range } from './batch-execution.ts';
 import { deviceBatchLimits, DispatchPolicy } from './batch-policy.ts';
-import type { CrossAttentions, DecodeOptions, DecodeOutput, DecoderCache, ModelRunner, WhisperDims } from './whisper-model.ts';
+import type { CrossAttentions, DecodeOptions, DecodeOutput, DecoderCache, ModelRunner } from './model-types.ts';
+import type { WhisperDims } from './model-dims.ts';
 
 type Tensor = ort.Tensor;
 

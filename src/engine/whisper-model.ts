@@ -13,14 +13,9 @@ import { castHost, emptyTensor, floatTensor, hostFloat32, type ModelIoTypes, rea
 import { readDims, type WhisperDims } from './model-dims.ts';
 import { releaseHandle, RowSelection, selectCacheRows } from './cache-rows.ts';
 import { type DeviceTensorStats, gatherEach, NO_DEVICE_TENSORS, releaseTensors, retainTensors } from './device-refs.ts';
+import type { DecoderCache, DecodeOptions, DecodeOutput, CrossAttentions, ModelFiles, LoadOptions, TransferCounts } from './model-types.ts';
 
 type Tensor = ort.Tensor;
-
-export { readDims, type WhisperDims } from './model-dims.ts';
-export { selectCacheRows } from './cache-rows.ts';
-
-export type { DecoderCache, DecodeOptions, DecodeOutput, CrossAttentions, ModelFiles, LoadOptions, TransferCounts, EncodedAudio, CacheHandle, RunnerOutput, ModelRunner } from './model-types.ts';
-import type { DecoderCache, DecodeOptions, DecodeOutput, CrossAttentions, ModelFiles, LoadOptions, TransferCounts } from './model-types.ts';
 
 export class WhisperModel {
   readonly dims: WhisperDims;

@@ -18,7 +18,7 @@
 // the encoder run, most of a final's cost on a CPU.
 import { decodeWindow } from '../decoding/decode-window.ts';
 import { detectLanguage } from '../decoding/detect-language.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { ModelRunner } from '../engine/model-types.ts';
 import { STREAM_FINAL, STREAM_SPECULATION } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';

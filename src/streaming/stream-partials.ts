@@ -25,7 +25,7 @@
 // than real time gives the same decisions on any machine.
 import { decodeWindow } from '../decoding/decode-window.ts';
 import { detectLanguage } from '../decoding/detect-language.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { ModelRunner } from '../engine/model-types.ts';
 import { STREAM_PARTIAL } from '../engine/priority.ts';
 import { isEarshotError } from '../errors.ts';
 import { VAD_SAMPLE_RATE as SR } from '../vad/speech-segments.ts';

@@ -1,7 +1,7 @@
 // What a stream session reports and holds, shared by the session (stream-session.ts) and its two
 // workers: partial hypotheses (stream-partials.ts) and finals (stream-finals.ts).
 import type { DecodingModel } from '../decoding/transcribe.ts';
-import type { ModelRunner } from '../engine/whisper-model.ts';
+import type { ModelRunner } from '../engine/model-types.ts';
 import type { WorkQueue } from '../engine/work-queue.ts';
 import type { IncrementalLogMel, LogMelExtractor } from '../features/index.ts';
 import type { EarshotError } from '../errors.ts';

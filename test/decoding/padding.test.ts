@@ -9,7 +9,7 @@ import { decodeAudio } from '../../src/audio/index.ts';
 import { detectLanguage } from '../../src/decoding/detect-language.ts';
 import { fitToAudio, type UnnumberedSegment } from '../../src/decoding/segment-times.ts';
 import { transcribeAll } from '../../src/decoding/transcribe.ts';
-import type { ModelRunner } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { render } from '../../src/output/formats.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { JFK } from '../audio/support.ts';

@@ -14,7 +14,8 @@ import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decod
 import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { BatchScheduler } from '../../src/engine/scheduler.ts';
-import { type ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { sameTokensButNearTies } from './near-tie.ts';
 import { type Recorded, recording, relDiff } from './recording.ts';
 

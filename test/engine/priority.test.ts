@@ -8,7 +8,7 @@ import { decodeAudio } from '../../src/audio/index.ts';
 import { transcribeAll } from '../../src/decoding/transcribe.ts';
 import { deviceBatchLimits } from '../../src/engine/batch-policy.ts';
 import { jobPriority, laneOf, requestPriority, STREAM_FINAL, STREAM_PARTIAL, STREAM_SPECULATION } from '../../src/engine/priority.ts';
-import type { ModelRunner } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { modelQueue } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { JFK } from '../audio/support.ts';

@@ -2,7 +2,7 @@
 // and how far two such rows of numbers are apart.
 import assert from 'node:assert/strict';
 import type { Pick } from '../../src/engine/greedy-pick.ts';
-import type { ModelRunner } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 
 export interface Recorded {
   inputs: bigint[][];

@@ -14,7 +14,8 @@ import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { RemoteRunner } from '../../src/engine/remote-runner.ts';
 import type { SchedulerOptions } from '../../src/engine/scheduler.ts';
-import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { recording } from './recording.ts';
 

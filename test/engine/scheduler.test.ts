@@ -13,7 +13,8 @@ import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decod
 import { loadModelHere } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper } from '../../src/runtime/model-cache.ts';
 import { BatchScheduler, type BatchableModel } from '../../src/engine/scheduler.ts';
-import type { ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { type Recorded, recording, relDiff } from './recording.ts';
 

@@ -15,7 +15,8 @@ import { loadWhisperTokenizer, type WhisperTokenizer } from '../../src/decoding/
 import type { DeviceTensorStats } from '../../src/engine/device-refs.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { RemoteRunner } from '../../src/engine/remote-runner.ts';
-import { type ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 
 /** Deterministic log-mel-like features, different for every seed. */
 function features(nMels: number, seed: number): Float32Array {

@@ -13,7 +13,8 @@ import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decod
 import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { BatchScheduler } from '../../src/engine/scheduler.ts';
-import { type ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 
 /** Deterministic log-mel-like features, different for every seed. */
 function features(nMels: number, seed: number): Float32Array {

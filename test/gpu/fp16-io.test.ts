@@ -18,7 +18,8 @@ import { loadWhisperTokenizer } from '../../src/decoding/tokenizer.ts';
 import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { hostFloat32 } from '../../src/engine/io-types.ts';
 import { BatchScheduler } from '../../src/engine/scheduler.ts';
-import { type ModelRunner, WhisperModel } from '../../src/engine/whisper-model.ts';
+import { WhisperModel } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { sameTokensButNearTies } from '../engine/near-tie.ts';
 import { type Recorded, recording, relDiff } from '../engine/recording.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testModelDir, type DimsName, type Preset } from '../../scripts/test-model/index.ts';
 import { quantizeFolder, type QuantizeFolderResult, type QuantTarget } from '../../src/models/quantize/index.ts';
-import type { ModelRunner } from '../../src/engine/whisper-model.ts';
+import type { ModelRunner } from '../../src/engine/model-types.ts';
 
 const made: string[] = [];
 process.on('exit', () => {

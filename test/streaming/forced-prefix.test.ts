@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { testModelDir } from '../../scripts/test-model/index.ts';
 import { decodeWindow, type WindowDecodeOptions } from '../../src/decoding/decode-window.ts';
-import type { EncodedAudio } from '../../src/engine/whisper-model.ts';
+import type { EncodedAudio } from '../../src/engine/model-types.ts';
 import { type Whisper } from '../../src/runtime/loaded-model.ts';
 import { loadWhisper, unloadAll } from '../../src/runtime/model-cache.ts';
 import { finalText } from '../../src/streaming/final-text.ts';

@@ -22,7 +22,7 @@ import { log as rootLog } from '../log.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { assertTaskSupported } from '../runtime/transcriber.ts';
 import { JOB_CANCEL_CHANNEL, JobRecords, jobQueueName } from './job-records.ts';
-import { connectRedis, KEY_PREFIX, redisOptions } from './redis.ts';
+import { connectRedis, KEY_PREFIX, redisOptions, subscribeTo } from './redis.ts';
 import { readUpload } from './uploads.ts';
 
 export interface JobConsumerOptions {
@@ -59,11 +59,10 @@ export class JobConsumer {
 
   static async start(opts: JobConsumerOptions): Promise<JobConsumer> {
     const redis = connectRedis(opts.redisUrl, 'earshot-worker-jobs');
-    const cancels = connectRedis(opts.redisUrl, 'earshot-worker-job-cancels');
-    const c = new JobConsumer(opts, new JobRecords(redis), cancels);
     // Subscribed before taking any job, so no cancellation of one it runs can be missed.
-    await cancels.subscribe(JOB_CANCEL_CHANNEL);
-    cancels.on('message', (_channel: string, id: string) => c.active.get(id)?.abort(JOB_CANCELLED));
+    let c: JobConsumer | undefined;
+    const cancels = await subscribeTo(opts.redisUrl, 'earshot-worker-job-cancels', JOB_CANCEL_CHANNEL, (id) => c?.active.get(id)?.abort(JOB_CANCELLED));
+    c = new JobConsumer(opts, new JobRecords(redis), cancels);
     for (const m of opts.models) {
       const worker = new Worker<{ id: string }, void>(jobQueueName(m.id), (job, token) => c.process(m.whisper, m.id, job, token), {
         connection: redisOptions(opts.redisUrl),

@@ -45,6 +45,17 @@ export function connectRedis(url: string, name = 'earshot'): Redis {
   return redis;
 }
 
+/**
+ * A connection of its own subscribed to `channel`, calling `onMessage` with each message: how a
+ * worker hears cancellations. Resolves once subscribed, so nothing published after is missed.
+ */
+export async function subscribeTo(url: string, name: string, channel: string, onMessage: (message: string) => void): Promise<Redis> {
+  const redis = connectRedis(url, name);
+  await redis.subscribe(channel);
+  redis.on('message', (_channel: string, message: string) => onMessage(message));
+  return redis;
+}
+
 /** Whether `redis` can take a command now (not connecting, reconnecting or closed). */
 export function connected(redis: Redis): boolean {
   return redis.status === 'ready';

@@ -15,7 +15,7 @@ import { EarshotError } from '../errors.ts';
 import { log as rootLog } from '../log.ts';
 import type { Whisper } from '../runtime/loaded-model.ts';
 import { runOnWhisper } from '../runtime/transcriber.ts';
-import { connectRedis, KEY_PREFIX, redisOptions } from './redis.ts';
+import { connectRedis, KEY_PREFIX, redisOptions, subscribeTo } from './redis.ts';
 import { deleteUpload, readUpload } from './uploads.ts';
 import { bytesToSamples, CANCEL_CHANNEL, errorReply, replyChannel, requestQueueName, type Reply, type RequestData } from './requests.ts';
 
@@ -59,13 +59,12 @@ export class RequestConsumer {
 
   static async start(opts: RequestConsumerOptions): Promise<RequestConsumer> {
     const redis = connectRedis(opts.redisUrl, 'earshot-worker-requests');
-    const cancels = connectRedis(opts.redisUrl, 'earshot-worker-cancels');
-    const c = new RequestConsumer(opts, redis, cancels);
     // Subscribed before taking any request, so no cancellation of one it runs can be missed.
-    await cancels.subscribe(CANCEL_CHANNEL);
-    cancels.on('message', (_channel: string, id: string) => {
-      for (const w of c.workers) w.cancelJob(id, 'client_closed');
+    let c: RequestConsumer | undefined;
+    const cancels = await subscribeTo(opts.redisUrl, 'earshot-worker-cancels', CANCEL_CHANNEL, (id) => {
+      for (const w of c?.workers ?? []) w.cancelJob(id, 'client_closed');
     });
+    c = new RequestConsumer(opts, redis, cancels);
     for (const { id, whisper } of opts.models) {
       const worker = new Worker<RequestData, void>(
         requestQueueName(id),

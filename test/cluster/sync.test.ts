@@ -122,8 +122,9 @@ test('bad input and over-limit uploads get the same 4xx as one process', async (
 test('a client that leaves cancels the work: the worker stops decoding, no answer is sent, no job and no audio stay in Redis', async () => {
   const completedBefore = metricValue(await (await fetch(worker!.metricsUrl)).text(), 'earshot_worker_requests_total', { outcome: 'completed' });
   // The test listens to every reply channel: it sees the worker start and would see any answer. (A
-  // listener also keeps the worker's "nobody listens any more" check from firing: only the API
-  // node's cancellation can stop it.)
+  // pattern listener keeps a publish from reaching nobody; the worker's check of the channel's own
+  // subscribers, which the API node drops when its client leaves, can stop it too: either way the
+  // outcome is `cancelled` and no answer is sent.)
   const listener = connectRedis(redis.url);
   const replies: string[] = [];
   await listener.psubscribe(`${KEY_PREFIX}:reply:*`);

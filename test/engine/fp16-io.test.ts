@@ -18,15 +18,9 @@ import { WhisperModel } from '../../src/engine/whisper-model.ts';
 import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { sameTokensButNearTies } from './near-tie.ts';
 import { type Recorded, recording, relDiff } from './recording.ts';
+import { features } from './features.ts';
 
 const FP16 = { encoder: 'onnx/encoder_model_fp16.onnx', decoder: 'onnx/decoder_model_merged_fp16.onnx' };
-
-/** Deterministic log-mel-like features, different for every seed. */
-function features(nMels: number, seed: number): Float32Array {
-  const f = new Float32Array(nMels * 3000);
-  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
-  return f;
-}
 
 const CASES: WindowDecodeOptions[] = [
   { language: 'en', sampleLen: 12 },

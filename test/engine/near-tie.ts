@@ -8,7 +8,7 @@ import type { Recorded } from './recording.ts';
 const NEAR_TIE = 2e-2;
 
 /** Gap between the two largest finite values of a row. */
-function topGap(row: Float32Array): number {
+export function topGap(row: Float32Array): number {
   let a = -Infinity;
   let b = -Infinity;
   for (const v of row) {

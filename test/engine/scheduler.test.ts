@@ -17,6 +17,7 @@ import type { WhisperModel } from '../../src/engine/whisper-model.ts';
 import type { ModelRunner } from '../../src/engine/model-types.ts';
 import { isEarshotError } from '../../src/errors.ts';
 import { type Recorded, recording, relDiff } from './recording.ts';
+import { features } from './features.ts';
 
 /** The test model with an in-process WhisperModel (the scheduler runs in front of one; loadWhisper's own is in a worker). */
 const inProcess = new Map<string, Promise<WhisperModel>>();
@@ -25,13 +26,6 @@ const load = async () => {
   if (!inProcess.has(w.resolved.dir)) inProcess.set(w.resolved.dir, loadModelHere(w));
   return { ...w, model: await inProcess.get(w.resolved.dir)! };
 };
-
-/** Deterministic log-mel-like features, different for every seed. */
-function features(nMels: number, seed: number): Float32Array {
-  const f = new Float32Array(nMels * 3000);
-  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
-  return f;
-}
 
 
 

@@ -15,13 +15,7 @@ import { parseEngineOptions } from '../../src/engine/execution.ts';
 import { BatchScheduler } from '../../src/engine/scheduler.ts';
 import { WhisperModel } from '../../src/engine/whisper-model.ts';
 import type { ModelRunner } from '../../src/engine/model-types.ts';
-
-/** Deterministic log-mel-like features, different for every seed. */
-function features(nMels: number, seed: number): Float32Array {
-  const f = new Float32Array(nMels * 3000);
-  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
-  return f;
-}
+import { features } from '../engine/features.ts';
 
 const GREEDY: WindowDecodeOptions = { language: 'en', withoutTimestamps: true, sampleLen: 6 };
 const BEAMS: WindowDecodeOptions = { language: 'en', withoutTimestamps: true, sampleLen: 4, beamSize: 2 };

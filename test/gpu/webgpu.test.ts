@@ -21,6 +21,8 @@ import { parseEngineOptions, type Device } from '../../src/engine/execution.ts';
 import { RemoteRunner } from '../../src/engine/remote-runner.ts';
 import { WhisperModel } from '../../src/engine/whisper-model.ts';
 import { type Recorded, recording, relDiff } from '../engine/recording.ts';
+import { features } from '../engine/features.ts';
+import { topGap } from '../engine/near-tie.ts';
 
 const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 const JFK = new URL('../../samples/jfk.wav', import.meta.url).pathname;
@@ -34,24 +36,6 @@ before(() => {
 });
 after(() => rmSync(home, { recursive: true, force: true }));
 
-/** Deterministic log-mel-like features, different for every seed. */
-function features(nMels: number, seed: number): Float32Array {
-  const f = new Float32Array(nMels * 3000);
-  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * (0.37 + seed * 0.011) + seed) * 0.6 - 0.1 + 0.05 * Math.cos(i * 0.003 * (seed + 1));
-  return f;
-}
-
-/** Gap between the two largest finite values of a row. */
-function topGap(row: Float32Array): number {
-  let a = -Infinity;
-  let b = -Infinity;
-  for (const v of row) {
-    if (!Number.isFinite(v)) continue;
-    if (v > a) [a, b] = [v, a];
-    else if (v > b) b = v;
-  }
-  return a - b;
-}
 
 
 for (const merged of MERGED_FORMS) {
